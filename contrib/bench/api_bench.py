@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Requests/s and p50/p99 latency of /vspinfo and /ticketstatus on loopback.
+
+Starts a real `vspd --role=frontend` process in a throw-away home folder,
+with the test suite's protocol-level fake exccd standing in for the node,
+registers one ticket, then drives a bounded number of requests at a fixed
+concurrency. Prints figures; asserts nothing about speed.
+
+    python contrib/bench/api_bench.py [--short] [--requests N] [--concurrency C]
+"""
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+
+import aiohttp  # noqa: E402
+
+from chainbuilders import Key, make_parent, make_ticket  # noqa: E402
+from conftest import SIMNET_XPUB  # noqa: E402
+from fakes.exccd import FakeChain, FakeExccd  # noqa: E402
+from vspclient import VSPClient  # noqa: E402
+from vspd.chain.params import SIMNET  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def wait_http(url: str, deadline: float) -> None:
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(url) as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"frontend did not answer {url} in time")
+
+
+async def drive(name: str, make_request, total: int, concurrency: int, limit_s: float) -> None:
+    latencies: list[float] = []
+    errors = 0
+    queue = iter(range(total))
+    deadline = time.monotonic() + limit_s
+
+    async def worker():
+        nonlocal errors
+        for _ in queue:
+            if time.monotonic() > deadline:
+                return
+            t0 = time.perf_counter()
+            ok = await make_request()
+            latencies.append(time.perf_counter() - t0)
+            errors += not ok
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - t0
+    lat = sorted(latencies)
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    print(f"{name:14s} {len(lat):6d} requests  {len(lat) / elapsed:8.0f} req/s  "
+          f"p50 {statistics.median(lat) * 1000:6.2f} ms  p99 {p99 * 1000:6.2f} ms  errors {errors}")
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--short", action="store_true", help="a quick run for CI")
+    ap.add_argument("--requests", type=int, default=5000)
+    ap.add_argument("--concurrency", type=int, default=20)
+    args = ap.parse_args()
+    total = 500 if args.short else args.requests
+    limit_s = 30.0 if args.short else 120.0
+
+    node = FakeExccd(FakeChain(SIMNET))
+    await node.start()
+    home = Path(tempfile.mkdtemp(prefix="vspd-bench-"))
+    bindir = Path(sys.executable).parent
+    subprocess.run([bindir / "vspadmin", f"--homedir={home}", "--network=simnet", "createdatabase",
+                    SIMNET_XPUB], check=True, stdout=subprocess.DEVNULL)
+    port = free_port()
+    proc = subprocess.Popen([bindir / "vspd", "--role=frontend", f"--homedir={home}", "--network=simnet",
+                             f"--exccdhost=127.0.0.1:{node.port}", "--exccduser=user", "--exccdpass=pass",
+                             f"--exccdcert={node.cert_path}", f"--listen=127.0.0.1:{port}",
+                             "--supportemail=bench@example.org", "--adminpass=benchbench", "--loglevel=warn"],
+                            stdout=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await wait_http(url + "/api/v3/vspinfo", time.monotonic() + 20)
+        conn = aiohttp.TCPConnector(limit=args.concurrency)
+        async with aiohttp.ClientSession(connector=conn) as http:
+            client = VSPClient(http, url)
+            await client.vspinfo()
+            voting, commit = Key(SIMNET), Key(SIMNET)
+            parent = make_parent()
+            node.chain.add(parent, block=150)
+            t = make_ticket(voting, commit, parent)
+            r = await client.feeaddress(commit.secret, t.txid(), t.serialize().hex(), parent.serialize().hex())
+            assert r.status == 200, r.json
+            from web.wire import go_json
+            import base64
+            from vspd.chain.message import sign_message
+            status_body = go_json({"tickethash": t.txid()})
+            status_sig = base64.b64encode(sign_message(commit.secret, status_body)).decode()
+
+            async def vspinfo():
+                async with http.get(url + "/api/v3/vspinfo") as resp:
+                    await resp.read()
+                    return resp.status == 200
+
+            async def ticketstatus():
+                async with http.post(url + "/api/v3/ticketstatus", data=status_body,
+                                     headers={"VSP-Client-Signature": status_sig}) as resp:
+                    await resp.read()
+                    return resp.status == 200
+
+            print(f"api_bench: {total} requests per endpoint, concurrency {args.concurrency}, "
+                  f"loopback, 1 frontend process")
+            await drive("vspinfo", vspinfo, total, args.concurrency, limit_s)
+            await drive("ticketstatus", ticketstatus, total, args.concurrency, limit_s)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        await node.stop()
+    if proc.returncode not in (0, -15):
+        raise SystemExit(f"frontend exited with {proc.returncode}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,132 @@
+"""The few exccd calls the frontend makes, with typed results (spec §4.4)."""
+
+import logging
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from vspd.chain.fees import coins_to_atoms
+from vspd.chain.params import NetParams
+from vspd.chain.semver import SemVer, compatible
+
+from .errors import ERR_DUPLICATE_TX, NodeUnavailable, PeerMismatch, RPCError
+from .wsrpc import WSRPCClient
+
+REQUIRED_API = SemVer(7, 0, 0)
+API_KEY = "exccdjsonrpcapi"
+ORPHAN_TEXT = "references outputs of unknown or fully-spent transaction"
+
+log = logging.getLogger("exccd")
+
+
+@dataclass(frozen=True)
+class RawTx:
+    txid: str
+    hex: str
+    confirmations: int
+    blockhash: str
+    blockheight: int
+
+
+@dataclass(frozen=True)
+class BestBlock:
+    hash: str
+    height: int
+    sbits: int  # stake difficulty in atoms
+    pool_size: int
+
+
+def check_version(result: dict, key: str, required: SemVer) -> SemVer:
+    """The peer's API version from a `version` answer, if compatible."""
+    info = result.get(key) if isinstance(result, dict) else None
+    if not isinstance(info, dict):
+        raise PeerMismatch(f"peer does not report {key}")
+    try:
+        actual = SemVer(int(info["major"]), int(info["minor"]), int(info["patch"]))
+    except (KeyError, TypeError, ValueError):
+        raise PeerMismatch(f"peer reports a malformed {key} version") from None
+    if not compatible(required, actual):
+        raise PeerMismatch(f"{key} {actual} is not compatible with the required {required}")
+    return actual
+
+
+def is_orphan_error(err: RPCError) -> bool:
+    return ORPHAN_TEXT in err.message
+
+
+class Exccd:
+    """exccd's JSON-RPC: validated on every new connection, then typed calls."""
+
+    def __init__(self, net: NetParams, host: str, port: int, user: str, password: str,
+                 cert_pem: bytes, on_block: Callable[[str], Awaitable[None]] | None = None,
+                 timeout: float = 30.0):
+        self.net = net
+        self._on_block = on_block
+        self.version: SemVer | None = None
+        self.rpc = WSRPCClient("exccd", host, port, user, password, cert_pem,
+                               on_connect=self._validate, on_notification=self._notification,
+                               timeout=timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self.rpc.connected
+
+    async def run(self) -> None:
+        await self.rpc.run()
+
+    async def _validate(self, rpc: WSRPCClient) -> None:
+        self.version = check_version(await rpc.call("version"), API_KEY, REQUIRED_API)
+        net = await rpc.call("getcurrentnet")
+        if net != self.net.net_magic:
+            raise PeerMismatch(f"exccd is on network {net:#x}, not {self.net.name} ({self.net.net_magic:#x})"
+                               if isinstance(net, int) else f"exccd reports network {net!r}")
+        info = await rpc.call("getinfo")
+        if not isinstance(info, dict) or not info.get("txindex"):
+            raise PeerMismatch("exccd does not have transaction index enabled (--txindex)")
+        await rpc.call("notifyblocks")
+
+    async def _notification(self, method: str, params: list) -> None:
+        if method == "blockconnected" and self._on_block is not None:
+            header = params[0] if params and isinstance(params[0], str) else ""
+            await self._on_block(header)
+
+    async def get_raw_transaction(self, txid: str) -> RawTx:
+        r = await self.rpc.call("getrawtransaction", txid, 1)
+        try:
+            return RawTx(txid=r["txid"], hex=r["hex"], confirmations=int(r.get("confirmations", 0)),
+                         blockhash=r.get("blockhash", ""), blockheight=int(r.get("blockheight", 0)))
+        except (KeyError, TypeError, ValueError):
+            raise NodeUnavailable("exccd returned a malformed getrawtransaction result") from None
+
+    async def send_raw_transaction(self, tx_hex: str) -> None:
+        """Broadcast; an already-known transaction counts as success."""
+        try:
+            await self.rpc.call("sendrawtransaction", tx_hex, False)
+        except RPCError as e:
+            if e.code == ERR_DUPLICATE_TX:
+                return
+            raise
+
+    async def best_block(self) -> BestBlock:
+        h = await self.rpc.call("getbestblockhash")
+        hdr = await self.rpc.call("getblockheader", h, True)
+        try:
+            return BestBlock(hash=h, height=int(hdr["height"]), sbits=coins_to_atoms(float(hdr["sbits"])),
+                             pool_size=int(hdr["poolsize"]))
+        except (KeyError, TypeError, ValueError):
+            raise NodeUnavailable("exccd returned a malformed block header") from None
+
+    async def exists_live_ticket(self, txid: str) -> bool:
+        bits = await self.rpc.call("existslivetickets", [txid])
+        try:
+            return bool(bytes.fromhex(bits)[0] & 1)
+        except (ValueError, TypeError, IndexError):
+            raise NodeUnavailable("exccd returned a malformed existslivetickets bitset") from None
+
+    async def block_count(self) -> int:
+        return int(await self.rpc.call("getblockcount"))
+
+    async def wait_connected(self, timeout: float | None = None) -> bool:
+        return await self.rpc.wait_connected(timeout)
+
+
+__all__ = ["Exccd", "RawTx", "BestBlock", "is_orphan_error", "check_version"]

@@ -1,0 +1,97 @@
+"""Fixtures: a frontend on 127.0.0.1 with a fake exccd and a fresh database."""
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from chainbuilders import Key, make_parent, make_ticket  # noqa: E402
+from fakes.exccd import FakeChain, FakeExccd  # noqa: E402
+from rpcclient import Exccd  # noqa: E402
+from vspd.chain import bip32  # noqa: E402
+from vspd.chain.params import SIMNET  # noqa: E402
+from vspd.store import Store  # noqa: E402
+from vspd.store.sealing import Sealer  # noqa: E402
+from vspclient import VSPClient  # noqa: E402
+from web.app import create_app  # noqa: E402
+from web.context import AppContext  # noqa: E402
+from web.stats import StatsCache  # noqa: E402
+from web.wire import Signer  # noqa: E402
+
+# A simnet xpub for tests (the BIP32 test seed re-versioned for simnet).
+SIMNET_XPUB = str(bip32.ExtendedPublicKey(
+    SIMNET, **{k: v for k, v in vars(bip32.decode_xpub(
+        "xpub68Gmy5EdvgibQVfPdqkBBCHxA5htiqg55crXYuXoQRKfDBFA1WEjWgP6LHhwBZeNK1VTsfTFUHCdrfp1bgwQ9xv5ski8PX9rL2dZXvgGDnw",
+        bip32.NETWORKS["mainnet"])).items() if k != "net"}))
+
+
+async def make_store(path: Path, xpub: str = SIMNET_XPUB) -> Store:
+    store = await Store.open(path, Sealer(os.urandom(32)), create=True)
+    await store.add_xpub(xpub)
+    await store.set_key("signingseed", os.urandom(32))
+    await store.set_key("cookiesecret", os.urandom(32))
+    return store
+
+
+@dataclass
+class TicketFixture:
+    voting: Key
+    commitment: Key
+    parent_hex: str
+    ticket_hex: str
+    hash: str
+
+
+@dataclass
+class VSP:
+    chain: FakeChain
+    node: FakeExccd
+    store: Store
+    ctx: AppContext
+    client: VSPClient
+    url: str
+
+    def new_ticket(self, confirmations: int | None = None, on_chain: bool = False) -> TicketFixture:
+        voting, commit = Key(SIMNET), Key(SIMNET)
+        parent = make_parent()
+        t = make_ticket(voting, commit, parent)
+        self.chain.add(parent, block=self.chain.height - 20)
+        if on_chain or confirmations is not None:
+            block = None if not confirmations else self.chain.height - confirmations + 1
+            self.chain.add(t, block=block)
+        return TicketFixture(voting, commit, parent.serialize().hex(), t.serialize().hex(), t.txid())
+
+
+@pytest.fixture
+async def vsp(tmp_path):
+    chain = FakeChain(SIMNET)
+    node = FakeExccd(chain)
+    await node.start()
+    store = await make_store(tmp_path / "vspd.db")
+    exccd = Exccd(SIMNET, "127.0.0.1", node.port, node.user, node.password, node.cert_pem)
+    import asyncio
+    runner_task = asyncio.create_task(exccd.run())
+    assert await exccd.wait_connected(5)
+    ctx = AppContext(net=SIMNET, store=store, exccd=exccd, signer=Signer(await store.get_key("signingseed")),
+                     vspfee=2.0, supportemail="ops@example.org")
+    ctx.stats = StatsCache(ctx)
+    app = create_app(ctx)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as http:
+        yield VSP(chain, node, store, ctx, VSPClient(http, url, ctx.signer.pubkey), url)
+    await runner.cleanup()
+    runner_task.cancel()
+    await asyncio.gather(runner_task, return_exceptions=True)
+    await store.close()
+    await node.stop()

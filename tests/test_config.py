@@ -1,0 +1,122 @@
+"""Configuration: file and flags, per-role validation, one clear line per mistake."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vspd import config
+from vspd.config import ConfigError
+
+
+@pytest.fixture
+def cert(tmp_path) -> Path:
+    from vspd.tlsutil import self_signed
+    p = tmp_path / "rpc.cert"
+    p.write_bytes(self_signed("x", ["127.0.0.1"])[0])
+    return p
+
+
+def base(tmp_path, cert, *extra):
+    return [f"--homedir={tmp_path}", "--role=frontend", "--network=simnet", "--exccduser=u",
+            "--exccdpass=secretpass", f"--exccdcert={cert}", "--supportemail=a@b.c",
+            "--adminpass=adminadmin", *extra]
+
+
+def test_flags_parse_and_defaults(tmp_path, cert):
+    cfg = config.load(base(tmp_path, cert))
+    assert cfg.role == "frontend" and cfg.net.name == "simnet"
+    assert cfg.exccdhost == ("127.0.0.1", 19556)
+    assert cfg.listen == ("127.0.0.1", 8800)
+    assert cfg.vspfee == 3.0 and cfg.vspclosed is False
+    assert cfg.dbpath == tmp_path / "data" / "simnet" / "vspd.db"
+    assert cfg.logdir == tmp_path / "logs" / "simnet"
+    assert "secretpass" in cfg.secrets() and "adminadmin" in cfg.secrets()
+
+
+def test_file_then_flags_override(tmp_path, cert):
+    (tmp_path / "vspd.conf").write_text(
+        "[Application Options]\nvspfee = 1.5\nvspclosed = true\nvspclosedmsg = moving\nlisten = :9000\n")
+    cfg = config.load(base(tmp_path, cert, "--vspfee=2"))
+    assert cfg.vspfee == 2.0 and cfg.vspclosed is True and cfg.vspclosedmsg == "moving"
+    assert cfg.listen == ("", 9000)
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--network=testnet3"], "option network: 'testnet3' is not one of"),
+    (["--vspfee=0"], "option vspfee: invalid vspfee"),
+    (["--vspfee=101"], "option vspfee: invalid vspfee"),
+    (["--vspfee=abc"], "option vspfee: invalid value 'abc'"),
+    (["--maxlogsize=0"], "option maxlogsize"),
+    (["--listen=127.0.0.1:99999"], "option listen: port 99999 out of range"),
+    (["--listen=127.0.0.1"], "option listen: a port is required"),
+    (["--exccdhost=bad host:1"], "option exccdhost: bad host name"),
+    (["--supportemail=nobody"], "option supportemail"),
+    (["--trustedproxies=1.2.3.4,nope"], "option trustedproxies: 'nope'"),
+    (["--vspclosed=maybe"], "option vspclosed: invalid value"),
+    (["--loglevel=loud"], "option loglevel"),
+])
+def test_bad_values_name_the_option(tmp_path, cert, extra, needle):
+    with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        config.load(base(tmp_path, cert, *extra))
+
+
+def test_missing_required_and_role_mismatch(tmp_path, cert):
+    args = [a for a in base(tmp_path, cert) if not a.startswith("--adminpass")]
+    with pytest.raises(ConfigError, match="option adminpass: required for the frontend role"):
+        config.load(args)
+    with pytest.raises(ConfigError, match="option role: required"):
+        config.load([a for a in base(tmp_path, cert) if not a.startswith("--role")])
+    voter = [a.replace("--role=frontend", "--role=voter") for a in base(tmp_path, cert)]
+    with pytest.raises(ConfigError, match="option supportemail: only applies to the frontend role"):
+        config.load(voter)
+
+
+def test_secrets_are_not_echoed(tmp_path, cert):
+    with pytest.raises(ConfigError) as e:
+        config.load(base(tmp_path, cert, "--exccdcert=/nonexistent/rpc.cert"))
+    assert "cannot read /nonexistent/rpc.cert" in str(e.value)
+    (tmp_path / "vspd.conf").write_text("[Application Options]\nmaxlogsize = s3cr3t\n")
+    with pytest.raises(ConfigError, match="maxlogsize"):
+        config.load(base(tmp_path, cert))
+
+
+def test_config_file_mistakes(tmp_path, cert):
+    (tmp_path / "vspd.conf").write_text("[Application Options]\nnosuch = 1\n")
+    with pytest.raises(ConfigError, match="unknown option 'nosuch'"):
+        config.load(base(tmp_path, cert))
+    (tmp_path / "vspd.conf").write_text("[Other]\nnetwork = simnet\n")
+    with pytest.raises(ConfigError, match=r"unknown section \[Other\]"):
+        config.load(base(tmp_path, cert))
+    (tmp_path / "vspd.conf").write_text("no section here\n")
+    with pytest.raises(ConfigError, match="configfile"):
+        config.load(base(tmp_path, cert))
+    (tmp_path / "vspd.conf").write_text("[Application Options]\nhomedir = /x\n")
+    with pytest.raises(ConfigError, match="only be given on the command line"):
+        config.load(base(tmp_path, cert))
+    with pytest.raises(ConfigError, match="file not found"):
+        config.load(base(tmp_path, cert, f"--configfile={tmp_path}/missing.conf"))
+
+
+def run_vspd(*args):
+    exe = Path(sys.executable).parent / "vspd"
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_cli_version_and_one_line_errors(tmp_path, cert):
+    r = run_vspd("--version")
+    assert r.returncode == 0 and r.stdout.strip() == "vspd version 1.3.0"
+    r = run_vspd("--role=frontend", "--network=simnet", "--bogus", f"--homedir={tmp_path}")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert "--bogus" in r.stderr
+    r = run_vspd(*base(tmp_path, cert))  # no database yet: one line, non-zero
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "does not exist; create it with `vspadmin" in r.stderr.strip().splitlines()[-1]
+
+
+def test_version_is_semver_at_least_1_1_0():
+    from vspd.chain.semver import SemVer, at_least
+    from vspd.version import __version__
+    assert at_least(SemVer.parse(__version__), SemVer(1, 1, 0))

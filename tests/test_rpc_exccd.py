@@ -1,0 +1,119 @@
+"""The exccd websocket client against the protocol-level fake exccd."""
+
+import asyncio
+import contextlib
+
+import pytest
+
+from chainbuilders import Key, make_ticket
+from fakes.exccd import FakeChain, FakeExccd
+from rpcclient import Exccd, NodeUnavailable, RPCError
+from rpcclient.errors import ERR_NO_TX_INFO
+from vspd.chain.params import SIMNET
+
+
+@contextlib.asynccontextmanager
+async def running(client):
+    task = asyncio.create_task(client.run())
+    try:
+        yield client
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.fixture
+async def fake():
+    f = FakeExccd(FakeChain(SIMNET))
+    await f.start()
+    yield f
+    await f.stop()
+
+
+def client_for(fake, **kw):
+    return Exccd(SIMNET, "127.0.0.1", fake.port, fake.user, fake.password, fake.cert_pem, **kw)
+
+
+async def test_connects_validates_and_answers_typed(fake):
+    blocks = []
+
+    async def on_block(header):
+        blocks.append(header)
+
+    async with running(client_for(fake, on_block=on_block)) as c:
+        assert await c.wait_connected(5)
+        assert str(c.version) == "7.0.0"
+        t = make_ticket(Key(SIMNET), Key(SIMNET))
+        txid = fake.chain.add(t)
+        raw = await c.get_raw_transaction(txid)
+        assert raw.confirmations == 0 and raw.hex == t.serialize().hex()
+        with pytest.raises(RPCError) as e:
+            await c.get_raw_transaction("00" * 32)
+        assert e.value.code == ERR_NO_TX_INFO
+        await fake.mine(2)
+        for _ in range(100):
+            if len(blocks) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert len(blocks) == 2 and len(blocks[0]) == 560
+        assert (await c.get_raw_transaction(txid)).confirmations == 2
+        best = await c.best_block()
+        assert best.height == 202 and best.sbits == 20_000_000 and best.pool_size == 64
+        # a duplicate broadcast counts as success
+        await c.send_raw_transaction(t.serialize().hex())
+
+
+@pytest.mark.parametrize("change,reason", [
+    (lambda ch: setattr(ch, "api_version", (6, 9, 0)), "not compatible"),
+    (lambda ch: setattr(ch, "net_magic", 0x9917D7E1), "not simnet"),
+    (lambda ch: setattr(ch, "txindex", False), "txindex"),
+])
+async def test_unfit_node_is_refused(fake, change, reason):
+    change(fake.chain)
+    c = client_for(fake)
+    async with running(c):
+        assert not await c.wait_connected(0.5)
+        assert reason in c.rpc.last_error
+        with pytest.raises(NodeUnavailable):
+            await c.block_count()
+
+
+async def test_wrong_password_and_wrong_cert_are_unavailable(fake):
+    c = Exccd(SIMNET, "127.0.0.1", fake.port, "user", "wrong", fake.cert_pem)
+    async with running(c):
+        assert not await c.wait_connected(0.5)
+    other = FakeExccd(FakeChain(SIMNET))
+    c2 = Exccd(SIMNET, "127.0.0.1", fake.port, fake.user, fake.password, other.cert_pem)
+    async with running(c2):
+        assert not await c2.wait_connected(0.5)
+        assert "CERTIFICATE_VERIFY_FAILED" in c2.rpc.last_error
+
+
+async def test_reconnects_after_the_node_drops_and_returns(fake):
+    c = client_for(fake)
+    c.rpc.max_backoff = 0.2
+    async with running(c):
+        assert await c.wait_connected(5)
+        await fake.drop_connections()
+        for _ in range(50):
+            if c.rpc.connects >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert c.rpc.connects >= 2
+        assert await c.block_count() == 200
+
+
+async def test_request_timeout_is_unavailable(fake):
+    c = client_for(fake, timeout=0.3)
+    async with running(c):
+        assert await c.wait_connected(5)
+        fake.paused = True
+        with pytest.raises(NodeUnavailable, match="in time"):
+            await c.block_count()
+        fake.paused = False
+
+
+async def test_not_connected_is_unavailable():
+    c = Exccd(SIMNET, "127.0.0.1", 1, "u", "p", FakeExccd(FakeChain(SIMNET)).cert_pem)
+    with pytest.raises(NodeUnavailable, match="not connected"):
+        await c.block_count()

@@ -1,0 +1,167 @@
+"""`vspadmin`: one-off operator commands that run while vspd is stopped.
+
+Each command validates its input first and changes nothing when refusing.
+"""
+
+import argparse
+import asyncio
+import configparser
+import os
+import sys
+from pathlib import Path
+
+from .chain import bip32
+from .chain.errors import ChainError
+from .chain.params import NETWORKS, NetParams
+from .config import OPTIONS, ROLES, SECTION, ConfigError
+from .paths import key_file
+from .store import Store, StoreError
+from .store.sealing import SealError, Sealer, create_key_file, read_key_file
+
+
+class AdminError(Exception):
+    """A refusal, printed as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise AdminError(message)
+
+
+def _network_from_conf(homedir: Path) -> str:
+    cp = configparser.ConfigParser(interpolation=None)
+    try:
+        cp.read(homedir / "vspd.conf", encoding="utf-8")
+        return cp.get(SECTION, "network", fallback="mainnet").strip().lower()
+    except (configparser.Error, UnicodeDecodeError):
+        return "mainnet"
+
+
+def _paths(args) -> tuple[NetParams, Path, Path]:
+    homedir = Path(os.path.expanduser(args.homedir)).resolve()
+    name = args.network or _network_from_conf(homedir)
+    if name not in NETWORKS:
+        raise AdminError(f"--network: unknown network {name!r} (expected one of {', '.join(NETWORKS)})")
+    net = NETWORKS[name]
+    return net, homedir, homedir / "data" / net.name
+
+
+def _check_xpub(text: str, net: NetParams) -> str:
+    try:
+        return str(bip32.decode_xpub(text.strip(), net))
+    except ChainError as e:
+        raise AdminError(f"invalid fee xpub for {net.name}: {e}") from None
+
+
+async def _open(datadir: Path) -> Store:
+    try:
+        return await Store.open(datadir / "vspd.db", Sealer(read_key_file(key_file(datadir))))
+    except (SealError, StoreError) as e:
+        raise AdminError(str(e)) from None
+
+
+async def create_database(args) -> str:
+    net, _, datadir = _paths(args)
+    xpub = _check_xpub(args.xpub, net)
+    db = datadir / "vspd.db"
+    if db.exists():
+        raise AdminError(f"database {db} already exists")
+    kf = key_file(datadir)
+    try:
+        key = read_key_file(kf) if kf.exists() else create_key_file(kf)
+    except (SealError, OSError) as e:
+        raise AdminError(f"key file {kf}: {e}") from None
+    store = await Store.open(db, Sealer(key), create=True)
+    try:
+        await store.add_xpub(xpub)
+        await store.set_key("signingseed", os.urandom(32))
+        await store.set_key("cookiesecret", os.urandom(32))
+    except BaseException:
+        await store.close()
+        db.unlink(missing_ok=True)
+        raise
+    await store.close()
+    return (f"created {net.name} database {db}\nkey file {kf} (keep it safe and out of backups "
+            f"that leave this machine together with the database)")
+
+
+async def retire_xpub(args) -> str:
+    net, _, datadir = _paths(args)
+    xpub = _check_xpub(args.xpub, net)
+    store = await _open(datadir)
+    try:
+        old = await store.current_xpub()
+        new = await store.add_xpub(xpub)
+    except StoreError as e:
+        raise AdminError(str(e)) from None
+    finally:
+        await store.close()
+    return f"retired fee xpub {old.id} (last index {old.last_index}); fee xpub {new.id} is now current"
+
+
+def config_text(role: str | None) -> str:
+    lines = ["; vspd configuration (written by vspadmin writeconfig).",
+             "; Every option can also be given on the command line as --name=value.",
+             f"[{SECTION}]", ""]
+    for o in OPTIONS:
+        if o.cli_only or (role and role not in o.roles):
+            continue
+        lines.append(f"; {o.help}. Roles: {', '.join(o.roles)}."
+                     + (" Required." if o.required else "")
+                     + (f" One of: {', '.join(o.choices)}." if o.choices else ""))
+        default = (str(o.default).lower() if isinstance(o.default, bool)
+                   else ",".join(o.default) if isinstance(o.default, list) else o.default)
+        if o.name == "role" and role:
+            lines.append(f"role = {role}")
+        else:
+            lines.append(f"; {o.name} = {default}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_config(args) -> str:
+    homedir = Path(os.path.expanduser(args.homedir)).resolve()
+    path = Path(args.output) if args.output else homedir / "vspd.conf"
+    if path.exists():
+        raise AdminError(f"{path} already exists; not overwriting it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(config_text(args.role))
+    return f"wrote {path}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="vspadmin", description="vspd operator commands", allow_abbrev=False)
+    p.add_argument("--homedir", default="~/.vspd", help="vspd home folder (default ~/.vspd)")
+    p.add_argument("--network", choices=sorted(NETWORKS), default=None,
+                   help="network (default: from vspd.conf, else mainnet)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    c = sub.add_parser("createdatabase", help="create a new database with a fee xpub")
+    c.add_argument("xpub")
+    r = sub.add_parser("retirexpub", help="replace the fee xpub (the old one stays for lookups)")
+    r.add_argument("xpub")
+    w = sub.add_parser("writeconfig", help="write a commented vspd.conf with every option")
+    w.add_argument("--role", choices=ROLES, default=None)
+    w.add_argument("--output", default=None, help="path (default {homedir}/vspd.conf)")
+    return p
+
+
+COMMANDS = {"createdatabase": create_database, "retirexpub": retire_xpub, "writeconfig": write_config}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+        result = COMMANDS[args.command](args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+    except (AdminError, ConfigError) as e:
+        print(f"vspadmin: {e}", file=sys.stderr)
+        return 2
+    print(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

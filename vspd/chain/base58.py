@@ -1,0 +1,51 @@
+"""Base58 (Bitcoin alphabet) and base58check with double-SHA-256 checksums."""
+
+from .errors import ChainError
+from .hashes import double_sha256
+
+ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_INDEX = {c: i for i, c in enumerate(ALPHABET)}
+
+
+def b58encode(data: bytes) -> str:
+    n = int.from_bytes(data, "big")
+    out = []
+    while n:
+        n, r = divmod(n, 58)
+        out.append(ALPHABET[r])
+    pad = len(data) - len(data.lstrip(b"\x00"))
+    return "1" * pad + "".join(reversed(out))
+
+
+def b58decode(text: str) -> bytes:
+    if not isinstance(text, str):
+        raise ChainError("base58: expected a string")
+    n = 0
+    for c in text:
+        digit = _INDEX.get(c)
+        if digit is None:
+            raise ChainError(f"base58: invalid character {c!r}")
+        n = n * 58 + digit
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
+    pad = len(text) - len(text.lstrip("1"))
+    return b"\x00" * pad + body
+
+
+def checksum(payload: bytes) -> bytes:
+    return double_sha256(payload)[:4]
+
+
+def check_encode(payload: bytes) -> str:
+    """Encode payload (version bytes included) with a 4-byte checksum."""
+    return b58encode(payload + checksum(payload))
+
+
+def check_decode(text: str, version_len: int = 2) -> tuple[bytes, bytes]:
+    """Decode base58check into (version bytes, payload)."""
+    raw = b58decode(text)
+    if len(raw) < version_len + 4:
+        raise ChainError("invalid format: version and/or checksum bytes missing")
+    body, check = raw[:-4], raw[-4:]
+    if checksum(body) != check:
+        raise ChainError("checksum error")
+    return body[:version_len], body[version_len:]

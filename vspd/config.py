@@ -1,0 +1,297 @@
+"""Configuration: one table of options, read from vspd.conf and the command line.
+
+Everything is validated here, once, before anything starts (ElectrumX's
+env.py); the rest of the code trusts the Config object. A bad value stops
+start-up with one line naming the option.
+"""
+
+import argparse
+import configparser
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .chain.errors import ChainError
+from .chain.params import NetParams, by_name
+
+SECTION = "Application Options"
+ROLES = ("frontend", "voter")
+BOTH = ROLES
+FRONTEND = ("frontend",)
+VOTER = ("voter",)
+LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "critical")
+
+
+class ConfigError(Exception):
+    """A user mistake in configuration: printed as one line, exit non-zero."""
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    kind: str  # str, int, float, bool, path, choice, hostport, list
+    default: Any
+    roles: tuple
+    help: str
+    secret: bool = False
+    required: bool = False
+    choices: tuple = ()
+    cli_only: bool = False
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("homedir", "path", "~/.vspd", BOTH, "Home folder for data, logs and vspd.conf", cli_only=True),
+    Option("configfile", "path", "", BOTH, "Path to the config file (default {homedir}/vspd.conf)", cli_only=True),
+    Option("role", "choice", "", BOTH, "Which node this is", choices=ROLES, required=True),
+    Option("network", "choice", "testnet", BOTH, "Network", choices=("mainnet", "testnet", "simnet")),
+    Option("loglevel", "choice", "debug", BOTH, "Logging level", choices=LOG_LEVELS),
+    Option("maxlogsize", "int", 10, BOTH, "Size in MiB at which the log file rotates"),
+    Option("logstokeep", "int", 20, BOTH, "Number of rotated log files to keep"),
+    Option("exccdhost", "hostport", "127.0.0.1", BOTH, "exccd RPC host[:port] (default port per network)"),
+    Option("exccduser", "str", "", BOTH, "exccd RPC user name", required=True),
+    Option("exccdpass", "str", "", BOTH, "exccd RPC password", secret=True, required=True),
+    Option("exccdcert", "path", "", BOTH, "exccd RPC certificate (rpc.cert)", required=True),
+    Option("listen", "hostport", "127.0.0.1:8800", FRONTEND, "HTTP listen address (put nginx in front)"),
+    Option("vspfee", "float", 3.0, FRONTEND, "Fee percentage charged per ticket (0.01 to 100)"),
+    Option("supportemail", "str", "", FRONTEND, "Support e-mail shown on the site", required=True),
+    Option("adminpass", "str", "", FRONTEND, "Admin password", secret=True, required=True),
+    Option("designation", "str", "Voting Service Provider", FRONTEND, "Short name shown on the site"),
+    Option("vspclosed", "bool", False, FRONTEND, "Refuse new tickets (existing ones are still voted)"),
+    Option("vspclosedmsg", "str", "", FRONTEND, "Message shown while the VSP is closed"),
+    Option("webserverdebug", "bool", False, FRONTEND, "Reload templates, refresh stats every second"),
+    Option("trustedproxies", "list", ["127.0.0.1", "::1"], FRONTEND,
+           "Proxies whose X-Forwarded-For is believed (comma-separated IPs)"),
+)
+BY_NAME = {o.name: o for o in OPTIONS}
+SECRET_OPTIONS = tuple(o.name for o in OPTIONS if o.secret)
+
+
+@dataclass
+class Config:
+    role: str
+    net: NetParams
+    homedir: Path
+    configfile: Path
+    values: dict = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(name)
+
+    @property
+    def datadir(self) -> Path:
+        return self.homedir / "data" / self.net.name
+
+    @property
+    def logdir(self) -> Path:
+        return self.homedir / "logs" / self.net.name
+
+    @property
+    def dbpath(self) -> Path:
+        return self.datadir / "vspd.db"
+
+    def secrets(self) -> list[str]:
+        return [self.values[n] for n in SECRET_OPTIONS if self.values.get(n)]
+
+
+# -- value parsers: each returns the typed value or raises ValueError -------
+
+def _parse_bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_int(text: str) -> int:
+    return int(text.strip(), 10)
+
+
+def _parse_float(text: str) -> float:
+    v = float(text.strip())
+    if v != v or v in (float("inf"), float("-inf")):
+        raise ValueError("not a finite number")
+    return v
+
+
+def split_hostport(text: str, default_port: int | None) -> tuple[str, int]:
+    """Parse host[:port] or [v6]:port; raises ValueError with a reason."""
+    text = text.strip()
+    if not text:
+        raise ValueError("empty address")
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError("unclosed [ in IPv6 address")
+        host, rest = text[1:end], text[end + 1:]
+        port_text = rest[1:] if rest.startswith(":") else (None if not rest else "bad")
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    elif text.count(":") > 1:
+        host, port_text = text, None  # bare IPv6
+    else:
+        host, port_text = text, None
+    if port_text is None:
+        if default_port is None:
+            raise ValueError("a port is required")
+        port = default_port
+    else:
+        if not port_text.isdigit():
+            raise ValueError(f"bad port {port_text!r}")
+        port = int(port_text)
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} out of range")
+    if host:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            if not all(part and len(part) < 64 and part.replace("-", "").isalnum()
+                       for part in host.split(".")):
+                raise ValueError(f"bad host name {host!r}") from None
+    return host, port
+
+
+def _parse_list(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+PARSERS: dict[str, Callable[[str], Any]] = {
+    "str": lambda s: s, "path": lambda s: s.strip(), "choice": lambda s: s.strip().lower(),
+    "int": _parse_int, "float": _parse_float, "bool": _parse_bool, "hostport": lambda s: s.strip(),
+    "list": _parse_list,
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        raise ConfigError(message)
+
+
+def build_arg_parser(prog: str = "vspd") -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, description="ExchangeCoin Voting Service Provider", allow_abbrev=False,
+                argument_default=argparse.SUPPRESS)
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    for o in OPTIONS:
+        extra = {"nargs": "?", "const": "true"} if o.kind == "bool" else {}
+        p.add_argument(f"--{o.name}", metavar=o.kind.upper(), help=f"[{'/'.join(o.roles)}] {o.help}", **extra)
+    return p
+
+
+def _read_file(path: Path) -> dict[str, str]:
+    cp = configparser.ConfigParser(interpolation=None, strict=True, delimiters=("=",),
+                                   comment_prefixes=(";", "#"), inline_comment_prefixes=None)
+    try:
+        with open(path, encoding="utf-8") as f:
+            cp.read_file(f)
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"configfile {path}: cannot read: {e}") from None
+    except configparser.Error as e:
+        first = str(e).splitlines()[0]
+        raise ConfigError(f"configfile {path}: {first}") from None
+    out: dict[str, str] = {}
+    for section in cp.sections():
+        if section != SECTION:
+            raise ConfigError(f"configfile {path}: unknown section [{section}] (expected [{SECTION}])")
+        for key, value in cp.items(section):
+            if key not in BY_NAME:
+                raise ConfigError(f"configfile {path}: unknown option {key!r}")
+            if BY_NAME[key].cli_only:
+                raise ConfigError(f"configfile {path}: option {key!r} can only be given on the command line")
+            out[key] = value
+    return out
+
+
+def load(argv: list[str], prog: str = "vspd") -> Config | None:
+    """Parse and validate; None means --version was asked for."""
+    ns = vars(build_arg_parser(prog).parse_args(argv))
+    if ns.pop("version", False):
+        return None
+    homedir = Path(os.path.expanduser(ns.get("homedir", BY_NAME["homedir"].default))).resolve()
+    explicit_cfg = "configfile" in ns and ns["configfile"]
+    configfile = Path(os.path.expanduser(ns["configfile"])) if explicit_cfg else homedir / "vspd.conf"
+    try:
+        file_values = _read_file(configfile)
+    except FileNotFoundError:
+        if explicit_cfg:
+            raise ConfigError(f"configfile {configfile}: file not found") from None
+        file_values = {}
+    raw = {**file_values, **{k: v for k, v in ns.items() if k not in ("homedir", "configfile")}}
+    return validate(raw, homedir, configfile)
+
+
+def validate(raw: dict[str, str], homedir: Path, configfile: Path) -> Config:
+    values: dict[str, Any] = {}
+    for o in OPTIONS:
+        if o.cli_only:
+            continue
+        if o.name in raw:
+            try:
+                values[o.name] = PARSERS[o.kind](raw[o.name])
+            except ValueError as e:
+                shown = "(hidden)" if o.secret else repr(raw[o.name])
+                raise ConfigError(f"option {o.name}: invalid value {shown}: {e}") from None
+        else:
+            values[o.name] = list(o.default) if isinstance(o.default, list) else o.default
+        if o.kind == "choice" and values[o.name] and values[o.name] not in o.choices:
+            raise ConfigError(f"option {o.name}: {values[o.name]!r} is not one of {', '.join(o.choices)}")
+    role = values["role"]
+    if not role:
+        raise ConfigError("option role: required (--role=frontend or --role=voter)")
+    for name in raw:
+        o = BY_NAME[name]
+        if role not in o.roles:
+            raise ConfigError(f"option {name}: only applies to the {'/'.join(o.roles)} role, not {role}")
+    for o in OPTIONS:
+        if role in o.roles and o.required and values.get(o.name) in ("", None):
+            raise ConfigError(f"option {o.name}: required for the {role} role")
+    try:
+        net = by_name(values["network"])
+    except ChainError as e:
+        raise ConfigError(f"option network: {e}") from None
+    _check_values(values, role, net)
+    return Config(role=role, net=net, homedir=homedir, configfile=configfile, values=values)
+
+
+def _check_values(values: dict, role: str, net: NetParams) -> None:
+    if values["maxlogsize"] < 1:
+        raise ConfigError("option maxlogsize: must be at least 1 (MiB)")
+    if values["logstokeep"] < 0:
+        raise ConfigError("option logstokeep: must not be negative")
+    try:
+        values["exccdhost"] = split_hostport(values["exccdhost"], net.node_rpc_port)
+    except ValueError as e:
+        raise ConfigError(f"option exccdhost: {e}") from None
+    cert = Path(os.path.expanduser(values["exccdcert"]))
+    try:
+        values["exccdcert"] = cert.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"option exccdcert: cannot read {cert}: {e.strerror}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in values["exccdcert"]:
+        raise ConfigError(f"option exccdcert: {cert} is not a PEM certificate")
+    if role == "frontend":
+        try:
+            values["listen"] = split_hostport(values["listen"], None)
+        except ValueError as e:
+            raise ConfigError(f"option listen: {e}") from None
+        p = int(values["vspfee"] * 100)
+        if not 1 <= p <= 10000:
+            raise ConfigError("option vspfee: invalid vspfee - should be greater than 0.01 and less than 100.0")
+        if "@" not in values["supportemail"] or any(c.isspace() for c in values["supportemail"]):
+            raise ConfigError("option supportemail: not an e-mail address")
+        if len(values["adminpass"]) < 8 and net.name == "mainnet":
+            raise ConfigError("option adminpass: must be at least 8 characters on mainnet")
+        if not values["vspclosed"]:
+            values["vspclosedmsg"] = ""
+        for ip in values["trustedproxies"]:
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                raise ConfigError(f"option trustedproxies: {ip!r} is not an IP address") from None

@@ -1,0 +1,63 @@
+"""Logging to stdout and a rotating file, with secrets scrubbed from every line."""
+
+import logging
+import logging.handlers
+import re
+import sys
+from pathlib import Path
+
+TRACE = 5
+logging.addLevelName(TRACE, "TRACE")
+LEVELS = {"trace": TRACE, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+          "error": logging.ERROR, "critical": logging.CRITICAL}
+FORMAT = "%(asctime)s [%(levelname).3s] %(name)s: %(message)s"
+
+# Base58 private keys (WIF: mainnet 5/K/L, testnet/simnet 9/c) and extended private keys.
+_WIF = re.compile(r"\b[59KLc][1-9A-HJ-NP-Za-km-z]{50,51}\b")
+_XPRV = re.compile(r"\b(?:xprv|tprv|sprv)[1-9A-HJ-NP-Za-km-z]{100,112}\b")
+
+
+class SecretFilter(logging.Filter):
+    """Replaces configured secrets and anything shaped like a private key."""
+
+    def __init__(self, secrets: list[str] = ()):
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        for s in self.secrets:
+            text = text.replace(s, "***")
+        text = _WIF.sub("[private key]", text)
+        return _XPRV.sub("[private key]", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        clean = self.scrub(msg)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.scrub(record.exc_text)
+        if clean != msg or record.args:
+            record.msg, record.args = clean, ()
+        return True
+
+
+def setup(level: str, logdir: Path | None, max_mib: int = 10, keep: int = 20,
+          secrets: list[str] = (), filename: str = "vspd.log") -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+        h.close()
+    scrub = SecretFilter(secrets)
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    if logdir is not None:
+        logdir.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.handlers.RotatingFileHandler(
+            logdir / filename, maxBytes=max_mib * 1024 * 1024, backupCount=keep, encoding="utf-8"))
+    for h in handlers:
+        h.setFormatter(logging.Formatter(FORMAT))
+        h.addFilter(scrub)
+        root.addHandler(h)
+    root.setLevel(LEVELS[level])
+    for noisy in ("aiosqlite", "asyncio", "websockets", "aiorpcx", "hpack"):
+        logging.getLogger(noisy).setLevel(max(LEVELS[level], logging.INFO))

@@ -1,0 +1,54 @@
+"""`vspd --role=frontend|voter`: parse, validate, log, run until a signal."""
+
+import asyncio
+import logging
+import signal
+import sys
+
+from . import config, logs
+from .errors import StartupError
+from .version import __version__
+
+log = logging.getLogger("vspd")
+
+
+async def run(cfg: config.Config, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread
+            pass
+    if cfg.role == "frontend":
+        from .frontend import Frontend
+        await Frontend(cfg).run(stop)
+    else:
+        raise StartupError("the voter role is not available in this version of vspd yet")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cfg = config.load(sys.argv[1:] if argv is None else argv)
+    except config.ConfigError as e:
+        print(f"vspd: {e}", file=sys.stderr)
+        return 2
+    if cfg is None:
+        print(f"vspd version {__version__}")
+        return 0
+    logs.setup(cfg.loglevel, cfg.logdir, cfg.maxlogsize, cfg.logstokeep, cfg.secrets())
+    log.info("vspd version %s, role %s, network %s, home %s", __version__, cfg.role, cfg.net.name,
+             cfg.homedir)
+    try:
+        asyncio.run(run(cfg))
+    except StartupError as e:
+        log.critical("%s", e)
+        print(f"vspd: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

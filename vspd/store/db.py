@@ -1,0 +1,321 @@
+"""Opening the database, migrations, and every query the VSP makes.
+
+One writer connection behind an asyncio.Lock (every write is one short
+transaction, committed before the caller answers anyone) and one reader
+connection, so readers see only committed rows and never wait for writers
+(WAL). Tables are small and few, so the queries live together here.
+"""
+
+import asyncio
+import importlib.resources
+import re
+import sqlite3
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator, Callable, Iterable
+
+import aiosqlite
+
+from .models import (FEE_CONFIRMED, FEE_NONE, AltSignAddr, FeeXPub, Ticket, VoteChange,
+                     dumps_map, loads_map)
+from .sealing import Sealer
+
+BUSY_TIMEOUT_MS = 5000
+MAX_VOTE_CHANGES = 10
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+TICKET_COLUMNS = ("hash, purchase_height, commitment_address, fee_xpub_id, fee_address_index, "
+                  "fee_address, fee_amount, fee_expiration, confirmed, voting_wif, vote_choices, "
+                  "tspend_policy, treasury_policy, fee_tx_hex, fee_tx_hash, fee_tx_status, outcome, "
+                  "fee_waived, created, updated")
+
+
+class StoreError(Exception):
+    """A database operation could not be done (duplicate, missing row, ...)."""
+
+
+class SchemaError(StoreError):
+    """The database's schema version is not one this code can use."""
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every file in schema/, in order, gap-free."""
+    found = []
+    for entry in importlib.resources.files("schema").iterdir():
+        m = _MIGRATION_NAME.match(entry.name)
+        if m:
+            found.append((int(m[1]), entry.name, entry.read_text()))
+    found.sort()
+    for i, (version, name, _) in enumerate(found, start=1):
+        if version != i:
+            raise SchemaError(f"schema migrations are not numbered 1..n: {name}")
+    return found
+
+
+def latest_version() -> int:
+    return len(migrations())
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+class Store:
+    """The frontend database. Create with `await Store.open(path, sealer)`."""
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, sealer: Sealer,
+                 path: Path):
+        self._w = writer
+        self._r = reader
+        self.sealer = sealer
+        self.path = path
+        self._lock = asyncio.Lock()
+        self.max_vote_changes = MAX_VOTE_CHANGES
+        self.query_count = 0  # reads and writes issued, for benchmarks
+
+    # -- lifecycle ---------------------------------------------------------
+    @classmethod
+    async def open(cls, path: Path, sealer: Sealer, create: bool = False) -> "Store":
+        path = Path(path)
+        if not create and not path.exists():
+            raise StoreError(f"database {path} does not exist; create it with `vspadmin createdatabase`")
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await _configure(writer)
+            await _migrate(writer)
+            reader = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            await _configure(reader)
+        except BaseException:
+            await writer.close()
+            raise
+        if create:
+            path.chmod(0o600)
+        return cls(writer, reader, sealer, path)
+
+    async def close(self) -> None:
+        await self._r.close()
+        await self._w.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; the commit happens before this returns."""
+        async with self._lock:
+            await self._w.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._w
+            except BaseException:
+                await self._w.execute("ROLLBACK")
+                raise
+            await self._w.execute("COMMIT")
+
+    async def _read(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
+        self.query_count += 1
+        async with self._r.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+    async def _read_one(self, sql: str, params: Iterable = ()):
+        rows = await self._read(sql, params)
+        return rows[0] if rows else None
+
+    async def _exec(self, db: aiosqlite.Connection, sql: str, params: Iterable = ()) -> int:
+        self.query_count += 1
+        cur = await db.execute(sql, tuple(params))
+        return cur.rowcount
+
+    # -- VSP keys ------------------------------------------------------------
+    async def set_key(self, name: str, value: bytes) -> None:
+        async with self.transaction() as db:
+            await self._exec(db, "INSERT OR REPLACE INTO vsp_keys (name, value) VALUES (?, ?)",
+                             (name, self.sealer.seal(value, f"key:{name}")))
+
+    async def get_key(self, name: str) -> bytes:
+        row = await self._read_one("SELECT value FROM vsp_keys WHERE name = ?", (name,))
+        if row is None:
+            raise StoreError(f"the database has no {name}")
+        return self.sealer.open(row[0], f"key:{name}")
+
+    # -- fee xpubs -----------------------------------------------------------
+    async def add_xpub(self, xpub: str) -> FeeXPub:
+        """Make `xpub` the current fee xpub, retiring the previous one."""
+        async with self.transaction() as db:
+            if await (await db.execute("SELECT 1 FROM fee_xpubs WHERE xpub = ?", (xpub,))).fetchone():
+                raise StoreError("provided xpub has already been used")
+            row = await (await db.execute("SELECT MAX(id) FROM fee_xpubs")).fetchone()
+            new_id = 0 if row[0] is None else row[0] + 1
+            await self._exec(db, "UPDATE fee_xpubs SET retired = ? WHERE retired = 0", (_now(),))
+            await self._exec(db, "INSERT INTO fee_xpubs (id, xpub) VALUES (?, ?)", (new_id, xpub))
+        return FeeXPub(new_id, xpub, 0, 0)
+
+    async def current_xpub(self) -> FeeXPub:
+        row = await self._read_one("SELECT id, xpub, last_index, retired FROM fee_xpubs "
+                                   "ORDER BY id DESC LIMIT 1")
+        if row is None:
+            raise StoreError("the database has no fee xpub")
+        return FeeXPub(*row)
+
+    async def all_xpubs(self) -> list[FeeXPub]:
+        return [FeeXPub(*r) for r in await self._read(
+            "SELECT id, xpub, last_index, retired FROM fee_xpubs ORDER BY id DESC")]
+
+    async def skip_fee_indexes(self, count: int) -> int:
+        """Advance the current xpub's last index by `count` (after a restore)."""
+        async with self.transaction() as db:
+            await self._exec(db, "UPDATE fee_xpubs SET last_index = last_index + ? "
+                                 "WHERE id = (SELECT MAX(id) FROM fee_xpubs)", (count,))
+        return (await self.current_xpub()).last_index
+
+    # -- tickets -------------------------------------------------------------
+    def _row_to_ticket(self, row) -> Ticket:
+        t = Ticket(hash=row[0], purchase_height=row[1], commitment_address=row[2], fee_xpub_id=row[3],
+                   fee_address_index=row[4], fee_address=row[5], fee_amount=row[6],
+                   fee_expiration=row[7], confirmed=bool(row[8]), vote_choices=loads_map(row[10]),
+                   tspend_policy=loads_map(row[11]), treasury_policy=loads_map(row[12]),
+                   fee_tx_hex=row[13], fee_tx_hash=row[14], fee_tx_status=row[15], outcome=row[16],
+                   fee_waived=bool(row[17]), created=row[18], updated=row[19])
+        if row[9]:
+            t.voting_wif = self.sealer.open(row[9], f"wif:{t.hash}").decode()
+        return t
+
+    async def get_ticket(self, ticket_hash: str) -> Ticket | None:
+        row = await self._read_one(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE hash = ?", (ticket_hash,))
+        return self._row_to_ticket(row) if row else None
+
+    async def insert_new_ticket(self, ticket: Ticket,
+                                derive: Callable[[str, int], tuple[int, str]]) -> Ticket:
+        """Allocate the next fee address and insert the ticket, atomically.
+
+        `derive(xpub, last_index)` returns (index, address) for the first
+        usable index after last_index. Index and ticket commit together, so
+        an index is never handed out twice, across restarts or concurrency.
+        """
+        async with self.transaction() as db:
+            row = await (await db.execute(
+                "SELECT id, xpub, last_index FROM fee_xpubs ORDER BY id DESC LIMIT 1")).fetchone()
+            if row is None:
+                raise StoreError("the database has no fee xpub")
+            xpub_id, xpub, last = row
+            index, addr = derive(xpub, last)
+            await self._exec(db, "UPDATE fee_xpubs SET last_index = ? WHERE id = ?", (index, xpub_id))
+            ticket.fee_xpub_id, ticket.fee_address_index, ticket.fee_address = xpub_id, index, addr
+            ticket.created = ticket.updated = _now()
+            try:
+                await self._exec(db, f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES "
+                                     f"({', '.join('?' * 20)})", self._ticket_values(ticket))
+            except sqlite3.IntegrityError as e:
+                raise StoreError(f"cannot insert ticket {ticket.hash}: {e}") from None
+        return ticket
+
+    def _ticket_values(self, t: Ticket) -> tuple:
+        wif = self.sealer.seal(t.voting_wif.encode(), f"wif:{t.hash}") if t.voting_wif else ""
+        return (t.hash, t.purchase_height, t.commitment_address, t.fee_xpub_id, t.fee_address_index,
+                t.fee_address, t.fee_amount, t.fee_expiration, int(t.confirmed), wif,
+                dumps_map(t.vote_choices), dumps_map(t.tspend_policy), dumps_map(t.treasury_policy),
+                t.fee_tx_hex, t.fee_tx_hash, t.fee_tx_status, t.outcome, int(t.fee_waived),
+                t.created, t.updated)
+
+    async def update_ticket(self, t: Ticket) -> None:
+        """Rewrite every field of an existing ticket."""
+        t.updated = _now()
+        values = self._ticket_values(t)
+        async with self.transaction() as db:
+            n = await self._exec(db, "UPDATE tickets SET " + ", ".join(
+                f"{c.strip()} = ?" for c in TICKET_COLUMNS.split(",")[1:]) + " WHERE hash = ?",
+                values[1:] + (t.hash,))
+            if n != 1:
+                raise StoreError(f"ticket {t.hash} does not exist")
+
+    async def delete_ticket(self, ticket_hash: str) -> None:
+        """Forget a ticket that was never mined, with its history."""
+        async with self.transaction() as db:
+            for table, col in (("tickets", "hash"), ("vote_changes", "ticket_hash"),
+                               ("alt_sign_addrs", "ticket_hash")):
+                await self._exec(db, f"DELETE FROM {table} WHERE {col} = ?", (ticket_hash,))
+
+    async def tickets_where(self, where: str, params: Iterable = (), limit: int | None = None) -> list[Ticket]:
+        sql = f"SELECT {TICKET_COLUMNS} FROM tickets WHERE {where}"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [self._row_to_ticket(r) for r in await self._read(sql, params)]
+
+    async def ticket_counts(self) -> dict[str, int]:
+        """Counts of fee-confirmed tickets by outcome ('' = still voting)."""
+        rows = await self._read("SELECT outcome, COUNT(*) FROM tickets WHERE fee_tx_status = ? "
+                                "GROUP BY outcome", (FEE_CONFIRMED,))
+        counts = {o: 0 for o in ("", "voted", "revoked", "expired", "missed")}
+        counts.update({r[0]: r[1] for r in rows})
+        return counts
+
+    async def count_tickets(self) -> int:
+        return (await self._read_one("SELECT COUNT(*) FROM tickets"))[0]
+
+    # -- vote changes ------------------------------------------------------
+    async def save_vote_change(self, ticket_hash: str, request: str, request_sig: str,
+                               response: str, response_sig: str) -> int:
+        async with self.transaction() as db:
+            rows = await (await db.execute(
+                "SELECT seq FROM vote_changes WHERE ticket_hash = ? ORDER BY seq", (ticket_hash,))).fetchall()
+            seqs = [r[0] for r in rows]
+            excess = len(seqs) - self.max_vote_changes + 1
+            if excess > 0:
+                await self._exec(db, "DELETE FROM vote_changes WHERE ticket_hash = ? AND seq <= ?",
+                                 (ticket_hash, seqs[excess - 1]))
+            seq = seqs[-1] + 1 if seqs else 0
+            await self._exec(db, "INSERT INTO vote_changes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (ticket_hash, seq, request, request_sig, response, response_sig, _now()))
+        return seq
+
+    async def vote_changes(self, ticket_hash: str) -> list[VoteChange]:
+        return [VoteChange(*r) for r in await self._read(
+            "SELECT seq, request, request_sig, response, response_sig, created FROM vote_changes "
+            "WHERE ticket_hash = ? ORDER BY seq", (ticket_hash,))]
+
+    # -- alternate signing addresses ----------------------------------------
+    async def insert_alt_sign(self, rec: AltSignAddr) -> None:
+        async with self.transaction() as db:
+            try:
+                await self._exec(db, "INSERT INTO alt_sign_addrs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (rec.ticket_hash, rec.address, rec.request, rec.request_sig,
+                                  rec.response, rec.response_sig, rec.created or _now()))
+            except sqlite3.IntegrityError as e:
+                raise StoreError(f"cannot store alternate sign address: {e}") from None
+
+    async def get_alt_sign(self, ticket_hash: str) -> AltSignAddr | None:
+        row = await self._read_one("SELECT * FROM alt_sign_addrs WHERE ticket_hash = ?", (ticket_hash,))
+        return AltSignAddr(*row) if row else None
+
+    # -- maintenance ---------------------------------------------------------
+    async def backup_to(self, dest: Path) -> None:
+        """A consistent snapshot through SQLite's online backup API."""
+        async with self._lock:
+            target = await aiosqlite.connect(dest)
+            try:
+                await self._w.backup(target)
+            finally:
+                await target.close()
+
+    async def file_size(self) -> int:
+        return self.path.stat().st_size
+
+
+async def _configure(db: aiosqlite.Connection) -> None:
+    await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    await db.execute("PRAGMA foreign_keys = ON")
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    await db.execute("PRAGMA journal_mode = WAL")
+    await db.execute("PRAGMA synchronous = FULL")
+    current = (await (await db.execute("PRAGMA user_version")).fetchone())[0]
+    steps = migrations()
+    if current > len(steps):
+        raise SchemaError(f"database schema version {current} is newer than this vspd supports "
+                          f"({len(steps)}); upgrade vspd")
+    for version, name, sql in steps[current:]:
+        # executescript commits first; the whole migration runs as one transaction.
+        await db.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+
+
+__all__ = ["Store", "StoreError", "SchemaError", "FEE_NONE", "latest_version"]

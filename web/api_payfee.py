@@ -1,0 +1,120 @@
+"""POST /api/v3/payfee (step 2): take the fee transaction and the voting key."""
+
+import logging
+
+from aiohttp import web
+
+from rpcclient import NodeUnavailable, RPCError
+from rpcclient.exccd import is_orphan_error
+from vspd.chain import address, tx as txmod, wif as wifmod
+from vspd.chain.errors import ChainError
+from vspd.store import StoreError
+from vspd.store.models import FEE_BROADCAST, FEE_CONFIRMED, FEE_ERROR, FEE_RECEIVED
+
+from . import binding, votechoices
+from .context import AppContext
+from .history import record_exchange
+from .ticketchecks import authenticate, internal, read_body, require_can_vote, require_node, require_open
+from .wire import APIError, ErrorCode, b64, signed_json
+
+log = logging.getLogger("web.api")
+
+
+def _voting_key(req: dict, ctx: AppContext) -> wifmod.WIF:
+    try:
+        key = wifmod.decode(req["votingkey"], ctx.net)
+        key.pubkey()
+        return key
+    except ChainError as e:
+        raise APIError(ErrorCode.INVALID_PRIV_KEY, f"invalid private key: {e}") from None
+
+
+async def handle(ctx: AppContext, request: web.Request) -> web.Response:
+    require_open(ctx)
+    body = await read_body(request)
+    auth = await authenticate(ctx, request, body)
+    require_node(ctx)
+    ticket = auth.ticket
+    if ticket is None:
+        raise APIError(ErrorCode.UNKNOWN_TICKET)
+    req = binding.bind(body, binding.PAY_FEE)
+    if ticket.fee_tx_status in (FEE_RECEIVED, FEE_BROADCAST, FEE_CONFIRMED):
+        raise APIError(ErrorCode.FEE_ALREADY_RECEIVED)
+    raw = await require_can_vote(ctx, ticket.hash)
+    now = ctx.now()
+    if ticket.fee_expired(now):
+        raise APIError(ErrorCode.FEE_EXPIRED)
+    key = _voting_key(req, ctx)
+    bad_prefs = votechoices.problems(req, ctx.net)
+    for name, err in bad_prefs.items():  # as upstream: logged, not stored, ticket still accepted
+        log.warning("ticket %s: ignoring invalid %s: %s", ticket.hash, name, err)
+
+    try:
+        fee_tx = txmod.from_hex(req["feetx"])
+    except ChainError as e:
+        raise APIError(ErrorCode.INVALID_FEE_TX, f"invalid fee tx: {e}") from None
+    problem = txmod.sanity_problem(fee_tx, ctx.net)
+    if problem:
+        raise APIError(ErrorCode.INVALID_FEE_TX, f"invalid fee tx: {problem}")
+    try:
+        fee_addr = address.decode(ticket.fee_address, ctx.net)
+    except ChainError as e:
+        raise internal("decode stored fee address", e) from None
+    paid = txmod.paid_to(fee_tx, fee_addr)
+    if paid <= 0:
+        raise APIError(ErrorCode.INVALID_FEE_TX,
+                       f"feetx did not include any payments for fee address {ticket.fee_address}")
+    if paid < ticket.fee_amount:
+        raise APIError(ErrorCode.FEE_TOO_SMALL)
+
+    try:
+        ticket_tx = txmod.from_hex(raw.hex)
+    except ChainError as e:
+        raise internal("decode ticket", e) from None
+    voting_addr = address.Address.from_pubkey(key.pubkey(), ctx.net)
+    out0 = ticket_tx.outputs[0] if ticket_tx.outputs else None
+    if out0 is None or out0.version != 0 or out0.script != txmod.voting_script(voting_addr):
+        raise APIError(ErrorCode.INVALID_PRIV_KEY, "voting address does not match provided private key")
+
+    ticket.voting_wif = key.encode()
+    ticket.fee_tx_hex = req["feetx"].lower()
+    ticket.fee_tx_hash = fee_tx.txid()
+    ticket.fee_tx_status = FEE_RECEIVED
+    for name, attr in (("votechoices", "vote_choices"), ("tspendpolicy", "tspend_policy"),
+                       ("treasurypolicy", "treasury_policy")):
+        if name not in bad_prefs:
+            setattr(ticket, attr, req[name])
+    try:
+        await ctx.store.update_ticket(ticket)
+    except StoreError as e:
+        raise internal("store fee payment", e) from None
+    log.info("fee %s received for ticket %s (%d atoms)", ticket.fee_tx_hash, ticket.hash, paid)
+
+    if ticket.confirmed:
+        await broadcast_fee(ctx, ticket)
+
+    resp, rsp_body, rsp_sig = signed_json(ctx.signer, {"timestamp": now, "request": b64(body)})
+    await record_exchange(ctx, ticket.hash, body, request, rsp_body, rsp_sig)
+    return resp
+
+
+async def broadcast_fee(ctx: AppContext, ticket) -> None:
+    """Send the fee tx; on failure mark it `error` and tell the client why."""
+    try:
+        await ctx.exccd.send_raw_transaction(ticket.fee_tx_hex)
+    except (RPCError, NodeUnavailable) as e:
+        log.warning("cannot broadcast fee %s of ticket %s: %s", ticket.fee_tx_hash, ticket.hash, e)
+        ticket.fee_tx_status = FEE_ERROR
+        try:
+            await ctx.store.update_ticket(ticket)
+        except StoreError as se:
+            log.error("cannot record fee error of %s: %s", ticket.hash, se)
+        if isinstance(e, RPCError) and is_orphan_error(e):
+            raise APIError(ErrorCode.CANNOT_BROADCAST_FEE_UNKNOWN_OUTPUTS) from None
+        raise APIError(ErrorCode.CANNOT_BROADCAST_FEE) from None
+    ticket.fee_tx_status = FEE_BROADCAST
+    try:
+        await ctx.store.update_ticket(ticket)
+    except StoreError as e:
+        raise internal("store fee broadcast", e) from None
+    log.info("fee %s of ticket %s broadcast", ticket.fee_tx_hash, ticket.hash)

@@ -1,0 +1,53 @@
+"""POST /api/v3/setvotechoices: change a ticket's preferences (works while closed)."""
+
+import json
+import logging
+
+from aiohttp import web
+
+from vspd.store import StoreError
+from vspd.store.models import FEE_NONE
+
+from . import binding, votechoices
+from .context import AppContext
+from .history import record_exchange
+from .ticketchecks import authenticate, internal, read_body
+from .wire import APIError, ErrorCode, b64, signed_json
+
+log = logging.getLogger("web.api")
+
+
+async def handle(ctx: AppContext, request: web.Request) -> web.Response:
+    body = await read_body(request)
+    auth = await authenticate(ctx, request, body)
+    t = auth.ticket
+    if t is None:
+        raise APIError(ErrorCode.UNKNOWN_TICKET)
+    if t.fee_tx_status == FEE_NONE:
+        raise APIError(ErrorCode.FEE_NOT_RECEIVED)
+    if t.outcome:
+        raise APIError(ErrorCode.TICKET_CANNOT_VOTE, f"ticket not eligible to vote (status={t.outcome})")
+    req = binding.bind(body, binding.SET_VOTE_CHOICES)
+    for change in await ctx.store.vote_changes(t.hash):
+        try:
+            stored = json.loads(change.request)["timestamp"]
+            if not isinstance(stored, int):
+                raise TypeError("timestamp is not an integer")
+        except (ValueError, KeyError, TypeError) as e:
+            raise internal(f"parse stored request of {t.hash}", e) from None
+        if req["timestamp"] <= stored:
+            raise APIError(ErrorCode.INVALID_TIMESTAMP)
+    bad = votechoices.problems(req, ctx.net)
+    if bad:
+        raise APIError(ErrorCode.INVALID_VOTE_CHOICES, next(iter(bad.values())))
+    t.vote_choices = {**t.vote_choices, **req["votechoices"]}
+    t.tspend_policy = {**t.tspend_policy, **req["tspendpolicy"]}
+    t.treasury_policy = {**t.treasury_policy, **req["treasurypolicy"]}
+    try:
+        await ctx.store.update_ticket(t)
+    except StoreError as e:
+        raise internal("store vote choices", e) from None
+    log.info("vote choices of ticket %s updated", t.hash)
+    resp, rsp_body, rsp_sig = signed_json(ctx.signer, {"timestamp": ctx.now(), "request": b64(body)})
+    await record_exchange(ctx, t.hash, body, request, rsp_body, rsp_sig)
+    return resp

@@ -1,0 +1,94 @@
+"""The numbers of /vspinfo and the home page, and the signed body built from them.
+
+The body is rebuilt and re-signed only when a number changes (or the
+cache is older than its refresh interval), not per request.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from rpcclient import NodeUnavailable, RPCError
+from vspd.version import __version__
+
+from .wire import go_float, go_json
+
+log = logging.getLogger("web.stats")
+
+
+@dataclass(frozen=True)
+class Stats:
+    vspclosed: bool
+    vspclosedmsg: str
+    feepercentage: float
+    voting: int
+    voted: int
+    revoked: int  # all revocations: missed + expired (+ legacy revoked)
+    expired: int
+    missed: int
+    blockheight: int
+    pool_size: int
+    totalvotingwallets: int
+    votingwalletsonline: int
+
+    @property
+    def network_proportion(self) -> float:
+        return self.voting / self.pool_size if self.pool_size else 0.0
+
+    @property
+    def miss_rate(self) -> float:
+        done = self.voted + self.revoked
+        return self.missed / done if done else 0.0
+
+    @property
+    def expired_rate(self) -> float:
+        done = self.voted + self.revoked
+        return self.expired / done if done else 0.0
+
+
+class StatsCache:
+    def __init__(self, ctx, voters_online=lambda: (0, 0)):
+        self.ctx = ctx
+        self.voters_online = voters_online  # () -> (online, total)
+        self.stats: Stats | None = None
+        self.updated = 0
+        self._body: bytes | None = None
+        self._sig: str | None = None
+
+    async def refresh(self) -> Stats:
+        ctx = self.ctx
+        counts = await ctx.store.ticket_counts()
+        height, pool = (self.stats.blockheight, self.stats.pool_size) if self.stats else (0, 0)
+        if ctx.exccd.connected:
+            try:
+                best = await ctx.exccd.best_block()
+                height, pool = best.height, best.pool_size
+            except (NodeUnavailable, RPCError) as e:
+                log.warning("cannot refresh block height: %s", e)
+        online, total = self.voters_online()
+        stats = Stats(ctx.vspclosed, ctx.vspclosedmsg, ctx.vspfee, counts[""], counts["voted"],
+                      counts["revoked"] + counts["expired"] + counts["missed"], counts["expired"],
+                      counts["missed"], height, pool, total, online)
+        if stats != self.stats:
+            self.stats = stats
+            self._body = None
+        self.updated = ctx.now()
+        return stats
+
+    def _build(self) -> None:
+        s, ctx = self.stats, self.ctx
+        self._body = go_json({
+            "apiversions": [3], "timestamp": self.updated, "pubkey": ctx.signer.pubkey_b64,
+            "feepercentage": go_float(s.feepercentage), "vspclosed": s.vspclosed,
+            "vspclosedmsg": s.vspclosedmsg, "network": ctx.net.name, "vspdversion": __version__,
+            "voting": s.voting, "voted": s.voted, "totalvotingwallets": s.totalvotingwallets,
+            "votingwalletsonline": s.votingwalletsonline, "revoked": s.revoked, "expired": s.expired,
+            "missed": s.missed, "blockheight": s.blockheight,
+            "estimatednetworkproportion": go_float(s.network_proportion, 32)})
+        self._sig = ctx.signer.sign(self._body)
+
+    async def vspinfo(self) -> tuple[bytes, str]:
+        if self.stats is None:
+            await self.refresh()
+        if self._body is None:
+            self._build()
+        return self._body, self._sig

@@ -1,0 +1,176 @@
+"""The shared checks of the ticket endpoints (vspd's middleware chain, §2.1, §2.5.3).
+
+`read_body` enforces the size limit, `broadcast_ticket` makes sure the
+node knows the ticket and its parent, `authenticate` checks the client
+signature against the commitment or alternate sign address, and
+`can_vote` asks the node whether the ticket may still vote.
+"""
+
+import logging
+import re
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from rpcclient import NodeUnavailable, RPCError
+from rpcclient.errors import ERR_NO_TX_INFO
+from rpcclient.exccd import RawTx
+from vspd.chain import tx as txmod
+from vspd.chain.errors import ChainError
+from vspd.chain.message import verify_message
+from vspd.store import Ticket
+
+from . import binding
+from .context import AppContext
+from .wire import CLIENT_SIGNATURE_HEADER, APIError, ErrorCode
+
+MAX_BODY = 1 << 20
+_HASH = re.compile(r"^[0-9a-fA-F]{64}$")
+log = logging.getLogger("web.api")
+
+
+async def read_body(request: web.Request) -> bytes:
+    declared = request.content_length
+    if declared is not None and declared > MAX_BODY:
+        raise APIError(ErrorCode.BAD_REQUEST, "request body larger than 1 MiB")
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(65536):
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise APIError(ErrorCode.BAD_REQUEST, "request body larger than 1 MiB")
+    return bytes(body)
+
+
+def check_hash(value: str) -> str:
+    if not _HASH.match(value):
+        raise APIError(ErrorCode.BAD_REQUEST, "invalid ticket hash")
+    return value.lower()
+
+
+def internal(what: str, err: Exception) -> APIError:
+    log.error("%s: %s", what, err)
+    return APIError(ErrorCode.INTERNAL_ERROR)
+
+
+def require_node(ctx: AppContext) -> None:
+    if not ctx.exccd.connected:
+        raise internal("exccd unavailable", NodeUnavailable(ctx.exccd.rpc.last_error))
+
+
+async def get_ticket_tx(ctx: AppContext, ticket_hash: str) -> RawTx:
+    try:
+        return await ctx.exccd.get_raw_transaction(ticket_hash)
+    except (NodeUnavailable, RPCError) as e:
+        raise internal(f"getrawtransaction {ticket_hash}", e) from None
+
+
+async def broadcast_ticket(ctx: AppContext, body: bytes) -> None:
+    """Make the node know the ticket (and its parent), broadcasting if needed."""
+    req = binding.bind(body, binding.TICKET_BROADCAST)
+    try:
+        ticket = txmod.from_hex(req["tickethex"])
+    except ChainError:
+        raise APIError(ErrorCode.BAD_REQUEST, "cannot decode ticket hex") from None
+    problem = txmod.ticket_problem(ticket, ctx.net)
+    if problem:
+        raise APIError(ErrorCode.INVALID_TICKET, f"not a valid ticket tx: {problem}")
+    if ticket.txid() != req["tickethash"].lower():
+        raise APIError(ErrorCode.BAD_REQUEST, "ticket hex does not match hash")
+    try:
+        parent = txmod.from_hex(req["parenthex"])
+    except ChainError:
+        raise APIError(ErrorCode.BAD_REQUEST, "cannot decode parent hex") from None
+    require_node(ctx)
+    parent_id = parent.txid()
+    if not await _node_has(ctx, parent_id):
+        if all(i.prev_txid != parent_id for i in ticket.inputs):
+            raise APIError(ErrorCode.BAD_REQUEST, "invalid ticket parent")
+        await _send(ctx, req["parenthex"], f"parent {parent_id}")
+    if not await _node_has(ctx, ticket.txid()):
+        await _send(ctx, req["tickethex"], f"ticket {ticket.txid()}")
+
+
+async def _node_has(ctx: AppContext, txid: str) -> bool:
+    try:
+        await ctx.exccd.get_raw_transaction(txid)
+        return True
+    except RPCError as e:
+        if e.code == ERR_NO_TX_INFO:
+            return False
+        raise internal(f"getrawtransaction {txid}", e) from None
+    except NodeUnavailable as e:
+        raise internal(f"getrawtransaction {txid}", e) from None
+
+
+async def _send(ctx: AppContext, tx_hex: str, what: str) -> None:
+    try:
+        await ctx.exccd.send_raw_transaction(tx_hex)
+        log.info("broadcast %s", what)
+    except (RPCError, NodeUnavailable) as e:
+        log.warning("cannot broadcast %s: %s", what, e)
+        raise APIError(ErrorCode.CANNOT_BROADCAST_TICKET) from None
+
+
+@dataclass
+class Auth:
+    ticket_hash: str
+    ticket: Ticket | None
+    commitment_address: str
+
+
+async def authenticate(ctx: AppContext, request: web.Request, body: bytes) -> Auth:
+    """vspAuth: the body must be signed by the ticket's commitment or alt address."""
+    req = binding.bind(body, binding.TICKET_HASH)
+    ticket_hash = check_hash(req["tickethash"])
+    ticket = await ctx.store.get_ticket(ticket_hash)
+    if ticket is not None:
+        commitment = ticket.commitment_address
+    else:
+        require_node(ctx)
+        try:
+            raw = await ctx.exccd.get_raw_transaction(ticket_hash)
+        except RPCError as e:
+            if e.code == ERR_NO_TX_INFO:  # a client mistake, not ours (upstream answers 500 here)
+                raise APIError(ErrorCode.UNKNOWN_TICKET) from None
+            raise internal(f"getrawtransaction {ticket_hash}", e) from None
+        except NodeUnavailable as e:
+            raise internal(f"getrawtransaction {ticket_hash}", e) from None
+        try:
+            parsed = txmod.from_hex(raw.hex)
+        except ChainError as e:
+            raise internal(f"decode ticket {ticket_hash}", e) from None
+        if not txmod.is_ticket(parsed, ctx.net):
+            raise APIError(ErrorCode.INVALID_TICKET)
+        commitment = str(txmod.commitment_address(parsed, ctx.net))
+    signature = request.headers.get(CLIENT_SIGNATURE_HEADER, "")
+    if not signature:
+        raise APIError(ErrorCode.BAD_REQUEST, "no VSP-Client-Signature header")
+    if not verify_message(commitment, signature, body, ctx.net):
+        alt = await ctx.store.get_alt_sign(ticket_hash)
+        if alt is None or not verify_message(alt.address, signature, body, ctx.net):
+            raise APIError(ErrorCode.BAD_SIGNATURE)
+    return Auth(ticket_hash, ticket, commitment)
+
+
+async def can_vote(ctx: AppContext, raw: RawTx) -> bool:
+    """canTicketVote: too old, still immature, or live per the node."""
+    if raw.confirmations > ctx.net.ticket_maturity + ctx.net.ticket_expiry + 1:
+        return False
+    if raw.confirmations <= ctx.net.ticket_maturity:
+        return True
+    try:
+        return await ctx.exccd.exists_live_ticket(raw.txid)
+    except (RPCError, NodeUnavailable) as e:
+        raise internal(f"existslivetickets {raw.txid}", e) from None
+
+
+async def require_can_vote(ctx: AppContext, ticket_hash: str) -> RawTx:
+    raw = await get_ticket_tx(ctx, ticket_hash)
+    if not await can_vote(ctx, raw):
+        raise APIError(ErrorCode.TICKET_CANNOT_VOTE)
+    return raw
+
+
+def require_open(ctx: AppContext) -> None:
+    if ctx.vspclosed:
+        raise APIError(ErrorCode.VSP_CLOSED)

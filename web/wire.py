@@ -1,0 +1,178 @@
+"""The wire contract of vspd API v3: error codes, JSON as Go writes it, signing.
+
+Every JSON response is serialised once, signed (ed25519 over the exact
+bytes) and sent as those bytes: the EXCC wallet checks the signature on 200
+and 4xx alike and compares the echoed request byte for byte.
+"""
+
+import base64
+import enum
+import json
+import secrets
+import struct
+from typing import Any
+
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+SIGNATURE_HEADER = "VSP-Server-Signature"
+CLIENT_SIGNATURE_HEADER = "VSP-Client-Signature"
+
+
+class ErrorCode(enum.IntEnum):
+    BAD_REQUEST = 0
+    INTERNAL_ERROR = 1
+    VSP_CLOSED = 2
+    FEE_ALREADY_RECEIVED = 3
+    INVALID_FEE_TX = 4
+    FEE_TOO_SMALL = 5
+    UNKNOWN_TICKET = 6
+    TICKET_CANNOT_VOTE = 7
+    FEE_EXPIRED = 8
+    INVALID_VOTE_CHOICES = 9
+    BAD_SIGNATURE = 10
+    INVALID_PRIV_KEY = 11
+    FEE_NOT_RECEIVED = 12
+    INVALID_TICKET = 13
+    CANNOT_BROADCAST_TICKET = 14
+    CANNOT_BROADCAST_FEE = 15
+    CANNOT_BROADCAST_FEE_UNKNOWN_OUTPUTS = 16
+    INVALID_TIMESTAMP = 17
+
+
+DEFAULT_MESSAGES = {
+    ErrorCode.BAD_REQUEST: "bad request",
+    ErrorCode.INTERNAL_ERROR: "internal error",
+    ErrorCode.VSP_CLOSED: "vsp is closed",
+    ErrorCode.FEE_ALREADY_RECEIVED: "fee tx already received for ticket",
+    ErrorCode.INVALID_FEE_TX: "invalid fee tx",
+    ErrorCode.FEE_TOO_SMALL: "fee too small",
+    ErrorCode.UNKNOWN_TICKET: "unknown ticket",
+    ErrorCode.TICKET_CANNOT_VOTE: "ticket not eligible to vote",
+    ErrorCode.FEE_EXPIRED: "fee has expired",
+    ErrorCode.INVALID_VOTE_CHOICES: "invalid vote choices",
+    ErrorCode.BAD_SIGNATURE: "bad request signature",
+    ErrorCode.INVALID_PRIV_KEY: "invalid private key",
+    ErrorCode.FEE_NOT_RECEIVED: "no fee tx received for ticket",
+    ErrorCode.INVALID_TICKET: "not a valid ticket tx",
+    ErrorCode.CANNOT_BROADCAST_TICKET: "ticket transaction could not be broadcast",
+    ErrorCode.CANNOT_BROADCAST_FEE: "fee transaction could not be broadcast",
+    ErrorCode.CANNOT_BROADCAST_FEE_UNKNOWN_OUTPUTS:
+        "fee transaction could not be broadcast due to unknown outputs",
+    ErrorCode.INVALID_TIMESTAMP: "old or reused timestamp",
+}
+
+
+def http_status(code: int) -> int:
+    if code in (ErrorCode.INTERNAL_ERROR, ErrorCode.CANNOT_BROADCAST_TICKET, ErrorCode.CANNOT_BROADCAST_FEE):
+        return 500
+    if code == ErrorCode.CANNOT_BROADCAST_FEE_UNKNOWN_OUTPUTS:
+        return 428
+    if code in DEFAULT_MESSAGES.keys():
+        return 400
+    return 500
+
+
+def default_message(code: int) -> str:
+    try:
+        return DEFAULT_MESSAGES[ErrorCode(code)]
+    except ValueError:
+        return "unknown error"
+
+
+class APIError(Exception):
+    """Raised by handlers; becomes a signed {"code","message"} response."""
+
+    def __init__(self, code: ErrorCode, message: str | None = None):
+        self.code = ErrorCode(code)
+        self.message = message or DEFAULT_MESSAGES[self.code]
+        super().__init__(self.message)
+
+
+_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                             "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+class RawNumber(str):
+    """A number already formatted the way Go prints it (see go_float)."""
+
+
+def go_float(value: float, bits: int = 64) -> RawNumber:
+    """Go's shortest round-trip formatting of a float64 (or float32)."""
+    if bits == 32:
+        packed = struct.pack("<f", value)
+        text = next(t for t in (f"{value:.{p}g}" for p in range(1, 10))
+                    if struct.pack("<f", float(t)) == packed)
+    else:
+        text = repr(float(value))
+    if "e" in text:
+        mant, exp = text.split("e")
+        e = int(exp)
+        if -7 < e < 21:
+            text = f"{float(text):f}".rstrip("0").rstrip(".")
+        else:
+            text = f"{mant}e{'-' if e < 0 else '+'}{abs(e):02d}"
+    if text.endswith(".0"):
+        text = text[:-2]
+    return RawNumber(text)
+
+
+def go_json(obj: Any) -> bytes:
+    """Compact JSON with Go's HTML escaping; field order is the dict's order."""
+    raws: dict[str, str] = {}
+    tag = secrets.token_hex(8)
+
+    def swap(o: Any) -> Any:
+        if isinstance(o, RawNumber):
+            key = f"@{tag}{len(raws)}@"
+            raws[key] = str(o)
+            return key
+        if isinstance(o, dict):
+            return {k: swap(v) for k, v in o.items()}
+        if isinstance(o, list):
+            return [swap(v) for v in o]
+        return o
+
+    text = json.dumps(swap(obj), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text = text.translate(_GO_ESCAPES)
+    for key, raw in raws.items():
+        text = text.replace(f'"{key}"', raw)
+    return text.encode("utf-8")
+
+
+class Signer:
+    """The VSP's ed25519 key; only the 32-byte seed is ever stored (sealed)."""
+
+    def __init__(self, seed: bytes):
+        self._key = Ed25519PrivateKey.from_private_bytes(seed)
+        self.pubkey = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.pubkey_b64 = base64.b64encode(self.pubkey).decode()
+
+    def __repr__(self) -> str:
+        return f"Signer(pubkey={self.pubkey_b64})"
+
+    def sign(self, body: bytes) -> str:
+        return base64.b64encode(self._key.sign(body)).decode()
+
+
+def signed_response(signer: Signer, body: bytes, status: int = 200) -> web.Response:
+    resp = web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
+    resp.headers[SIGNATURE_HEADER] = signer.sign(body)
+    return resp
+
+
+def signed_json(signer: Signer, obj: Any, status: int = 200) -> tuple[web.Response, bytes, str]:
+    """(response, exact body, signature) — the last two are kept for disputes."""
+    body = go_json(obj)
+    resp = signed_response(signer, body, status)
+    return resp, body, resp.headers[SIGNATURE_HEADER]
+
+
+def error_response(signer: Signer, err: APIError) -> web.Response:
+    return signed_response(signer, go_json({"code": int(err.code), "message": err.message}),
+                           http_status(err.code))
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
