@@ -120,3 +120,20 @@ def test_version_is_semver_at_least_1_1_0():
     from vspd.chain.semver import SemVer, at_least
     from vspd.version import __version__
     assert at_least(SemVer.parse(__version__), SemVer(1, 1, 0))
+
+
+def test_log_filter_scrubs_secrets_and_keys(tmp_path):
+    import logging
+
+    from vspd import logs
+    logs.setup("debug", tmp_path, secrets=["hunter2hunter2"])
+    log = logging.getLogger("t")
+    log.info("password %s and key %s", "hunter2hunter2", "cVQpSLDcUt77NPiPSmdoMpcRQcHahHyCJSd8mDdRLtGo8Pq269yF")
+    try:
+        raise ValueError("boom hunter2hunter2")
+    except ValueError:
+        log.exception("failed")
+    text = (tmp_path / "vspd.log").read_text()
+    assert "hunter2hunter2" not in text and "cVQpSLDc" not in text
+    assert "password *** and key [private key]" in text and "boom ***" in text
+    logs.setup("info", None)

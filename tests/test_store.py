@@ -1,0 +1,133 @@
+"""The SQLite store: migrations, tickets, history, xpubs, sealing at rest."""
+
+import os
+import sqlite3
+
+import pytest
+
+from conftest import SIMNET_XPUB, make_store
+from vspd.store import SchemaError, Store, StoreError, Ticket
+from vspd.store.db import latest_version, migrations
+from vspd.store.models import AltSignAddr
+from vspd.store.sealing import SealError, Sealer
+
+
+def ticket(h="ab" * 32, **kw):
+    return Ticket(hash=h, commitment_address="Ss" + "x" * 33, fee_xpub_id=0, fee_address_index=0,
+                  fee_address="", fee_amount=10_000_000, fee_expiration=4, **kw)
+
+
+def derive(xpub, last):
+    return last + 1, f"addr{last + 1}"
+
+
+async def test_migrations_set_user_version_and_wal(tmp_path):
+    store = await make_store(tmp_path / "v.db")
+    await store.close()
+    con = sqlite3.connect(tmp_path / "v.db")
+    assert con.execute("PRAGMA user_version").fetchone()[0] == latest_version() == len(migrations())
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    con.close()
+
+
+async def test_newer_schema_is_refused_and_left_alone(tmp_path):
+    store = await make_store(tmp_path / "v.db")
+    await store.close()
+    con = sqlite3.connect(tmp_path / "v.db")
+    con.execute(f"PRAGMA user_version = {latest_version() + 1}")
+    con.commit()
+    con.close()
+    with pytest.raises(SchemaError, match="newer than this vspd supports"):
+        await Store.open(tmp_path / "v.db", Sealer(os.urandom(32)))
+    con = sqlite3.connect(tmp_path / "v.db")
+    assert con.execute("PRAGMA user_version").fetchone()[0] == latest_version() + 1
+    con.close()
+
+
+async def test_missing_database_is_clear(tmp_path):
+    with pytest.raises(StoreError, match="does not exist"):
+        await Store.open(tmp_path / "none.db", Sealer(os.urandom(32)))
+
+
+async def test_ticket_roundtrip_duplicate_update_delete(tmp_path):
+    store = await make_store(tmp_path / "v.db")
+    t = ticket(vote_choices={"AgendaID": "yes"}, tspend_policy={"a" * 64: "no"},
+               treasury_policy={"b" * 66: "abstain"}, fee_tx_status="broadcast", voting_wif="cVsecretwif")
+    await store.insert_new_ticket(t, derive)
+    got = await store.get_ticket(t.hash)
+    assert got == t and got.fee_address == "addr1"
+    with pytest.raises(StoreError):
+        await store.insert_new_ticket(ticket(), derive)
+    assert (await store.current_xpub()).last_index == 1  # the failed insert consumed nothing
+    with pytest.raises(StoreError, match="does not exist"):
+        await store.update_ticket(ticket("cd" * 32))
+    assert not t.fee_expired(3) and t.fee_expired(5)
+    await store.save_vote_change(t.hash, "{}", "s", "{}", "r")
+    await store.insert_alt_sign(AltSignAddr(t.hash, "addr", "req", "rs", "rsp", "rsps", 1))
+    await store.delete_ticket(t.hash)
+    assert await store.get_ticket(t.hash) is None
+    assert await store.vote_changes(t.hash) == [] and await store.get_alt_sign(t.hash) is None
+    await store.close()
+
+
+async def test_counts_only_fee_confirmed(tmp_path):
+    store = await make_store(tmp_path / "v.db")
+    for i, (status, outcome) in enumerate([("received", ""), ("confirmed", ""), ("confirmed", "voted"),
+                                           ("confirmed", "expired"), ("confirmed", "missed"),
+                                           ("confirmed", "revoked")]):
+        await store.insert_new_ticket(ticket(f"{i:064x}", fee_tx_status=status, outcome=outcome), derive)
+    assert await store.ticket_counts() == {"": 1, "voted": 1, "revoked": 1, "expired": 1, "missed": 1}
+    await store.close()
+
+
+async def test_vote_changes_keep_newest(tmp_path):
+    store = await make_store(tmp_path / "v.db")
+    store.max_vote_changes = 3
+    for _ in range(4):
+        await store.save_vote_change("MyHash", "Request", "RequestSignature", "Response", "ResponseSignature")
+    assert [c.seq for c in await store.vote_changes("MyHash")] == [1, 2, 3]
+    await store.close()
+
+
+async def test_alt_sign_rejects_empty_and_second(tmp_path):
+    store = await make_store(tmp_path / "v.db")
+    with pytest.raises(StoreError):
+        await store.insert_alt_sign(AltSignAddr("h", "a", "", "rs", "rsp", "rsps", 1))
+    await store.insert_alt_sign(AltSignAddr("h", "a", "r", "rs", "rsp", "rsps", 1))
+    with pytest.raises(StoreError):
+        await store.insert_alt_sign(AltSignAddr("h", "b", "r", "rs", "rsp", "rsps", 1))
+    assert (await store.get_alt_sign("h")).address == "a"
+    await store.close()
+
+
+async def test_xpub_rotation(tmp_path):
+    store = await make_store(tmp_path / "v.db")
+    first = await store.current_xpub()
+    assert (first.id, first.last_index, first.retired) == (0, 0, 0)
+    await store.insert_new_ticket(ticket(), derive)
+    with pytest.raises(StoreError, match="already been used"):
+        await store.add_xpub(SIMNET_XPUB)
+    await store.add_xpub("another")
+    xs = await store.all_xpubs()
+    assert [(x.id, x.last_index) for x in xs] == [(1, 0), (0, 1)] and xs[1].retired > 0
+    t2 = await store.insert_new_ticket(ticket("cd" * 32), derive)
+    assert (t2.fee_xpub_id, t2.fee_address_index) == (1, 1)
+    await store.close()
+
+
+async def test_secrets_are_sealed_at_rest(tmp_path):
+    store = await make_store(tmp_path / "v.db")
+    wif = "cVQpSLDcUt77NPiPSmdoMpcRQcHahHyCJSd8mDdRLtGo8Pq269yF"
+    seed = await store.get_key("signingseed")
+    await store.insert_new_ticket(ticket(voting_wif=wif), derive)
+    await store.backup_to(tmp_path / "copy.db")
+    await store.close()
+    for f in (tmp_path / "v.db", tmp_path / "v.db-wal", tmp_path / "copy.db"):
+        if f.exists():
+            data = f.read_bytes()
+            assert wif.encode() not in data and seed not in data and seed.hex().encode() not in data
+    # a different key cannot open them
+    other = await Store.open(tmp_path / "copy.db", Sealer(os.urandom(32)))
+    with pytest.raises(SealError, match="wrong key file"):
+        await other.get_ticket("ab" * 32)
+    await other.close()
