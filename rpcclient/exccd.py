@@ -28,6 +28,13 @@ class RawTx:
 
 
 @dataclass(frozen=True)
+class StakeSpend:
+    ticket_hash: str
+    spender: str
+    is_vote: bool
+
+
+@dataclass(frozen=True)
 class BestBlock:
     hash: str
     height: int
@@ -62,6 +69,7 @@ class Exccd:
         self.net = net
         self._on_block = on_block
         self.version: SemVer | None = None
+        self.height = 0  # best height last seen, kept by every call that learns it
         self.rpc = WSRPCClient("exccd", host, port, user, password, cert_pem,
                                on_connect=self._validate, on_notification=self._notification,
                                timeout=timeout)
@@ -83,6 +91,7 @@ class Exccd:
         if not isinstance(info, dict) or not info.get("txindex"):
             raise PeerMismatch("exccd does not have transaction index enabled (--txindex)")
         await rpc.call("notifyblocks")
+        self.height = int(await rpc.call("getblockcount"))
 
     async def _notification(self, method: str, params: list) -> None:
         if method == "blockconnected" and self._on_block is not None:
@@ -110,10 +119,12 @@ class Exccd:
         h = await self.rpc.call("getbestblockhash")
         hdr = await self.rpc.call("getblockheader", h, True)
         try:
-            return BestBlock(hash=h, height=int(hdr["height"]), sbits=coins_to_atoms(float(hdr["sbits"])),
+            best = BestBlock(hash=h, height=int(hdr["height"]), sbits=coins_to_atoms(float(hdr["sbits"])),
                              pool_size=int(hdr["poolsize"]))
         except (KeyError, TypeError, ValueError):
             raise NodeUnavailable("exccd returned a malformed block header") from None
+        self.height = max(self.height, best.height)
+        return best
 
     async def exists_live_ticket(self, txid: str) -> bool:
         bits = await self.rpc.call("existslivetickets", [txid])
@@ -122,8 +133,27 @@ class Exccd:
         except (ValueError, TypeError, IndexError):
             raise NodeUnavailable("exccd returned a malformed existslivetickets bitset") from None
 
+    async def block_hash(self, height: int) -> str:
+        return await self.rpc.call("getblockhash", height)
+
+    async def stake_spends(self, block_hash: str) -> list[StakeSpend]:
+        """Tickets spent by the votes and revocations in a block."""
+        block = await self.rpc.call("getblock", block_hash, True, True)
+        out = []
+        try:
+            for stx in block.get("rawstx") or []:
+                vins = stx.get("vin") or []
+                is_vote = any("stakebase" in v for v in vins)
+                for v in vins:
+                    if "txid" in v and v.get("vout") == 0:
+                        out.append(StakeSpend(v["txid"], stx["txid"], is_vote))
+        except (AttributeError, KeyError, TypeError):
+            raise NodeUnavailable("exccd returned a malformed block") from None
+        return out
+
     async def block_count(self) -> int:
-        return int(await self.rpc.call("getblockcount"))
+        self.height = int(await self.rpc.call("getblockcount"))
+        return self.height
 
     async def wait_connected(self, timeout: float | None = None) -> bool:
         return await self.rpc.wait_connected(timeout)

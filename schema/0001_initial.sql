@@ -43,7 +43,8 @@ CREATE TABLE tickets (
 
 -- The block pipeline only ever looks at tickets that can still change.
 CREATE INDEX tickets_unconfirmed ON tickets (hash) WHERE confirmed = 0;
-CREATE INDEX tickets_fee_pending ON tickets (fee_tx_status) WHERE fee_tx_status IN ('received', 'broadcast');
+CREATE INDEX tickets_fee_received ON tickets (hash) WHERE fee_tx_status = 'received';
+CREATE INDEX tickets_fee_broadcast ON tickets (hash) WHERE fee_tx_status = 'broadcast';
 CREATE INDEX tickets_votable ON tickets (purchase_height) WHERE fee_tx_status = 'confirmed' AND outcome = '';
 CREATE INDEX tickets_outcome ON tickets (outcome, fee_tx_status);
 

@@ -95,3 +95,10 @@ async def vsp(tmp_path):
     await asyncio.gather(runner_task, return_exceptions=True)
     await store.close()
     await node.stop()
+
+
+def make_certs(home: Path, names: str = "v1,v2,v3") -> Path:
+    """The voter-link CA and certificates, as `vspadmin gencerts` writes them."""
+    from vspd import admin
+    assert admin.main([f"--homedir={home}", "gencerts", f"--voters={names}"]) == 0
+    return home / "certs"

@@ -9,6 +9,8 @@ import pytest
 from vspd import config
 from vspd.config import ConfigError
 
+from conftest import make_certs
+
 
 @pytest.fixture
 def cert(tmp_path) -> Path:
@@ -19,9 +21,20 @@ def cert(tmp_path) -> Path:
 
 
 def base(tmp_path, cert, *extra):
+    if not (tmp_path / "certs").exists():
+        make_certs(tmp_path, "v1,v2,v3")
     return [f"--homedir={tmp_path}", "--role=frontend", "--network=simnet", "--exccduser=u",
             "--exccdpass=secretpass", f"--exccdcert={cert}", "--supportemail=a@b.c",
-            "--adminpass=adminadmin", *extra]
+            "--adminpass=adminadmin", "--voters=v1@127.0.0.1:9113", *extra]
+
+
+def voter_args(tmp_path, cert, *extra):
+    if not (tmp_path / "certs").exists():
+        make_certs(tmp_path, "v1")
+    vdir = tmp_path / "certs" / "voter-v1"
+    return [f"--homedir={tmp_path}", "--role=voter", "--network=simnet", "--exccduser=u", "--exccdpass=p",
+            f"--exccdcert={cert}", "--walletuser=w", "--walletpass=wp", f"--walletcert={cert}",
+            f"--voterca={vdir}/ca.pem", f"--tlscert={vdir}/voter.pem", f"--tlskey={vdir}/voter.key", *extra]
 
 
 def test_flags_parse_and_defaults(tmp_path, cert):
@@ -69,9 +82,38 @@ def test_missing_required_and_role_mismatch(tmp_path, cert):
         config.load(args)
     with pytest.raises(ConfigError, match="option role: required"):
         config.load([a for a in base(tmp_path, cert) if not a.startswith("--role")])
-    voter = [a.replace("--role=frontend", "--role=voter") for a in base(tmp_path, cert)]
     with pytest.raises(ConfigError, match="option supportemail: only applies to the frontend role"):
-        config.load(voter)
+        config.load(voter_args(tmp_path, cert, "--supportemail=a@b.c"))
+    with pytest.raises(ConfigError, match="option walletuser: required for the voter role"):
+        config.load([a for a in voter_args(tmp_path, cert) if not a.startswith("--walletuser")])
+
+
+def test_voter_config(tmp_path, cert):
+    cfg = config.load(voter_args(tmp_path, cert))
+    assert cfg.role == "voter" and cfg.wallethost == ("127.0.0.1", 19557) and cfg.grpclisten == ("", 9113)
+    assert b"PRIVATE KEY" in cfg.tlskey and b"CERTIFICATE" in cfg.voterca
+    with pytest.raises(ConfigError, match="option tlskey: .* is not a PEM private key"):
+        config.load(voter_args(tmp_path, cert, f"--tlskey={cert}"))
+    with pytest.raises(ConfigError, match="option grpclisten: bad port"):
+        config.load(voter_args(tmp_path, cert, "--grpclisten=:x"))
+
+
+def test_voters_list_rules(tmp_path, cert):
+    cfg = config.load(base(tmp_path, cert, "--voters=a@127.0.0.1:1,b@localhost:2"))
+    assert cfg.voters == [("a", "127.0.0.1", 1), ("b", "localhost", 2)] and cfg.minvoters == 1
+    with pytest.raises(ConfigError, match="option voters: 'x' is not name@host:port"):
+        config.load(base(tmp_path, cert, "--voters=x"))
+    with pytest.raises(ConfigError, match="distinct"):
+        config.load(base(tmp_path, cert, "--voters=a@h:1,a@h:2"))
+    with pytest.raises(ConfigError, match="needs at least 1 voter"):
+        config.load(base(tmp_path, cert, "--voters="))
+    with pytest.raises(ConfigError, match="option minvoters"):
+        config.load(base(tmp_path, cert, "--voters=a@h:1", "--minvoters=2"))
+    main = [a.replace("--network=simnet", "--network=mainnet") for a in base(tmp_path, cert)]
+    with pytest.raises(ConfigError, match="mainnet needs at least 3 voter"):
+        config.load(main)
+    cfg = config.load(main[:-1] + ["--voters=a@h:1,b@h:2,c@h:3"])
+    assert cfg.minvoters == 2
 
 
 def test_secrets_are_not_echoed(tmp_path, cert):

@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import certs
 from .chain import bip32
 from .chain.errors import ChainError
 from .chain.params import NETWORKS, NetParams
@@ -99,6 +100,48 @@ async def retire_xpub(args) -> str:
     return f"retired fee xpub {old.id} (last index {old.last_index}); fee xpub {new.id} is now current"
 
 
+def gen_certs(args) -> str:
+    """CA, the frontend's client certificate, and one folder per voter to copy to its host."""
+    homedir = Path(os.path.expanduser(args.homedir)).resolve()
+    certdir = homedir / "certs"
+    try:
+        names = [certs.check_name(n.strip()) for n in args.voters.split(",") if n.strip()]
+    except certs.CertError as e:
+        raise AdminError(str(e)) from None
+    if not names:
+        raise AdminError("--voters: give at least one voter name")
+    if len(set(names)) != len(names):
+        raise AdminError("--voters: names must be distinct")
+    hosts: dict[str, list[str]] = {}
+    for item in args.hosts or []:
+        name, sep, host = item.partition("=")
+        if not sep or name not in names or not host:
+            raise AdminError(f"--host {item!r}: expected NAME=HOST with NAME among --voters")
+        hosts.setdefault(name, []).append(host)
+    done = []
+    try:
+        ca_cert, ca_key = certdir / "ca.pem", certdir / "ca.key"
+        if ca_cert.exists() and ca_key.exists():
+            ca = certs.Issued(ca_cert.read_bytes(), ca_key.read_bytes())
+        else:
+            ca = certs.make_ca()
+            certs.write(certdir, ca, "ca")
+            done.append(f"CA {ca_cert}")
+        if not (certdir / "frontend.pem").exists():
+            certs.write(certdir, certs.issue(ca, certs.FRONTEND_CN, server=False), "frontend")
+            done.append(f"frontend client certificate {certdir / 'frontend.pem'}")
+        for name in names:
+            vdir = certdir / f"voter-{name}"
+            if (vdir / "voter.pem").exists():
+                continue
+            certs.write(vdir, certs.issue(ca, name, server=True, hosts=hosts.get(name, [])), "voter")
+            (vdir / "ca.pem").write_bytes(ca.cert_pem)
+            done.append(f"voter {name}: copy {vdir}/ to that voter's {{homedir}}/certs/")
+    except (certs.CertError, OSError, ValueError) as e:
+        raise AdminError(str(e)) from None
+    return "\n".join(done) if done else "all certificates already exist"
+
+
 def config_text(role: str | None) -> str:
     lines = ["; vspd configuration (written by vspadmin writeconfig).",
              "; Every option can also be given on the command line as --name=value.",
@@ -141,13 +184,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("xpub")
     r = sub.add_parser("retirexpub", help="replace the fee xpub (the old one stays for lookups)")
     r.add_argument("xpub")
+    g = sub.add_parser("gencerts", help="CA and certificates of the frontend -> voter link")
+    g.add_argument("--voters", required=True, help="comma-separated voter names (DNS labels)")
+    g.add_argument("--host", dest="hosts", action="append", help="NAME=HOST: extra SAN for a voter")
     w = sub.add_parser("writeconfig", help="write a commented vspd.conf with every option")
     w.add_argument("--role", choices=ROLES, default=None)
     w.add_argument("--output", default=None, help="path (default {homedir}/vspd.conf)")
     return p
 
 
-COMMANDS = {"createdatabase": create_database, "retirexpub": retire_xpub, "writeconfig": write_config}
+COMMANDS = {"gencerts": gen_certs, "createdatabase": create_database, "retirexpub": retire_xpub, "writeconfig": write_config}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,6 +61,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("vspclosed", "bool", False, FRONTEND, "Refuse new tickets (existing ones are still voted)"),
     Option("vspclosedmsg", "str", "", FRONTEND, "Message shown while the VSP is closed"),
     Option("webserverdebug", "bool", False, FRONTEND, "Reload templates, refresh stats every second"),
+    Option("voters", "list", [], FRONTEND,
+           "Voters as name@host:port, comma-separated (name = the one in its certificate)"),
+    Option("minvoters", "int", 0, FRONTEND,
+           "Healthy voters needed to accept new tickets (default: 2 on mainnet, else 1)"),
+    Option("maxlag", "int", 6, FRONTEND, "Blocks a node or wallet may lag before intake stops"),
+    Option("healthinterval", "float", 5.0, FRONTEND, "Seconds between voter health checks"),
+    Option("grpclisten", "hostport", ":9113", VOTER, "gRPC listen address for the frontend's calls"),
+    Option("wallethost", "hostport", "127.0.0.1", VOTER, "exccwallet RPC host[:port] (default port per network)"),
+    Option("walletuser", "str", "", VOTER, "exccwallet RPC user name", required=True),
+    Option("walletpass", "str", "", VOTER, "exccwallet RPC password", secret=True, required=True),
+    Option("walletcert", "path", "", VOTER, "exccwallet RPC certificate (rpc.cert)", required=True),
+    Option("voterca", "path", "", BOTH, "CA of the voter link (default {homedir}/certs/ca.pem)"),
+    Option("tlscert", "path", "", BOTH,
+           "This node's voter-link certificate (default {homedir}/certs/frontend.pem or voter.pem)"),
+    Option("tlskey", "path", "", BOTH, "Key of tlscert (default {homedir}/certs/frontend.key or voter.key)"),
     Option("trustedproxies", "list", ["127.0.0.1", "::1"], FRONTEND,
            "Proxies whose X-Forwarded-For is believed (comma-separated IPs)"),
 )
@@ -257,7 +272,38 @@ def validate(raw: dict[str, str], homedir: Path, configfile: Path) -> Config:
     except ChainError as e:
         raise ConfigError(f"option network: {e}") from None
     _check_values(values, role, net)
+    _check_tls(values, role, homedir)
     return Config(role=role, net=net, homedir=homedir, configfile=configfile, values=values)
+
+
+def _read_pem(name: str, path: Path, marker: bytes) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"option {name}: cannot read {path}: {e.strerror}") from None
+    if marker not in data:
+        raise ConfigError(f"option {name}: {path} is not a PEM {marker.decode().strip('-').lower()}")
+    return data
+
+
+def _check_tls(values: dict, role: str, homedir: Path) -> None:
+    stem = "frontend" if role == "frontend" else "voter"
+    defaults = {"voterca": "ca.pem", "tlscert": f"{stem}.pem", "tlskey": f"{stem}.key"}
+    for name, default in defaults.items():
+        path = Path(os.path.expanduser(values[name])) if values[name] else homedir / "certs" / default
+        marker = b"PRIVATE KEY-----" if name == "tlskey" else b"-----BEGIN CERTIFICATE-----"
+        values[name] = _read_pem(name, path, marker)
+
+
+def parse_voter(text: str) -> tuple[str, str, int]:
+    """name@host:port -> (name, host, port)."""
+    name, sep, addr = text.partition("@")
+    if not sep or not name:
+        raise ValueError(f"{text!r} is not name@host:port")
+    host, port = split_hostport(addr, None)
+    if not host:
+        raise ValueError(f"{text!r} has no host")
+    return name, host, port
 
 
 def _check_values(values: dict, role: str, net: NetParams) -> None:
@@ -269,13 +315,16 @@ def _check_values(values: dict, role: str, net: NetParams) -> None:
         values["exccdhost"] = split_hostport(values["exccdhost"], net.node_rpc_port)
     except ValueError as e:
         raise ConfigError(f"option exccdhost: {e}") from None
-    cert = Path(os.path.expanduser(values["exccdcert"]))
-    try:
-        values["exccdcert"] = cert.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"option exccdcert: cannot read {cert}: {e.strerror}") from None
-    if b"-----BEGIN CERTIFICATE-----" not in values["exccdcert"]:
-        raise ConfigError(f"option exccdcert: {cert} is not a PEM certificate")
+    values["exccdcert"] = _read_pem("exccdcert", Path(os.path.expanduser(values["exccdcert"])),
+                                    b"-----BEGIN CERTIFICATE-----")
+    if role == "voter":
+        for name, default_port in (("wallethost", net.wallet_rpc_port), ("grpclisten", None)):
+            try:
+                values[name] = split_hostport(values[name], default_port)
+            except ValueError as e:
+                raise ConfigError(f"option {name}: {e}") from None
+        values["walletcert"] = _read_pem("walletcert", Path(os.path.expanduser(values["walletcert"])),
+                                         b"-----BEGIN CERTIFICATE-----")
     if role == "frontend":
         try:
             values["listen"] = split_hostport(values["listen"], None)
@@ -290,6 +339,27 @@ def _check_values(values: dict, role: str, net: NetParams) -> None:
             raise ConfigError("option adminpass: must be at least 8 characters on mainnet")
         if not values["vspclosed"]:
             values["vspclosedmsg"] = ""
+        voters = []
+        for v in values["voters"]:
+            try:
+                voters.append(parse_voter(v))
+            except ValueError as e:
+                raise ConfigError(f"option voters: {e}") from None
+        names = [v[0] for v in voters]
+        if len(set(names)) != len(names):
+            raise ConfigError("option voters: voter names must be distinct")
+        if len(voters) < net.min_voters:
+            raise ConfigError(f"option voters: {net.name} needs at least {net.min_voters} voter(s), "
+                              f"{len(voters)} configured")
+        values["voters"] = voters
+        if values["minvoters"] == 0:
+            values["minvoters"] = 2 if net.name == "mainnet" else 1
+        if not 1 <= values["minvoters"] <= max(1, len(voters)):
+            raise ConfigError(f"option minvoters: must be between 1 and the number of voters ({len(voters)})")
+        if not 0.2 <= values["healthinterval"] <= 300:
+            raise ConfigError("option healthinterval: must be between 0.2 and 300 seconds")
+        if values["maxlag"] < 0:
+            raise ConfigError("option maxlag: must not be negative")
         for ip in values["trustedproxies"]:
             try:
                 ipaddress.ip_address(ip)

@@ -1,4 +1,4 @@
-"""The frontend role: owns the database, the exccd link, the site and the pipeline.
+"""The frontend role: owns the database, the exccd link, the voters, the site, the pipeline.
 
 Like ElectrumX's controller, it wires everything in one place and runs it
 in one task group; shutdown is that group being cancelled.
@@ -10,6 +10,7 @@ import logging
 from aiohttp import web
 
 from rpcclient import Exccd
+from rpcclient.voterclient import VoterAddress
 from web.app import create_app
 from web.context import AppContext
 from web.stats import StatsCache
@@ -18,9 +19,11 @@ from web.wire import Signer
 from .config import Config
 from .errors import StartupError
 from .paths import key_file
+from .pipeline import CONSISTENCY_INTERVAL, PassReport, Pipeline
 from .store import Store, StoreError
 from .store.sealing import SealError, Sealer, read_key_file
 from .tasks import every, run_until
+from .voters import VoterPool, VoterState
 
 log = logging.getLogger("frontend")
 STATS_INTERVAL = 60.0
@@ -30,6 +33,7 @@ class Frontend:
     def __init__(self, cfg: Config):
         self.cfg = cfg
         self.new_block = asyncio.Event()
+        self.repairs: asyncio.Queue[VoterState] = asyncio.Queue()
         self.ctx: AppContext | None = None
         self.bound_port: int | None = None
 
@@ -46,6 +50,7 @@ class Frontend:
             store = await Store.open(cfg.dbpath, sealer)
         except (SealError, StoreError) as e:
             raise StartupError(str(e)) from None
+        voters: VoterPool | None = None
         try:
             try:
                 signer = Signer(await store.get_key("signingseed"))
@@ -58,9 +63,17 @@ class Frontend:
             ctx = self.ctx = AppContext(
                 net=cfg.net, store=store, exccd=exccd, signer=signer, vspfee=cfg.vspfee,
                 vspclosed=cfg.vspclosed, vspclosedmsg=cfg.vspclosedmsg, designation=cfg.designation,
-                supportemail=cfg.supportemail, trusted_proxies=frozenset(cfg.trustedproxies))
+                supportemail=cfg.supportemail, trusted_proxies=frozenset(cfg.trustedproxies),
+                adminpass=cfg.adminpass, maxlag=cfg.maxlag)
             ctx.stats = StatsCache(ctx)
-            log.info("vspd frontend on %s; VSP pubkey %s", cfg.net.name, signer.pubkey_b64)
+            voters = ctx.voters = VoterPool(
+                [VoterAddress(*v) for v in cfg.voters], cfg.voterca, cfg.tlscert, cfg.tlskey, cfg.net.name,
+                cfg.maxlag, cfg.minvoters,
+                local_height=lambda: exccd.height, interval=cfg.healthinterval)
+            voters.on_recovered = self._queue_repair
+            ctx.pipeline = Pipeline(store, exccd, voters, cfg.net, on_changed=self._after_pass)
+            log.info("vspd frontend on %s; VSP pubkey %s; %d voters", cfg.net.name, signer.pubkey_b64,
+                     voters.total)
             if cfg.vspclosed:
                 log.warning("the VSP is closed: new tickets are refused")
             runner = web.AppRunner(create_app(ctx), access_log=None, shutdown_timeout=10)
@@ -75,11 +88,14 @@ class Frontend:
                 self.bound_port = site._server.sockets[0].getsockname()[1]
                 log.info("listening on %s:%d", lhost or "*", self.bound_port)
                 interval = 1.0 if cfg.webserverdebug else STATS_INTERVAL
-                await run_until(stop, exccd.run(), every(interval, self._refresh_stats, first_delay=0),
-                                self._block_worker())
+                await run_until(stop, exccd.run(), voters.run(),
+                                every(interval, self._refresh_stats, first_delay=0),
+                                self._block_worker(), self._repair_worker(), self._consistency_timer())
             finally:
                 await runner.cleanup()
         finally:
+            if voters is not None:
+                await voters.close()
             await store.close()
             log.info("frontend stopped")
 
@@ -89,9 +105,34 @@ class Frontend:
         except Exception:
             log.exception("stats refresh failed")
 
+    async def _after_pass(self, report: PassReport) -> None:
+        self.ctx.metrics.pass_seconds.observe(report.seconds)
+        await self._refresh_stats()
+
     async def _block_worker(self) -> None:
-        """One pass per block notification; notifications that pile up coalesce."""
+        """One pipeline pass at start and per block; notifications that pile up coalesce."""
+        if await self.ctx.exccd.wait_connected(30):
+            await self.ctx.pipeline.run_pass()
         while True:
             await self.new_block.wait()
             self.new_block.clear()
-            await self._refresh_stats()
+            await self.ctx.pipeline.run_pass()
+
+    async def _queue_repair(self, state: VoterState) -> None:
+        self.repairs.put_nowait(state)
+
+    async def _repair_worker(self) -> None:
+        """Voters that (re)became healthy get their tickets and choices checked."""
+        while True:
+            state = await self.repairs.get()
+            try:
+                await self.ctx.pipeline.check_voter(state)
+            except Exception:
+                log.exception("repair of voter %s failed", state.name)
+
+    async def _consistency_timer(self) -> None:
+        """The first check comes from the voters turning healthy; then every 30 minutes."""
+        while True:
+            await asyncio.sleep(CONSISTENCY_INTERVAL)
+            for state in self.ctx.voters.reachable():
+                self.repairs.put_nowait(state)

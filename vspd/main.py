@@ -24,7 +24,8 @@ async def run(cfg: config.Config, stop: asyncio.Event | None = None) -> None:
         from .frontend import Frontend
         await Frontend(cfg).run(stop)
     else:
-        raise StartupError("the voter role is not available in this version of vspd yet")
+        from .voter import Voter
+        await Voter(cfg).run(stop)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from vspd.store.models import FEE_BROADCAST, FEE_CONFIRMED, FEE_RECEIVED
 
 from . import binding
 from .context import AppContext
-from .ticketchecks import authenticate, broadcast_ticket, internal, read_body, require_can_vote, require_node, require_open
+from .ticketchecks import authenticate, broadcast_ticket, internal, read_body, require_can_vote, require_node, require_intake, require_open
 from .wire import APIError, ErrorCode, b64, signed_json
 
 FEE_QUOTE_SECONDS = 3600
@@ -30,6 +30,7 @@ async def current_fee(ctx: AppContext) -> int:
 
 async def handle(ctx: AppContext, request: web.Request) -> web.Response:
     require_open(ctx)
+    require_intake(ctx)
     body = await read_body(request)
     await broadcast_ticket(ctx, body)
     auth = await authenticate(ctx, request, body)

@@ -14,7 +14,7 @@ from vspd.store.models import FEE_BROADCAST, FEE_CONFIRMED, FEE_ERROR, FEE_RECEI
 from . import binding, votechoices
 from .context import AppContext
 from .history import record_exchange
-from .ticketchecks import authenticate, internal, read_body, require_can_vote, require_node, require_open
+from .ticketchecks import authenticate, internal, read_body, require_can_vote, require_node, require_intake, require_open
 from .wire import APIError, ErrorCode, b64, signed_json
 
 log = logging.getLogger("web.api")
@@ -31,6 +31,7 @@ def _voting_key(req: dict, ctx: AppContext) -> wifmod.WIF:
 
 async def handle(ctx: AppContext, request: web.Request) -> web.Response:
     require_open(ctx)
+    require_intake(ctx)
     body = await read_body(request)
     auth = await authenticate(ctx, request, body)
     require_node(ctx)

@@ -1,12 +1,14 @@
 """POST /api/v3/setvotechoices: change a ticket's preferences (works while closed)."""
 
+import asyncio
 import json
 import logging
 
 from aiohttp import web
 
 from vspd.store import StoreError
-from vspd.store.models import FEE_NONE
+from vspd.store.models import FEE_CONFIRMED, FEE_NONE
+from vspd.voters import VoterUnavailable
 
 from . import binding, votechoices
 from .context import AppContext
@@ -20,6 +22,8 @@ log = logging.getLogger("web.api")
 async def handle(ctx: AppContext, request: web.Request) -> web.Response:
     body = await read_body(request)
     auth = await authenticate(ctx, request, body)
+    if ctx.voters is not None and not ctx.voters.reachable():
+        raise internal("setvotechoices", RuntimeError("no voter is reachable"))
     t = auth.ticket
     if t is None:
         raise APIError(ErrorCode.UNKNOWN_TICKET)
@@ -48,6 +52,18 @@ async def handle(ctx: AppContext, request: web.Request) -> web.Response:
     except StoreError as e:
         raise internal("store vote choices", e) from None
     log.info("vote choices of ticket %s updated", t.hash)
+    if t.fee_tx_status == FEE_CONFIRMED and ctx.voters is not None and t.vote_choices:
+        await push_choices(ctx, t)
     resp, rsp_body, rsp_sig = signed_json(ctx.signer, {"timestamp": ctx.now(), "request": b64(body)})
     await record_exchange(ctx, t.hash, body, request, rsp_body, rsp_sig)
     return resp
+
+
+async def push_choices(ctx: AppContext, t) -> None:
+    """Send the merged choices to every reachable voter; consistency fixes the rest."""
+    async def one(state):
+        try:
+            await state.client.set_vote_choices(t.hash, t.vote_choices)
+        except VoterUnavailable as e:
+            log.warning("vote choices of %s not sent to voter %s: %s", t.hash, state.name, e)
+    await asyncio.gather(*(one(s) for s in ctx.voters.reachable()))

@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from . import api
+from . import api, health, metrics
 from .context import CTX_KEY, AppContext
 
 # aiohttp's own limit stays above ours so that oversized API bodies get a
@@ -11,7 +11,11 @@ CLIENT_MAX_SIZE = 2 << 20
 
 
 def create_app(ctx: AppContext) -> web.Application:
-    app = web.Application(client_max_size=CLIENT_MAX_SIZE)
+    if ctx.metrics is None:
+        ctx.metrics = metrics.Metrics()
+    app = web.Application(client_max_size=CLIENT_MAX_SIZE, middlewares=[metrics.count_requests])
     app[CTX_KEY] = ctx
     api.add_routes(app)
+    health.add_routes(app)
+    metrics.add_routes(app)
     return app

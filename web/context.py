@@ -52,6 +52,11 @@ class AppContext:
     trusted_proxies: frozenset = field(default_factory=lambda: frozenset({"127.0.0.1", "::1"}))
     stats: object = None  # web.stats.StatsCache, set by the app factory
     clock: object = time.time
+    voters: object = None  # vspd.voters.VoterPool; None only in API unit tests
+    pipeline: object = None  # vspd.pipeline.Pipeline
+    adminpass: str = ""
+    maxlag: int = 6
+    metrics: object = None  # web.metrics.Metrics
 
     def now(self) -> int:
         return int(self.clock())

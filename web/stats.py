@@ -46,9 +46,8 @@ class Stats:
 
 
 class StatsCache:
-    def __init__(self, ctx, voters_online=lambda: (0, 0)):
+    def __init__(self, ctx):
         self.ctx = ctx
-        self.voters_online = voters_online  # () -> (online, total)
         self.stats: Stats | None = None
         self.updated = 0
         self._body: bytes | None = None
@@ -64,7 +63,8 @@ class StatsCache:
                 height, pool = best.height, best.pool_size
             except (NodeUnavailable, RPCError) as e:
                 log.warning("cannot refresh block height: %s", e)
-        online, total = self.voters_online()
+        voters = ctx.voters
+        online, total = (len(voters.healthy()), voters.total) if voters is not None else (0, 0)
         stats = Stats(ctx.vspclosed, ctx.vspclosedmsg, ctx.vspfee, counts[""], counts["voted"],
                       counts["revoked"] + counts["expired"] + counts["missed"], counts["expired"],
                       counts["missed"], height, pool, total, online)

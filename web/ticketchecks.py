@@ -174,3 +174,11 @@ async def require_can_vote(ctx: AppContext, ticket_hash: str) -> RawTx:
 def require_open(ctx: AppContext) -> None:
     if ctx.vspclosed:
         raise APIError(ErrorCode.VSP_CLOSED)
+
+
+def require_intake(ctx: AppContext) -> None:
+    """Refuse fees the VSP could not vote: too few healthy voters, or lagging."""
+    problem = ctx.voters.intake_problem() if ctx.voters is not None else None
+    if problem:
+        log.warning("refusing new tickets: %s", problem)
+        raise APIError(ErrorCode.VSP_CLOSED, f"vsp is temporarily not accepting tickets: {problem}")

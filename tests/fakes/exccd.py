@@ -6,20 +6,14 @@ It answers the calls the VSP makes with the shapes exccd returns (spec
 For fast unit tests only; the end-to-end suite uses the real exccd.
 """
 
-import asyncio
-import base64
 import json
 import os
-import ssl
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from aiohttp import WSMsgType, web
 
 from vspd.chain import tx as txmod
 from vspd.chain.params import NetParams
-from vspd.tlsutil import self_signed
+
+from .jsonrpc import FakeJSONRPCServer, RPCFail, version_entry
 
 
 @dataclass
@@ -40,6 +34,7 @@ class FakeChain:
     api_version: tuple = (7, 0, 0)
     txindex: bool = True
     net_magic: int | None = None
+    stake_txs: dict = field(default_factory=dict)  # height -> getblock "rawstx" entries
 
     def add(self, t: txmod.Tx, block: int | None = None) -> str:
         txid = t.txid()
@@ -53,83 +48,31 @@ class FakeChain:
     def block_hash(self, height: int) -> str:
         return height.to_bytes(4, "big").hex().rjust(64, "0")
 
+    def spend(self, ticket_hash: str, vote: bool, height: int | None = None) -> str:
+        """Put a vote (or a revocation) of `ticket_hash` into block `height` (default: the next)."""
+        spender = os.urandom(32).hex()
+        vin = [{"txid": ticket_hash, "vout": 0, "tree": 1}]
+        if vote:
+            vin.insert(0, {"stakebase": "0000", "sequence": 4294967295})
+        self.stake_txs.setdefault(height or self.height + 1, []).append({"txid": spender, "vin": vin})
+        return spender
 
-class FakeExccd:
+
+class FakeExccd(FakeJSONRPCServer):
+    name = "fakeexccd"
+
     def __init__(self, chain: FakeChain, user: str = "user", password: str = "pass"):
+        super().__init__(user, password)
         self.chain = chain
-        self.user, self.password = user, password
-        self.sockets: set[web.WebSocketResponse] = set()
-        self.subscribers: set[web.WebSocketResponse] = set()
-        self.calls: list[str] = []
-        self.paused = False
-        tmp = Path(tempfile.mkdtemp(prefix="fakeexccd-"))
-        cert, key = self_signed("fake exccd", ["127.0.0.1", "localhost"])
-        self.cert_path, self.key_path = tmp / "rpc.cert", tmp / "rpc.key"
-        self.cert_path.write_bytes(cert)
-        self.key_path.write_bytes(key)
-        self.cert_pem = cert
-        self.port = 0
-        self._runner: web.AppRunner | None = None
+        self.subscribers: set = set()
 
-    async def start(self, port: int = 0) -> None:
-        app = web.Application()
-        app.router.add_get("/ws", self._ws)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(self.cert_path, self.key_path)
-        site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=ctx)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+    def closed(self, ws) -> None:
+        self.subscribers.discard(ws)
 
-    async def stop(self) -> None:
-        await self.drop_connections()
-        if self._runner:
-            await self._runner.cleanup()
-
-    async def drop_connections(self) -> None:
-        for ws in list(self.sockets):
-            await ws.close()
-
-    async def _ws(self, request: web.Request) -> web.StreamResponse:
-        expected = "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
-        if request.headers.get("Authorization") != expected:
-            return web.Response(status=401, text="401 Unauthorized.")
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        self.sockets.add(ws)
-        try:
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                req = json.loads(msg.data)
-                await ws.send_str(json.dumps(await self._answer(ws, req)))
-        finally:
-            self.sockets.discard(ws)
-            self.subscribers.discard(ws)
-        return ws
-
-    async def _answer(self, ws, req: dict) -> dict:
-        method, params, rid = req.get("method"), req.get("params") or [], req.get("id")
-        self.calls.append(method)
-        while self.paused:
-            await asyncio.sleep(0.01)
-        try:
-            result = await self._dispatch(ws, method, params)
-            return {"jsonrpc": "1.0", "result": result, "error": None, "id": rid}
-        except RPCFail as e:
-            return {"jsonrpc": "1.0", "result": None, "error": {"code": e.code, "message": e.message}, "id": rid}
-        except Exception as e:  # a bug in a test's set-up must not kill the socket
-            return {"jsonrpc": "1.0", "result": None, "error": {"code": -32603, "message": repr(e)}, "id": rid}
-
-    async def _dispatch(self, ws, method: str, params: list):
+    async def dispatch(self, ws, method: str, params: list):
         c = self.chain
         if method == "version":
-            ma, mi, pa = c.api_version
-            return {"exccd": {"versionstring": "2.7.6", "major": 2, "minor": 7, "patch": 6,
-                              "prerelease": "", "buildmetadata": ""},
-                    "exccdjsonrpcapi": {"versionstring": f"{ma}.{mi}.{pa}", "major": ma, "minor": mi,
-                                        "patch": pa, "prerelease": "", "buildmetadata": ""}}
+            return {"exccd": version_entry(2, 7, 6), "exccdjsonrpcapi": version_entry(*c.api_version)}
         if method == "getcurrentnet":
             return c.net_magic if c.net_magic is not None else c.net.net_magic
         if method == "getinfo":
@@ -173,6 +116,13 @@ class FakeExccd:
                 if h in c.live:
                     bits |= 1 << i
             return bits.to_bytes(max(1, (len(params[0]) + 7) // 8), "little").hex()
+        if method == "getblockhash":
+            return c.block_hash(int(params[0]))
+        if method == "getblockchaininfo":
+            return {"chain": c.net.name, "blocks": c.height, "initialblockdownload": False}
+        if method == "getblock":
+            height = int(params[0], 16)
+            return {"hash": params[0], "height": height, "rawstx": c.stake_txs.get(height, [])}
         raise RPCFail(-32601, f"Method not found: {method}")
 
     async def mine(self, n: int = 1) -> None:
@@ -188,8 +138,3 @@ class FakeExccd:
                     await ws.send_str(msg)
                 except ConnectionError:
                     pass
-
-
-class RPCFail(Exception):
-    def __init__(self, code: int, message: str):
-        self.code, self.message = code, message

@@ -251,6 +251,26 @@ class Store:
     async def count_tickets(self) -> int:
         return (await self._read_one("SELECT COUNT(*) FROM tickets"))[0]
 
+    async def set_outcome(self, ticket_hash: str, outcome: str) -> None:
+        async with self.transaction() as db:
+            await self._exec(db, "UPDATE tickets SET outcome = ?, updated = ? WHERE hash = ?",
+                             (outcome, _now(), ticket_hash))
+
+    async def earliest_votable_height(self) -> int:
+        row = await self._read_one("SELECT MIN(purchase_height) FROM tickets WHERE fee_tx_status = ? "
+                                   "AND outcome = '' AND purchase_height > 0", (FEE_CONFIRMED,))
+        return row[0] or 0
+
+    # -- pipeline state ----------------------------------------------------
+    async def get_state(self, name: str, default: int = 0) -> int:
+        row = await self._read_one("SELECT value FROM pipeline_state WHERE name = ?", (name,))
+        return default if row is None else row[0]
+
+    async def set_state(self, name: str, value: int) -> None:
+        async with self.transaction() as db:
+            await self._exec(db, "INSERT OR REPLACE INTO pipeline_state (name, value) VALUES (?, ?)",
+                             (name, value))
+
     # -- vote changes ------------------------------------------------------
     async def save_vote_change(self, ticket_hash: str, request: str, request_sig: str,
                                response: str, response_sig: str) -> int:

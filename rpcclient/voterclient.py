@@ -1,0 +1,84 @@
+"""The frontend's end of the voter link: gRPC over mutual TLS to one voter.
+
+The channel presents the frontend's client certificate and accepts only a
+server certificate from our CA whose name is the voter's configured name.
+"""
+
+import logging
+from dataclasses import dataclass
+
+import grpc
+
+from schema import voter_pb2 as pb
+from schema import voter_pb2_grpc as pbg
+
+log = logging.getLogger("voters")
+CALL_TIMEOUT = 15.0
+
+
+class VoterUnavailable(Exception):
+    """The voter could not be reached, refused us, or failed the call."""
+
+
+@dataclass(frozen=True)
+class VoterAddress:
+    name: str
+    host: str
+    port: int
+
+    @property
+    def target(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+class VoterClient:
+    def __init__(self, addr: VoterAddress, ca_pem: bytes, cert_pem: bytes, key_pem: bytes):
+        self.addr = addr
+        self.name = addr.name
+        creds = grpc.ssl_channel_credentials(root_certificates=ca_pem, private_key=key_pem,
+                                             certificate_chain=cert_pem)
+        self._channel = grpc.aio.secure_channel(addr.target, creds, options=[
+            ("grpc.ssl_target_name_override", addr.name), ("grpc.default_authority", addr.name),
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ("grpc.initial_reconnect_backoff_ms", 500), ("grpc.max_reconnect_backoff_ms", 10000)])
+        self._stub = pbg.VoterStub(self._channel)
+
+    def __repr__(self) -> str:
+        return f"VoterClient({self.name}@{self.addr.target})"
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _call(self, method: str, request, timeout: float = CALL_TIMEOUT):
+        try:
+            return await getattr(self._stub, method)(request, timeout=timeout)
+        except grpc.aio.AioRpcError as e:
+            raise VoterUnavailable(f"{self.name}: {method}: {e.code().name}: {e.details()}") from None
+
+    async def health(self, timeout: float = 5.0) -> pb.HealthReply:
+        return await self._call("Health", pb.HealthRequest(), timeout)
+
+    async def add_ticket(self, ticket_hash: str, ticket_hex: str, block_hash: str, block_height: int,
+                         voting_wif: str, choices: dict) -> bool:
+        r = await self._call("AddTicket", pb.AddTicketRequest(
+            ticket_hash=ticket_hash, ticket_hex=ticket_hex, block_hash=block_hash, block_height=block_height,
+            voting_wif=voting_wif, vote_choices=_choices(choices)))
+        return r.already_known
+
+    async def set_vote_choices(self, ticket_hash: str, choices: dict) -> None:
+        await self._call("SetVoteChoices", pb.SetVoteChoicesRequest(ticket_hash=ticket_hash,
+                                                                    vote_choices=_choices(choices)))
+
+    async def list_tickets(self, start_height: int, timeout: float = 60.0) -> list[pb.TicketInfo]:
+        try:
+            return [t async for t in self._stub.ListTickets(pb.ListTicketsRequest(start_height=start_height),
+                                                             timeout=timeout)]
+        except grpc.aio.AioRpcError as e:
+            raise VoterUnavailable(f"{self.name}: ListTickets: {e.code().name}: {e.details()}") from None
+
+    async def outcomes(self, start_height: int) -> list[pb.TicketInfo]:
+        return list((await self._call("Outcomes", pb.OutcomesRequest(start_height=start_height))).tickets)
+
+
+def _choices(choices: dict) -> list[pb.VoteChoice]:
+    return [pb.VoteChoice(agenda_id=a, choice_id=c) for a, c in sorted(choices.items())]

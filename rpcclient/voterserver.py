@@ -1,0 +1,146 @@
+"""The voter's gRPC service: what the frontend may ask of one voting wallet.
+
+It imports keys and tickets, sets choices and reports the truth about its
+node and wallet. Only a client whose certificate is the frontend's gets
+past the TLS handshake and the name check.
+"""
+
+import logging
+
+import grpc
+
+from schema import voter_pb2 as pb
+from schema import voter_pb2_grpc as pbg
+from vspd.certs import FRONTEND_CN
+from vspd.version import __version__
+
+from .errors import NodeUnavailable, RPCError
+from .exccd import Exccd
+from .exccwallet import ExccWallet
+
+log = logging.getLogger("voter.service")
+OUTCOME_STATUSES = ("voted", "missed", "expired", "revoked")
+
+
+class ListenError(Exception):
+    """The gRPC server could not bind its address."""
+
+
+def peer_name(context) -> str:
+    auth = context.auth_context() or {}
+    names = auth.get("x509_common_name") or [b"?"]
+    return names[0].decode(errors="replace")
+
+
+class VoterService(pbg.VoterServicer):
+    def __init__(self, net_name: str, exccd: Exccd, wallet: ExccWallet):
+        self.net_name = net_name
+        self.exccd = exccd
+        self.wallet = wallet
+
+    async def _authorize(self, context) -> None:
+        name = peer_name(context)
+        if name != FRONTEND_CN:
+            log.warning("refused a call from certificate %r (only %r may call)", name, FRONTEND_CN)
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "only the frontend may call a voter")
+
+    async def _fail(self, context, err: Exception, what: str):
+        code = grpc.StatusCode.UNAVAILABLE if isinstance(err, NodeUnavailable) else grpc.StatusCode.INTERNAL
+        log.warning("%s failed: %s", what, err)
+        await context.abort(code, f"{what}: {err}")
+
+    async def Health(self, request, context):
+        await self._authorize(context)
+        r = pb.HealthReply(voter_version=__version__, network=self.net_name)
+        try:
+            r.node_height = await self.exccd.block_count()
+            r.node_best_hash = await self.exccd.rpc.call("getbestblockhash")
+            r.node_connected = True
+            r.node_version = str(self.exccd.version or "")
+            try:
+                info = await self.exccd.rpc.call("getblockchaininfo")
+                r.node_synced = not info.get("initialblockdownload", False)
+            except RPCError:
+                r.node_synced = True
+        except (NodeUnavailable, RPCError) as e:
+            r.node_error = str(e)
+        try:
+            info = await self.wallet.wallet_info()
+            r.wallet_connected = True
+            r.wallet_daemon_connected = info.daemon_connected
+            r.wallet_unlocked = info.unlocked
+            r.wallet_voting = info.voting
+            r.wallet_manual_tickets = info.manual_tickets
+            r.wallet_spv = info.spv
+            r.vote_version = info.vote_version
+            r.wallet_height = await self.wallet.best_height()
+            r.wallet_version = str(self.wallet.version or "")
+            if r.node_connected:
+                r.wallet_lag = max(0, r.node_height - r.wallet_height)
+        except (NodeUnavailable, RPCError) as e:
+            r.wallet_error = str(e)
+        return r
+
+    async def AddTicket(self, request, context):
+        await self._authorize(context)
+        try:
+            height = await self.wallet.best_height()
+            if height < request.block_height:
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                    f"wallet at height {height} has not reached block {request.block_height}")
+            known = any(t.hash == request.ticket_hash for t in await self.wallet.tickets(request.block_height))
+            if not known:
+                await self.wallet.import_key(request.voting_wif)
+                await self.wallet.add_transaction(request.block_hash, request.ticket_hex)
+            for c in request.vote_choices:
+                await self.wallet.set_vote_choice(c.agenda_id, c.choice_id, request.ticket_hash)
+        except (NodeUnavailable, RPCError) as e:
+            await self._fail(context, e, f"add ticket {request.ticket_hash}")
+        log.info("ticket %s %s", request.ticket_hash, "already known" if known else "added")
+        return pb.AddTicketReply(already_known=known)
+
+    async def SetVoteChoices(self, request, context):
+        await self._authorize(context)
+        try:
+            for c in request.vote_choices:
+                await self.wallet.set_vote_choice(c.agenda_id, c.choice_id, request.ticket_hash)
+        except (NodeUnavailable, RPCError) as e:
+            await self._fail(context, e, f"set vote choices of {request.ticket_hash}")
+        return pb.SetVoteChoicesReply()
+
+    async def _tickets(self, start: int, context):
+        try:
+            return await self.wallet.tickets(start)
+        except (NodeUnavailable, RPCError) as e:
+            await self._fail(context, e, "ticketinfo")
+
+    @staticmethod
+    def _info(t) -> pb.TicketInfo:
+        return pb.TicketInfo(hash=t.hash, status=t.status, block_height=t.block_height, spender=t.spender,
+                             choices=[pb.VoteChoice(agenda_id=a, choice_id=c) for a, c in t.choices])
+
+    async def ListTickets(self, request, context):
+        await self._authorize(context)
+        for t in await self._tickets(request.start_height, context):
+            yield self._info(t)
+
+    async def Outcomes(self, request, context):
+        await self._authorize(context)
+        tickets = await self._tickets(request.start_height, context)
+        return pb.OutcomesReply(tickets=[self._info(t) for t in tickets if t.status in OUTCOME_STATUSES])
+
+
+def server_credentials(ca_pem: bytes, cert_pem: bytes, key_pem: bytes) -> grpc.ServerCredentials:
+    """Only clients with a certificate from our CA get past the handshake."""
+    return grpc.ssl_server_credentials([(key_pem, cert_pem)], root_certificates=ca_pem,
+                                       require_client_auth=True)
+
+
+async def serve(service: VoterService, listen: str, creds: grpc.ServerCredentials) -> grpc.aio.Server:
+    server = grpc.aio.server()
+    pbg.add_VoterServicer_to_server(service, server)
+    port = server.add_secure_port(listen, creds)
+    if port == 0:
+        raise ListenError(f"cannot listen on {listen}")
+    await server.start()
+    return server

@@ -1,0 +1,166 @@
+"""Real vspd processes (frontend and voters) around protocol-level fakes, on 127.0.0.1.
+
+Each child writes its output to a file (a pipe could fill and block it) and
+is stopped, and waited for, by whoever started it.
+"""
+
+import asyncio
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from conftest import SIMNET_XPUB, make_certs
+from fakes.exccd import FakeChain, FakeExccd
+from fakes.exccwallet import FakeWallet
+from vspd.chain.params import SIMNET
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    def __init__(self, name: str, args: list, logdir: Path):
+        self.name, self.args = name, [str(a) for a in args]
+        self.out = logdir / f"{name}-{time.monotonic_ns()}.out"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Proc":
+        with open(self.out, "wb") as f:
+            self.proc = subprocess.Popen(self.args, stdout=f, stderr=subprocess.STDOUT)
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def output(self) -> str:
+        return self.out.read_text(errors="replace") if self.out.exists() else ""
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 20) -> int:
+        if self.running:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else 0
+
+    def kill(self) -> None:
+        if self.running:
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def wait_for(predicate, timeout: float = 30, what: str = "condition", interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class VoterNode:
+    name: str
+    exccd: FakeExccd
+    wallet: FakeWallet
+    port: int
+    proc: Proc
+
+
+@dataclass
+class Network:
+    """A chain, the frontend's fake exccd, N voters (process + fake exccd + fake wallet)."""
+    home: Path
+    chain: FakeChain
+    exccd: FakeExccd
+    voters: list[VoterNode] = field(default_factory=list)
+    frontend: Proc | None = None
+    port: int = 0
+    extra_args: list = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    async def create(cls, home: Path, nvoters: int = 3, extra_args=()) -> "Network":
+        chain = FakeChain(SIMNET)
+        exccd = FakeExccd(chain, password="rpcPa55-xyz")
+        await exccd.start()
+        names = ",".join(f"v{i}" for i in range(1, nvoters + 1))
+        make_certs(home, names)
+        subprocess.run([BIN / "vspadmin", f"--homedir={home}", "--network=simnet", "createdatabase",
+                        SIMNET_XPUB], check=True, capture_output=True)
+        net = cls(home, chain, exccd, extra_args=list(extra_args))
+        for i in range(1, nvoters + 1):
+            vexccd, wallet = FakeExccd(chain), FakeWallet(chain)
+            await vexccd.start()
+            await wallet.start()
+            net.voters.append(VoterNode(f"v{i}", vexccd, wallet, free_port(), None))
+        for v in net.voters:
+            v.proc = net.voter_proc(v).start()
+        net.port = free_port()
+        return net
+
+    def voter_proc(self, v: VoterNode) -> Proc:
+        vdir = self.home / "certs" / f"voter-{v.name}"
+        vhome = self.home / f"home-{v.name}"
+        vhome.mkdir(exist_ok=True)
+        return Proc(v.name, [
+            BIN / "vspd", "--role=voter", f"--homedir={vhome}", "--network=simnet",
+            f"--exccdhost=127.0.0.1:{v.exccd.port}", "--exccduser=user", "--exccdpass=pass",
+            f"--exccdcert={v.exccd.cert_path}", f"--wallethost=127.0.0.1:{v.wallet.port}", "--walletuser=wuser",
+            "--walletpass=wpass", f"--walletcert={v.wallet.cert_path}", f"--grpclisten=127.0.0.1:{v.port}",
+            f"--voterca={vdir}/ca.pem", f"--tlscert={vdir}/voter.pem", f"--tlskey={vdir}/voter.key",
+            "--loglevel=debug"], self.home)
+
+    def frontend_args(self, *extra) -> list:
+        voters = ",".join(f"{v.name}@127.0.0.1:{v.port}" for v in self.voters)
+        return [BIN / "vspd", "--role=frontend", f"--homedir={self.home}", "--network=simnet",
+                f"--exccdhost=127.0.0.1:{self.exccd.port}", "--exccduser=user",
+                f"--exccdpass={self.exccd.password}", f"--exccdcert={self.exccd.cert_path}",
+                f"--listen=127.0.0.1:{self.port}", "--supportemail=ops@example.org",
+                "--adminpass=Sup3rSecretAdm1n", f"--voters={voters}", "--loglevel=debug",
+                *self.extra_args, *extra]
+
+    async def start_frontend(self, *extra, wait_healthy: int | None = None) -> Proc:
+        self.frontend = Proc("frontend", self.frontend_args(*extra), self.home).start()
+        async with aiohttp.ClientSession() as http:
+            async def up():
+                assert self.frontend.running, self.frontend.output()
+                try:
+                    async with http.get(self.url + "/status") as r:
+                        body = await r.json()
+                        return wait_healthy is None or body["voters"]["healthy"] >= wait_healthy
+                except aiohttp.ClientError:
+                    return False
+            await wait_for(up, 60, "frontend")
+        return self.frontend
+
+    async def close(self) -> None:
+        if self.frontend is not None:
+            self.frontend.stop()
+        for v in self.voters:
+            if v.proc is not None:
+                v.proc.stop()
+            await v.exccd.stop()
+            await v.wallet.stop()
+        await self.exccd.stop()
+
+    async def mine(self, n: int = 1) -> None:
+        """Blocks on the shared chain; only the frontend's exccd notifies (voters poll)."""
+        await self.exccd.mine(n)

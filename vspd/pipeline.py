@@ -1,0 +1,223 @@
+"""The block pipeline: the single writer that moves tickets through their lifecycle.
+
+Driven by exccd's block-connected notification (and run once at start):
+  1. tickets reaching 6 confirmations become confirmed; never-mined ones go;
+  2. fees of confirmed tickets are broadcast;
+  3. fees reaching 6 confirmations become confirmed, and the ticket is added
+     to every voter;
+  4. each new block's votes and revocations are matched to our tickets:
+     voted, missed or expired (from the revocation height).
+Every query reads only the rows that can change (partial indexes), so a
+block with nothing for us costs a few indexed lookups, whatever the table
+size. Consistency with the voters is checked at start, every 30 minutes,
+and whenever a voter becomes healthy again.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from rpcclient import NodeUnavailable, RPCError
+from rpcclient.errors import ERR_NO_TX_INFO
+from rpcclient.exccd import Exccd, is_orphan_error
+from vspd.chain.params import NetParams
+from vspd.store import Store, StoreError, Ticket
+from vspd.store.models import (EXPIRED, FEE_BROADCAST, FEE_CONFIRMED, FEE_ERROR, FEE_RECEIVED, MISSED,
+                               VOTED)
+from vspd.voters import VoterPool, VoterState, VoterUnavailable
+
+log = logging.getLogger("pipeline")
+REQUIRED_CONFS = 6
+MAX_BLOCKS_PER_PASS = 500
+CONSISTENCY_INTERVAL = 30 * 60
+LAST_SCANNED = "last_scanned_height"
+
+
+@dataclass
+class PassReport:
+    confirmed_tickets: int = 0
+    deleted_tickets: int = 0
+    fees_broadcast: int = 0
+    fees_confirmed: int = 0
+    outcomes: int = 0
+    blocks_scanned: int = 0
+    queries: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changes(self) -> int:
+        return (self.confirmed_tickets + self.deleted_tickets + self.fees_broadcast + self.fees_confirmed
+                + self.outcomes)
+
+
+def classify_revocation(t: Ticket, spent_height: int, net: NetParams) -> str:
+    """missed or expired, from where the revocation sits against the expiry height."""
+    expiry = t.purchase_height + net.ticket_maturity + net.ticket_expiry
+    return EXPIRED if expiry <= spent_height <= expiry + 1 else MISSED
+
+
+class Pipeline:
+    def __init__(self, store: Store, exccd: Exccd, voters: VoterPool | None, net: NetParams,
+                 on_changed=None):
+        self.store = store
+        self.exccd = exccd
+        self.voters = voters
+        self.net = net
+        self.on_changed = on_changed
+        self.lock = asyncio.Lock()
+        self.last_report = PassReport()
+        self.passes = 0
+        self.pass_seconds: list[float] = []
+
+    # -- one pass ----------------------------------------------------------
+    async def run_pass(self) -> PassReport:
+        async with self.lock:
+            report = PassReport()
+            q0, t0 = self.store.query_count, time.perf_counter()
+            try:
+                await self._confirm_tickets(report)
+                await self._broadcast_fees(report)
+                await self._confirm_fees(report)
+                await self._scan_blocks(report)
+            except NodeUnavailable as e:
+                log.warning("pass stopped: exccd unavailable: %s", e)
+            report.seconds = time.perf_counter() - t0
+            report.queries = self.store.query_count - q0
+            self.last_report = report
+            self.passes += 1
+            self.pass_seconds.append(report.seconds)
+            del self.pass_seconds[:-100]
+        if report.changes:
+            log.info("pass: %s", report)
+        if self.on_changed is not None:
+            await self.on_changed(report)
+        return report
+
+    async def _confirm_tickets(self, report: PassReport) -> None:
+        for t in await self.store.tickets_where("confirmed = 0"):
+            try:
+                raw = await self.exccd.get_raw_transaction(t.hash)
+            except RPCError as e:
+                if e.code == ERR_NO_TX_INFO:
+                    log.info("ticket %s was never mined: forgetting it", t.hash)
+                    await self.store.delete_ticket(t.hash)
+                    report.deleted_tickets += 1
+                else:
+                    log.warning("getrawtransaction %s: %s", t.hash, e)
+                continue
+            if raw.confirmations >= REQUIRED_CONFS:
+                t.confirmed, t.purchase_height = True, raw.blockheight
+                await self.store.update_ticket(t)
+                report.confirmed_tickets += 1
+
+    async def _broadcast_fees(self, report: PassReport) -> None:
+        for t in await self.store.tickets_where("fee_tx_status = ? AND confirmed = 1", (FEE_RECEIVED,)):
+            try:
+                await self.exccd.send_raw_transaction(t.fee_tx_hex)
+                t.fee_tx_status = FEE_BROADCAST
+                log.info("fee %s of ticket %s broadcast", t.fee_tx_hash, t.hash)
+            except RPCError as e:
+                t.fee_tx_status = FEE_ERROR
+                log.warning("fee %s of ticket %s could not be broadcast%s: %s", t.fee_tx_hash, t.hash,
+                            " (unknown outputs)" if is_orphan_error(e) else "", e)
+            await self.store.update_ticket(t)
+            report.fees_broadcast += 1
+
+    async def _confirm_fees(self, report: PassReport) -> None:
+        for t in await self.store.tickets_where("fee_tx_status = ?", (FEE_BROADCAST,)):
+            try:
+                raw = await self.exccd.get_raw_transaction(t.fee_tx_hash)
+            except RPCError as e:
+                log.warning("fee %s of ticket %s vanished: %s", t.fee_tx_hash, t.hash, e)
+                t.fee_tx_status = FEE_ERROR
+                await self.store.update_ticket(t)
+                continue
+            if raw.confirmations < REQUIRED_CONFS:
+                continue
+            t.fee_tx_status, t.fee_tx_hex = FEE_CONFIRMED, ""
+            await self.store.update_ticket(t)
+            report.fees_confirmed += 1
+            log.info("fee of ticket %s confirmed", t.hash)
+            await self.add_to_voters(t)
+
+    async def add_to_voters(self, t: Ticket, voters: list[VoterState] | None = None) -> int:
+        """Add a votable ticket to voters (all reachable ones by default); returns successes."""
+        if self.voters is None:
+            return 0
+        try:
+            raw = await self.exccd.get_raw_transaction(t.hash)
+        except (RPCError, NodeUnavailable) as e:
+            log.warning("cannot fetch ticket %s for the voters: %s", t.hash, e)
+            return 0
+        targets = voters if voters is not None else self.voters.reachable()
+
+        async def add(state: VoterState) -> bool:
+            try:
+                await state.client.add_ticket(t.hash, raw.hex, raw.blockhash, raw.blockheight, t.voting_wif,
+                                              t.vote_choices)
+                return True
+            except VoterUnavailable as e:
+                log.warning("ticket %s not added to voter %s: %s", t.hash, state.name, e)
+                return False
+        return sum(await asyncio.gather(*(add(s) for s in targets)))
+
+    async def _scan_blocks(self, report: PassReport) -> None:
+        tip = await self.exccd.block_count()
+        stored = last = await self.store.get_state(LAST_SCANNED, -1)
+        if last < 0:  # first run: start where our oldest votable ticket could first be spent
+            earliest = await self.store.earliest_votable_height()
+            last = min(tip, earliest + self.net.ticket_maturity) if earliest else tip
+        start, end = last + 1, min(tip, last + MAX_BLOCKS_PER_PASS)
+        for height in range(start, end + 1):
+            block_hash = await self.exccd.block_hash(height)
+            for spend in await self.exccd.stake_spends(block_hash):
+                t = await self.store.get_ticket(spend.ticket_hash)
+                if t is None or t.outcome:
+                    continue
+                outcome = VOTED if spend.is_vote else classify_revocation(t, height, self.net)
+                await self.store.set_outcome(t.hash, outcome)
+                report.outcomes += 1
+                log.info("ticket %s %s at height %d (%s)", t.hash, outcome, height, spend.spender)
+            report.blocks_scanned += 1
+        if max(end, last) != stored:
+            await self.store.set_state(LAST_SCANNED, max(end, last))
+
+    # -- consistency -------------------------------------------------------
+    async def check_voter(self, state: VoterState) -> tuple[int, int]:
+        """Add missing tickets and fix vote choices on one voter; (added, fixed).
+
+        Runs beside the pipeline, not under its lock: a slow voter must not
+        hold up block processing, and every voter call is idempotent.
+        """
+        votable = await self.store.tickets_where("fee_tx_status = ? AND outcome = ''", (FEE_CONFIRMED,))
+        if not votable:
+            return 0, 0
+        start = min((t.purchase_height for t in votable if t.purchase_height), default=0)
+        try:
+            listed = {t.hash: t for t in await state.client.list_tickets(start)}
+        except VoterUnavailable as e:
+            log.warning("consistency check of voter %s skipped: %s", state.name, e)
+            return 0, 0
+        added = fixed = 0
+        for t in votable:
+            w = listed.get(t.hash)
+            if w is None:
+                added += await self.add_to_voters(t, [state])
+                continue
+            have = {c.agenda_id: c.choice_id for c in w.choices}
+            if any(have.get(a) != c for a, c in t.vote_choices.items()):
+                try:
+                    await state.client.set_vote_choices(t.hash, t.vote_choices)
+                    fixed += 1
+                except VoterUnavailable as e:
+                    log.warning("vote choices of %s not fixed on %s: %s", t.hash, state.name, e)
+        if added or fixed:
+            log.info("voter %s repaired: %d tickets added, %d choice sets fixed", state.name, added, fixed)
+        return added, fixed
+
+    async def check_all_voters(self) -> None:
+        if self.voters is None:
+            return
+        for state in self.voters.reachable():
+            await self.check_voter(state)

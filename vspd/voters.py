@@ -1,0 +1,159 @@
+"""The frontend's view of its voters: their health, polled, judged against the tip.
+
+A voter is healthy when it answers and its node is connected and synced,
+its wallet is connected to that node, unlocked, voting, not SPV, and
+neither lags the chain tip by more than `maxlag` blocks. One voter failing
+never stops the others: every call to a voter is made and judged alone.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from rpcclient.voterclient import VoterAddress, VoterClient, VoterUnavailable
+from schema import voter_pb2 as pb
+
+log = logging.getLogger("voters")
+HEALTH_INTERVAL = 5.0
+
+
+@dataclass
+class VoterState:
+    client: VoterClient
+    health: pb.HealthReply | None = None
+    error: str = "not polled yet"
+    checked: float = 0.0
+    healthy: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.client.name
+
+    def as_dict(self) -> dict:
+        h = self.health
+        d = {"name": self.name, "address": self.client.addr.target, "reachable": h is not None,
+             "healthy": self.healthy, "problems": list(self.problems), "checked": int(self.checked)}
+        if h is not None:
+            d.update(version=h.voter_version, node_connected=h.node_connected, node_synced=h.node_synced,
+                     node_height=h.node_height, node_version=h.node_version,
+                     wallet_connected=h.wallet_connected, wallet_daemon_connected=h.wallet_daemon_connected,
+                     wallet_unlocked=h.wallet_unlocked, wallet_voting=h.wallet_voting, wallet_spv=h.wallet_spv,
+                     wallet_manual_tickets=h.wallet_manual_tickets, wallet_height=h.wallet_height,
+                     wallet_lag=h.wallet_lag, wallet_version=h.wallet_version)
+        else:
+            d["error"] = self.error
+        return d
+
+
+def judge(h: pb.HealthReply | None, error: str, tip: int, maxlag: int, network: str) -> list[str]:
+    """Everything wrong with a voter, in words an operator can act on."""
+    if h is None:
+        return [f"unreachable: {error}"]
+    problems = []
+    if h.network != network:
+        problems.append(f"on {h.network}, not {network}")
+    if not h.node_connected:
+        problems.append(f"exccd unreachable: {h.node_error}")
+    elif not h.node_synced:
+        problems.append("exccd not synced")
+    if not h.wallet_connected:
+        problems.append(f"exccwallet unreachable: {h.wallet_error}")
+    else:
+        if not h.wallet_daemon_connected:
+            problems.append("exccwallet not connected to its exccd")
+        if not h.wallet_unlocked:
+            problems.append("wallet locked")
+        if not h.wallet_voting:
+            problems.append("voting disabled")
+        if h.wallet_spv:
+            problems.append("wallet in SPV mode")
+        lag = tip - h.wallet_height
+        if lag > maxlag:
+            problems.append(f"lagging {lag} blocks")
+    if h.node_connected and tip - h.node_height > maxlag:
+        problems.append(f"exccd lagging {tip - h.node_height} blocks")
+    return problems
+
+
+class VoterPool:
+    def __init__(self, addresses: list[VoterAddress], ca: bytes, cert: bytes, key: bytes, network: str,
+                 maxlag: int, minvoters: int, local_height: Callable[[], int],
+                 interval: float = HEALTH_INTERVAL):
+        self.states = [VoterState(VoterClient(a, ca, cert, key)) for a in addresses]
+        self.network = network
+        self.maxlag = maxlag
+        self.minvoters = minvoters
+        self.local_height = local_height
+        self.interval = interval
+        self.on_recovered: Callable[[VoterState], Awaitable[None]] | None = None
+        self.polls = 0
+
+    def __iter__(self):
+        return iter(self.states)
+
+    @property
+    def total(self) -> int:
+        return len(self.states)
+
+    def healthy(self) -> list[VoterState]:
+        return [s for s in self.states if s.healthy]
+
+    def reachable(self) -> list[VoterState]:
+        return [s for s in self.states if s.health is not None]
+
+    def tip(self) -> int:
+        heights = [self.local_height()] + [s.health.node_height for s in self.states
+                                           if s.health is not None and s.health.node_connected]
+        return max(heights)
+
+    async def poll(self) -> None:
+        results = await asyncio.gather(*(self._health(s) for s in self.states))
+        tip = self.tip()
+        for state, was_healthy in zip(self.states, results):
+            state.problems = judge(state.health, state.error, tip, self.maxlag, self.network)
+            state.healthy = not state.problems
+            if state.healthy and not was_healthy:
+                log.info("voter %s is healthy", state.name)
+                if self.on_recovered is not None:
+                    await self.on_recovered(state)
+            elif was_healthy and not state.healthy:
+                log.warning("voter %s is unhealthy: %s", state.name, "; ".join(state.problems))
+        self.polls += 1
+
+    async def _health(self, state: VoterState) -> bool:
+        was = state.healthy
+        try:
+            state.health = await state.client.health()
+            state.error = ""
+        except VoterUnavailable as e:
+            state.health, state.error = None, str(e)
+        state.checked = time.time()
+        return was
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.poll()
+            except Exception:
+                log.exception("voter health poll failed")
+            await asyncio.sleep(self.interval)
+
+    async def close(self) -> None:
+        for s in self.states:
+            await s.client.close()
+
+    def intake_problem(self) -> str | None:
+        """Why new tickets must be refused now, or None."""
+        healthy = len(self.healthy())
+        if healthy < self.minvoters:
+            return f"only {healthy} of {self.total} voters healthy (need {self.minvoters})"
+        lag = self.tip() - self.local_height()
+        if lag > self.maxlag:
+            return f"the frontend's exccd lags the chain tip by {lag} blocks"
+        return None
+
+
+__all__ = ["VoterPool", "VoterState", "VoterUnavailable", "judge"]

@@ -1,0 +1,96 @@
+"""/status for monitors and /admin/status for the operator: the honest truth.
+
+/status answers 200 only when the frontend's exccd, every voter and the
+intake rule are fine, otherwise 503 naming each failing part. It carries no
+secrets and no ticket data. /admin/status (HTTP Basic, user `admin`) has
+the full per-component picture.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+from aiohttp import web
+
+from vspd.version import __version__
+
+from .context import AppContext, ctx_of
+from .ratelimit import RateLimiter
+
+STALE_POLLS = 6  # a voter report older than this many poll intervals is stale
+STATUS_LIMIT = web.AppKey("status_limiter", RateLimiter)
+
+
+def problems(ctx: AppContext) -> list[str]:
+    found = []
+    if not ctx.exccd.connected:
+        found.append(f"exccd unreachable: {ctx.exccd.rpc.last_error}")
+    if ctx.voters is not None:
+        now = time.time()
+        for v in ctx.voters:
+            if now - v.checked > max(30.0, STALE_POLLS * ctx.voters.interval):
+                found.append(f"voter {v.name}: no health report for {int(now - v.checked)} s")
+            elif v.problems:
+                found.append(f"voter {v.name}: {'; '.join(v.problems)}")
+        intake = ctx.voters.intake_problem()
+        if intake:
+            found.append(f"not accepting tickets: {intake}")
+    return found
+
+
+def _json(data: dict, status: int) -> web.Response:
+    return web.Response(text=json.dumps(data, indent=1), status=status, content_type="application/json")
+
+
+async def status(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    if not request.app[STATUS_LIMIT].allow(ctx.client_ip(request)):
+        return web.Response(status=429, text="rate limit exceeded")
+    found = problems(ctx)
+    voters = ctx.voters
+    body = {"status": "ok" if not found else "degraded", "problems": found, "network": ctx.net.name,
+            "version": __version__,
+            "blockheight": ctx.stats.stats.blockheight if ctx.stats and ctx.stats.stats else 0,
+            "voters": {"healthy": len(voters.healthy()) if voters else 0, "total": voters.total if voters else 0}}
+    return _json(body, 200 if not found else 503)
+
+
+def check_basic_auth(header: str, password: str) -> bool:
+    """user `admin` and the admin password, compared in constant time."""
+    if not header.startswith("Basic ") or not password:
+        return False
+    try:
+        user, _, given = base64.b64decode(header[6:], validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    ok_pass = hmac.compare_digest(hashlib.sha256(given.encode()).digest(),
+                                  hashlib.sha256(password.encode()).digest())
+    return hmac.compare_digest(user.encode(), b"admin") & ok_pass
+
+
+async def admin_status(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    if not request.app[STATUS_LIMIT].allow(ctx.client_ip(request)):
+        return web.Response(status=429)
+    if not check_basic_auth(request.headers.get("Authorization", ""), ctx.adminpass):
+        return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="Authorization Required"'})
+    found = problems(ctx)
+    p = ctx.pipeline
+    body = {
+        "status": "ok" if not found else "degraded", "problems": found, "version": __version__,
+        "network": ctx.net.name, "vspclosed": ctx.vspclosed,
+        "exccd": {"host": ctx.exccd.rpc.url, "connected": ctx.exccd.connected,
+                  "error": ctx.exccd.rpc.last_error, "version": str(ctx.exccd.version or ""),
+                  "bestblockheight": ctx.stats.stats.blockheight if ctx.stats and ctx.stats.stats else 0},
+        "voters": [v.as_dict() for v in ctx.voters] if ctx.voters is not None else [],
+        "pipeline": {"passes": p.passes, "last": vars(p.last_report)} if p is not None else {},
+    }
+    return _json(body, 200 if not found else 503)
+
+
+def add_routes(app: web.Application) -> None:
+    app[STATUS_LIMIT] = RateLimiter()
+    app.router.add_get("/status", status)
+    app.router.add_get("/admin/status", admin_status)

@@ -1,0 +1,75 @@
+"""Prometheus metrics at /metrics (prometheus-client), one registry per app."""
+
+import time
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from .context import ctx_of
+
+
+class Metrics:
+    def __init__(self):
+        self.registry = r = CollectorRegistry()
+        self.requests = Counter("vspd_http_requests", "HTTP requests", ["endpoint", "status"], registry=r)
+        self.latency = Histogram("vspd_http_request_seconds", "HTTP request latency", ["endpoint"], registry=r,
+                                 buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+        self.voters_healthy = Gauge("vspd_voters_healthy", "Healthy voters", registry=r)
+        self.voters_total = Gauge("vspd_voters_total", "Configured voters", registry=r)
+        self.voter_lag = Gauge("vspd_voter_lag_blocks", "Blocks a voter's wallet lags the tip", ["voter"],
+                               registry=r)
+        self.voter_up = Gauge("vspd_voter_healthy", "1 if the voter is healthy", ["voter"], registry=r)
+        self.tickets = Gauge("vspd_tickets", "Fee-confirmed tickets by outcome", ["outcome"], registry=r)
+        self.exccd_up = Gauge("vspd_exccd_connected", "1 if the frontend's exccd is connected", registry=r)
+        self.pass_seconds = Histogram("vspd_pipeline_pass_seconds", "Block pipeline pass duration", registry=r,
+                                      buckets=(.001, .005, .01, .05, .1, .5, 1, 5, 10, 30))
+        self.block_height = Gauge("vspd_block_height", "Best block height of the frontend's exccd", registry=r)
+
+
+def _endpoint(request: web.Request) -> str:
+    route = request.match_info.route
+    return route.resource.canonical if route.resource is not None else "unmatched"
+
+
+@web.middleware
+async def count_requests(request: web.Request, handler):
+    t0 = time.perf_counter()
+    status = 500
+    try:
+        resp = await handler(request)
+        status = resp.status
+        return resp
+    except web.HTTPException as e:
+        status = e.status
+        raise
+    finally:
+        m = ctx_of(request).metrics
+        if m is not None:
+            ep = _endpoint(request)
+            m.requests.labels(ep, str(status)).inc()
+            m.latency.labels(ep).observe(time.perf_counter() - t0)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    m = ctx.metrics
+    m.exccd_up.set(1 if ctx.exccd.connected else 0)
+    if ctx.voters is not None:
+        m.voters_total.set(ctx.voters.total)
+        m.voters_healthy.set(len(ctx.voters.healthy()))
+        for v in ctx.voters:
+            m.voter_up.labels(v.name).set(1 if v.healthy else 0)
+            if v.health is not None:
+                m.voter_lag.labels(v.name).set(max(0, ctx.voters.tip() - v.health.wallet_height))
+    if ctx.stats is not None and ctx.stats.stats is not None:
+        s = ctx.stats.stats
+        m.block_height.set(s.blockheight)
+        for outcome, n in (("voting", s.voting), ("voted", s.voted), ("expired", s.expired),
+                           ("missed", s.missed), ("revoked", s.revoked)):
+            m.tickets.labels(outcome).set(n)
+    return web.Response(body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/metrics", metrics)
