@@ -144,11 +144,14 @@ class Network:
                 assert self.frontend.running, self.frontend.output()
                 try:
                     async with http.get(self.url + "/status") as r:
+                        if r.status == 429:  # /status is rate limited, as it should be
+                            return False
                         body = await r.json()
-                        return wait_healthy is None or body["voters"]["healthy"] >= wait_healthy
+                        return wait_healthy is None or (body["voters"]["healthy"] >= wait_healthy
+                                                        and body["status"] == "ok")
                 except aiohttp.ClientError:
                     return False
-            await wait_for(up, 60, "frontend")
+            await wait_for(up, 60, "frontend", interval=0.4)
         return self.frontend
 
     async def close(self) -> None:

@@ -21,6 +21,7 @@ from .ratelimit import RateLimiter
 
 STALE_POLLS = 6  # a voter report older than this many poll intervals is stale
 STATUS_LIMIT = web.AppKey("status_limiter", RateLimiter)
+ADMIN_STATUS_LIMIT = web.AppKey("admin_status_limiter", RateLimiter)
 
 
 def problems(ctx: AppContext) -> list[str]:
@@ -72,7 +73,7 @@ def check_basic_auth(header: str, password: str) -> bool:
 
 async def admin_status(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
-    if not request.app[STATUS_LIMIT].allow(ctx.client_ip(request)):
+    if not request.app[ADMIN_STATUS_LIMIT].allow(ctx.client_ip(request)):
         return web.Response(status=429)
     if not check_basic_auth(request.headers.get("Authorization", ""), ctx.adminpass):
         return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="Authorization Required"'})
@@ -92,5 +93,6 @@ async def admin_status(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app[STATUS_LIMIT] = RateLimiter()
+    app[ADMIN_STATUS_LIMIT] = RateLimiter()
     app.router.add_get("/status", status)
     app.router.add_get("/admin/status", admin_status)

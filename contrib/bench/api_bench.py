@@ -1,20 +1,19 @@
 #!/usr/bin/env python3
 """Requests/s and p50/p99 latency of /vspinfo and /ticketstatus on loopback.
 
-Starts a real `vspd --role=frontend` process in a throw-away home folder,
-with the test suite's protocol-level fake exccd standing in for the node,
-registers one ticket, then drives a bounded number of requests at a fixed
-concurrency. Prints figures; asserts nothing about speed.
+Starts a real `vspd --role=frontend` process and one real `vspd --role=voter`
+process in a throw-away home folder, with the test suite's protocol-level
+fakes standing in for exccd and exccwallet, registers one ticket, then
+drives a bounded number of requests at a fixed concurrency. Prints figures;
+asserts nothing about speed.
 
     python contrib/bench/api_bench.py [--short] [--requests N] [--concurrency C]
 """
 
 import argparse
 import asyncio
-import os
-import socket
+import base64
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,29 +25,11 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 import aiohttp  # noqa: E402
 
 from chainbuilders import Key, make_parent, make_ticket  # noqa: E402
-from conftest import SIMNET_XPUB  # noqa: E402
-from fakes.exccd import FakeChain, FakeExccd  # noqa: E402
+from procs import Network  # noqa: E402
 from vspclient import VSPClient  # noqa: E402
+from vspd.chain.message import sign_message  # noqa: E402
 from vspd.chain.params import SIMNET  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def wait_http(url: str, deadline: float) -> None:
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            try:
-                async with http.get(url) as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit(f"frontend did not answer {url} in time")
+from web.wire import go_json  # noqa: E402
 
 
 async def drive(name: str, make_request, total: int, concurrency: int, limit_s: float) -> None:
@@ -85,34 +66,21 @@ async def main() -> None:
     total = 500 if args.short else args.requests
     limit_s = 30.0 if args.short else 120.0
 
-    node = FakeExccd(FakeChain(SIMNET))
-    await node.start()
-    home = Path(tempfile.mkdtemp(prefix="vspd-bench-"))
-    bindir = Path(sys.executable).parent
-    subprocess.run([bindir / "vspadmin", f"--homedir={home}", "--network=simnet", "createdatabase",
-                    SIMNET_XPUB], check=True, stdout=subprocess.DEVNULL)
-    port = free_port()
-    proc = subprocess.Popen([bindir / "vspd", "--role=frontend", f"--homedir={home}", "--network=simnet",
-                             f"--exccdhost=127.0.0.1:{node.port}", "--exccduser=user", "--exccdpass=pass",
-                             f"--exccdcert={node.cert_path}", f"--listen=127.0.0.1:{port}",
-                             "--supportemail=bench@example.org", "--adminpass=benchbench", "--loglevel=warn"],
-                            stdout=subprocess.DEVNULL)
+    net = await Network.create(Path(tempfile.mkdtemp(prefix="vspd-bench-")), nvoters=1,
+                               extra_args=["--loglevel=warn"])
     try:
-        url = f"http://127.0.0.1:{port}"
-        await wait_http(url + "/api/v3/vspinfo", time.monotonic() + 20)
+        await net.start_frontend(wait_healthy=1)
+        url = net.url
         conn = aiohttp.TCPConnector(limit=args.concurrency)
         async with aiohttp.ClientSession(connector=conn) as http:
             client = VSPClient(http, url)
             await client.vspinfo()
             voting, commit = Key(SIMNET), Key(SIMNET)
             parent = make_parent()
-            node.chain.add(parent, block=150)
+            net.chain.add(parent, block=150)
             t = make_ticket(voting, commit, parent)
             r = await client.feeaddress(commit.secret, t.txid(), t.serialize().hex(), parent.serialize().hex())
             assert r.status == 200, r.json
-            from web.wire import go_json
-            import base64
-            from vspd.chain.message import sign_message
             status_body = go_json({"tickethash": t.txid()})
             status_sig = base64.b64encode(sign_message(commit.secret, status_body)).decode()
 
@@ -132,14 +100,9 @@ async def main() -> None:
             await drive("vspinfo", vspinfo, total, args.concurrency, limit_s)
             await drive("ticketstatus", ticketstatus, total, args.concurrency, limit_s)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        await node.stop()
-    if proc.returncode not in (0, -15):
-        raise SystemExit(f"frontend exited with {proc.returncode}")
+        await net.close()
+    if net.frontend.proc.returncode not in (0, -15):
+        raise SystemExit(f"frontend exited with {net.frontend.proc.returncode}")
 
 
 if __name__ == "__main__":

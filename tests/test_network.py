@@ -1,0 +1,217 @@
+"""A frontend and three voters as separate processes, real gRPC over mutual TLS.
+
+The chain, the nodes and the wallets are protocol-level fakes; everything
+of ours is the real thing: a ticket paid through the API ends up in every
+voter's wallet, outcomes are recorded, /status tells the truth.
+"""
+
+import asyncio
+import base64
+
+import aiohttp
+import pytest
+
+from chainbuilders import Key, make_fee_tx, make_parent, make_ticket
+from procs import Network, wait_for
+from vspclient import VSPClient
+from vspd.chain import address
+from vspd.chain.params import SIMNET
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def net(tmp_path):
+    n = await Network.create(tmp_path, nvoters=3, extra_args=["--healthinterval=0.3"])
+    yield n
+    await n.close()
+
+
+class Staker:
+    def __init__(self, net: Network, http):
+        self.net = net
+        self.client = VSPClient(http, net.url)
+
+    async def buy(self):
+        voting, commit = Key(SIMNET), Key(SIMNET)
+        parent = make_parent()
+        self.net.chain.add(parent, block=self.net.chain.height - 20)
+        t = make_ticket(voting, commit, parent)
+        r = await self.client.feeaddress(commit.secret, t.txid(), t.serialize().hex(), parent.serialize().hex())
+        return voting, commit, t, parent, r
+
+    async def buy_and_pay(self):
+        voting, commit, t, parent, r = await self.buy()
+        assert r.status == 200, r.json
+        fee = make_fee_tx(address.decode(r.json["feeaddress"], SIMNET), r.json["feeamount"])
+        p = await self.client.payfee(commit.secret, t.txid(), fee.serialize().hex(), voting.wif)
+        assert p.status == 200, p.json
+        return commit, t
+
+    async def fee_status(self, commit, t) -> str:
+        r = await self.client.ticketstatus(commit.secret, t.txid())
+        return r.json["feetxstatus"]
+
+
+async def mine_until(net, predicate, what, blocks=30):
+    for _ in range(blocks):
+        if await predicate():
+            return
+        await net.mine(1)
+        try:
+            await wait_for(predicate, 1.0, what, interval=0.05)
+            return
+        except AssertionError:
+            continue
+    await wait_for(predicate, 10, what)
+
+
+async def status(http, net):
+    """GET /status, waiting out its rate limit (3 per second per client)."""
+    for _ in range(20):
+        async with http.get(net.url + "/status") as r:
+            if r.status != 429:
+                return r.status, await r.json()
+        await asyncio.sleep(0.35)
+    raise AssertionError("/status kept answering 429")
+
+
+async def test_paid_ticket_reaches_every_voter_and_its_vote_is_recorded(net):
+    await net.start_frontend(wait_healthy=3)
+    async with aiohttp.ClientSession() as http:
+        st = Staker(net, http)
+        await st.client.vspinfo()
+        commit, t = await st.buy_and_pay()
+
+        async def confirmed():
+            return await st.fee_status(commit, t) == "confirmed"
+        await mine_until(net, confirmed, "fee confirmed", blocks=20)
+
+        async def in_all_wallets():
+            return all(t.txid() in v.wallet.tickets for v in net.voters)
+        await wait_for(in_all_wallets, 10, "ticket in every wallet")
+        assert all(len(v.wallet.keys) == 1 for v in net.voters)
+        r = await st.client.ticketstatus(commit.secret, t.txid())
+        assert r.json["ticketconfirmed"] is True
+
+        code, body = await status(http, net)
+        assert code == 200 and body["status"] == "ok" and body["voters"] == {"healthy": 3, "total": 3}
+
+        net.chain.spend(t.txid(), vote=True)
+
+        async def voted():
+            info = await st.client.vspinfo()
+            return info.json["voted"] == 1 and info.json["voting"] == 0
+        await mine_until(net, voted, "vote recorded", blocks=3)
+        r = await st.client.setvotechoices(commit.secret, t.txid(), {})
+        assert (r.status, r.code) == (400, 7)
+
+
+async def test_voter_down_mid_pass_then_repaired_and_status_is_honest(net):
+    await net.start_frontend(wait_healthy=3)
+    async with aiohttp.ClientSession() as http:
+        st = Staker(net, http)
+        await st.client.vspinfo()
+        commit, t = await st.buy_and_pay()
+        v3 = net.voters[2]
+        v3.proc.kill()
+
+        async def named_down():
+            code, body = await status(http, net)
+            return code == 503 and any(p.startswith("voter v3: unreachable") for p in body["problems"])
+        await wait_for(named_down, 10, "/status names v3")
+
+        async def confirmed():
+            return await st.fee_status(commit, t) == "confirmed"
+        await mine_until(net, confirmed, "fee confirmed", blocks=20)
+
+        async def in_two():
+            return all(t.txid() in v.wallet.tickets for v in net.voters[:2])
+        await wait_for(in_two, 10, "ticket in the two live voters")
+        assert t.txid() not in v3.wallet.tickets
+
+        v3.proc = net.voter_proc(v3).start()
+
+        async def repaired():
+            return t.txid() in v3.wallet.tickets
+        await wait_for(repaired, 20, "consistency repairs v3")
+
+        async def all_ok():
+            return (await status(http, net))[0] == 200
+        await wait_for(all_ok, 10, "/status back to 200")
+
+
+async def test_locked_wallet_stops_intake_and_unlock_resumes(net):
+    net.extra_args.append("--minvoters=3")
+    await net.start_frontend(wait_healthy=3)
+    async with aiohttp.ClientSession() as http:
+        st = Staker(net, http)
+        await st.client.vspinfo()
+        net.voters[0].wallet.unlocked = False
+
+        async def locked_named():
+            code, body = await status(http, net)
+            return code == 503 and "voter v1: wallet locked" in body["problems"]
+        await wait_for(locked_named, 10, "/status names the locked wallet")
+        *_, r = await st.buy()
+        assert (r.status, r.code) == (400, 2)
+        assert "temporarily not accepting tickets: only 2 of 3 voters healthy" in r.json["message"]
+
+        net.voters[0].wallet.unlocked = True
+
+        async def healthy():
+            return (await status(http, net))[0] == 200
+        await wait_for(healthy, 10, "healthy again")
+        *_, r = await st.buy()
+        assert r.status == 200
+
+        net.voters[1].wallet.lag = 20
+
+        async def lag_named():
+            code, body = await status(http, net)
+            return code == 503 and "voter v2: lagging 20 blocks" in body["problems"]
+        await wait_for(lag_named, 10, "/status names the lag")
+
+        async with http.get(net.url + "/admin/status") as r:
+            assert r.status == 401
+        async with http.get(net.url + "/admin/status") as r:
+            assert r.status == 429  # 3 per second per client, burst 1, as upstream
+        await asyncio.sleep(0.4)
+        auth = {"Authorization": "Basic " + base64.b64encode(b"admin:Sup3rSecretAdm1n").decode()}
+        async with http.get(net.url + "/admin/status", headers=auth) as r:
+            body = await r.json()
+            assert r.status == 503 and {v["name"] for v in body["voters"]} == {"v1", "v2", "v3"}
+            assert body["exccd"]["connected"] is True
+        async with http.get(net.url + "/metrics") as r:
+            text = await r.text()
+            assert "vspd_voters_healthy 2.0" in text and 'vspd_voter_lag_blocks{voter="v2"} 20.0' in text
+
+
+async def test_missed_and_expired_are_recorded_apart(net):
+    await net.start_frontend(wait_healthy=3)
+    async with aiohttp.ClientSession() as http:
+        st = Staker(net, http)
+        await st.client.vspinfo()
+        tickets = [await st.buy_and_pay() for _ in range(2)]
+
+        async def confirmed():
+            return all([await st.fee_status(c, t) == "confirmed" for c, t in tickets])
+        await mine_until(net, confirmed, "fees confirmed", blocks=20)
+        import sqlite3
+        con = sqlite3.connect(net.home / "data" / "simnet" / "vspd.db")
+        heights = [con.execute("SELECT purchase_height FROM tickets WHERE hash = ?", (t.txid(),)).fetchone()[0]
+                   for _, t in tickets]
+        expiry = heights[1] + SIMNET.ticket_maturity + SIMNET.ticket_expiry
+        net.chain.spend(tickets[0][1].txid(), vote=False, height=net.chain.height + 1)  # revoked early: missed
+        net.chain.spend(tickets[1][1].txid(), vote=False, height=expiry)  # revoked at expiry: expired
+        await net.mine(1)
+        net.chain.height = expiry - 1  # jump close to expiry (the fake chain allows it)
+        await net.mine(1)
+
+        async def recorded():
+            info = await st.client.vspinfo()
+            return info.json["missed"] == 1 and info.json["expired"] == 1
+        await wait_for(recorded, 15, "missed and expired recorded")
+        info = (await st.client.vspinfo()).json
+        assert info["revoked"] == 2 and info["voted"] == 0 and info["voting"] == 0
+        con.close()
