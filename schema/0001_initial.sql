@@ -51,7 +51,7 @@ CREATE INDEX tickets_outcome ON tickets (outcome, fee_tx_status);
 CREATE TABLE vote_changes (
     ticket_hash  TEXT    NOT NULL,
     seq          INTEGER NOT NULL,
-    request      TEXT    NOT NULL,
+    request      TEXT    NOT NULL,  -- sealed: a payfee request carries the voting key
     request_sig  TEXT    NOT NULL,
     response     TEXT    NOT NULL,
     response_sig TEXT    NOT NULL,

@@ -7,16 +7,19 @@ import argparse
 import asyncio
 import configparser
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
-from . import certs
+from . import certs, replication
 from .chain import bip32
 from .chain.errors import ChainError
 from .chain.params import NETWORKS, NetParams
 from .config import OPTIONS, ROLES, SECTION, ConfigError
 from .paths import key_file
 from .store import Store, StoreError
+from .store.db import latest_version
 from .store.sealing import SealError, Sealer, create_key_file, read_key_file
 
 
@@ -142,6 +145,146 @@ def gen_certs(args) -> str:
     return "\n".join(done) if done else "all certificates already exist"
 
 
+def _conf_value(homedir: Path, name: str) -> str:
+    cp = configparser.ConfigParser(interpolation=None)
+    try:
+        cp.read(homedir / "vspd.conf", encoding="utf-8")
+        return cp.get(SECTION, name, fallback="").strip()
+    except (configparser.Error, UnicodeDecodeError) as e:
+        raise AdminError(f"cannot read {homedir / 'vspd.conf'}: {e}") from None
+
+
+def _replica(args, homedir: Path, net: NetParams) -> tuple[replication.Replica, str, str]:
+    text = args.replica or _conf_value(homedir, "backupreplica") or str(homedir / "replica" / net.name)
+    try:
+        replica = replication.Replica.parse(text)
+    except replication.ReplicaError as e:
+        raise AdminError(f"replica: {e}") from None
+    key = os.path.expanduser(_conf_value(homedir, "backupsftpkey"))
+    return replica, key, _conf_value(homedir, "backupsftphostkey")
+
+
+def _check_restored(db: Path, key: bytes) -> int:
+    """Integrity, schema version and the key file, on the restored copy only."""
+    import sqlite3
+    con = sqlite3.connect(db)
+    try:
+        result = con.execute("PRAGMA integrity_check").fetchone()[0]
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as e:
+        raise AdminError(f"the restored database is unreadable: {e}") from None
+    finally:
+        con.close()
+    if result != "ok":
+        raise AdminError(f"the restored database fails its integrity check: {result}")
+    if version < 1:
+        raise AdminError("the restored file is not a vspd database (schema version 0)")
+    if version > latest_version():
+        raise AdminError(f"the restored database has schema version {version}, newer than this vspd "
+                         f"({latest_version()}); upgrade vspd first")
+    return version
+
+
+async def _finish_restore(db: Path, key: bytes, skip: int) -> int:
+    try:
+        store = await Store.open(db, Sealer(key))
+    except StoreError as e:
+        raise AdminError(str(e)) from None
+    try:
+        try:
+            await store.get_key("signingseed")
+        except SealError as e:
+            raise AdminError(f"{e}: the key file does not belong to this database") from None
+        return await store.skip_fee_indexes(skip)
+    finally:
+        await store.close()
+
+
+async def restore(args) -> str:
+    net, homedir, datadir = _paths(args)
+    live = datadir / "vspd.db"
+    output = Path(args.output).resolve() if args.output else live
+    if output.exists() and not args.force:
+        raise AdminError(f"{output} exists; stop vspd and add --force to overwrite it")
+    if args.skipindexes < 0:
+        raise AdminError("--skipindexes must not be negative")
+    kf = key_file(datadir)
+    try:
+        key = read_key_file(kf)
+    except SealError as e:
+        raise AdminError(f"{e} (restore the key file from safe storage first)") from None
+    replica, sftp_key, host_key = _replica(args, homedir, net)
+    work = Path(tempfile.mkdtemp(prefix=".restore-", dir=output.parent if output.parent.exists() else None))
+    try:
+        cfg = work / "litestream.yml"
+        replication.write_config(cfg, replication.litestream_config(live, replica, 1.0, None, sftp_key, host_key))
+        cmd = [replication.litestream_binary(), "restore", "-config", str(cfg), "-o", str(work / "vspd.db")]
+        if args.timestamp:
+            cmd += ["-timestamp", args.timestamp]
+        proc = await asyncio.create_subprocess_exec(*cmd, str(live), stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.STDOUT)
+        out, _ = await asyncio.wait_for(proc.communicate(), 600)
+        if proc.returncode != 0 or not (work / "vspd.db").exists():
+            text = out.decode(errors="replace").strip().splitlines()
+            raise AdminError(f"litestream could not restore from {replica.public()}: "
+                             f"{text[-1] if text else 'no output'}")
+        version = _check_restored(work / "vspd.db", key)
+        last = await _finish_restore(work / "vspd.db", key, args.skipindexes)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        for side in ("-wal", "-shm"):
+            Path(str(output) + side).unlink(missing_ok=True)
+        shutil.rmtree(output.parent / f".{output.name}-litestream", ignore_errors=True)
+        os.replace(work / "vspd.db", output)
+        output.chmod(0o600)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return (f"restored {output} from {replica.public()} (schema version {version}); "
+            f"fee address index moved on by {args.skipindexes} to {last}")
+
+
+async def backup(args) -> str:
+    net, _, datadir = _paths(args)
+    dest = Path(args.path).resolve()
+    if dest.exists():
+        raise AdminError(f"{dest} exists; not overwriting it")
+    store = await _open(datadir)
+    try:
+        await store.backup_to(dest)
+    finally:
+        await store.close()
+    dest.chmod(0o600)
+    return f"wrote a consistent snapshot of {datadir / 'vspd.db'} to {dest}"
+
+
+async def rotate_key(args) -> str:
+    """New key file, every secret re-sealed in one transaction; safe to re-run after a crash."""
+    net, _, datadir = _paths(args)
+    kf = key_file(datadir)
+    pending = kf.with_name(kf.name + ".new")
+    store = await _open(datadir)
+    try:
+        try:
+            await store.get_key("signingseed")
+        except SealError:
+            # The database no longer opens with the old key: a rotation committed but did not
+            # get to replace the key file. Finish it, if the pending key is the right one.
+            if not pending.exists():
+                raise AdminError(f"{kf} does not open this database and there is no {pending.name}") from None
+            store.sealer = Sealer(read_key_file(pending))
+            await store.get_key("signingseed")
+            os.replace(pending, kf)
+            return f"finished an interrupted rotation: {kf} is the new key"
+        pending.unlink(missing_ok=True)  # an interrupted rotation that never committed
+        new_key = create_key_file(pending)
+        n = await store.reseal(Sealer(new_key))
+        os.replace(pending, kf)
+    except SealError as e:
+        raise AdminError(str(e)) from None
+    finally:
+        await store.close()
+    return f"re-encrypted {n} secrets under a new key in {kf}"
+
+
 def config_text(role: str | None) -> str:
     lines = ["; vspd configuration (written by vspadmin writeconfig).",
              "; Every option can also be given on the command line as --name=value.",
@@ -184,6 +327,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("xpub")
     r = sub.add_parser("retirexpub", help="replace the fee xpub (the old one stays for lookups)")
     r.add_argument("xpub")
+    rs = sub.add_parser("restore", help="rebuild the database from the litestream replica")
+    rs.add_argument("--timestamp", default=None, help="point in time, e.g. 2026-01-01T00:00:00Z (default: latest)")
+    rs.add_argument("--output", default=None, help="write here instead of the live database path")
+    rs.add_argument("--force", action="store_true", help="overwrite an existing database (vspd stopped)")
+    rs.add_argument("--replica", default=None, help="replica URL (default: backupreplica of vspd.conf)")
+    rs.add_argument("--skipindexes", type=int, default=100,
+                    help="fee address indexes to skip, for any handed out after the last sync (default 100)")
+    b = sub.add_parser("backup", help="write a consistent snapshot of the database")
+    b.add_argument("path")
+    sub.add_parser("rotatekey", help="re-encrypt every stored secret under a new key file")
     g = sub.add_parser("gencerts", help="CA and certificates of the frontend -> voter link")
     g.add_argument("--voters", required=True, help="comma-separated voter names (DNS labels)")
     g.add_argument("--host", dest="hosts", action="append", help="NAME=HOST: extra SAN for a voter")
@@ -193,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = {"gencerts": gen_certs, "createdatabase": create_database, "retirexpub": retire_xpub, "writeconfig": write_config}
+COMMANDS = {"restore": restore, "backup": backup, "rotatekey": rotate_key, "gencerts": gen_certs, "createdatabase": create_database, "retirexpub": retire_xpub, "writeconfig": write_config}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -76,6 +76,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("tlscert", "path", "", BOTH,
            "This node's voter-link certificate (default {homedir}/certs/frontend.pem or voter.pem)"),
     Option("tlskey", "path", "", BOTH, "Key of tlscert (default {homedir}/certs/frontend.key or voter.key)"),
+    Option("backupreplica", "str", "", FRONTEND,
+           "Where litestream streams the database: a folder, file:///path, sftp://user@host[:port]/path "
+           "or s3://bucket/path (default: the folder {homedir}/replica/{network})"),
+    Option("backupsyncinterval", "float", 1.0, FRONTEND, "Seconds between replica syncs"),
+    Option("backupsftpkey", "path", "", FRONTEND, "SSH private key for an sftp:// replica"),
+    Option("backupsftphostkey", "str", "", FRONTEND,
+           "The SFTP server's public host key line (e.g. 'ssh-ed25519 AAAA...'), pinned"),
+    Option("backupmaxfailing", "float", 300.0, FRONTEND,
+           "Seconds replication may fail before /status reports it"),
     Option("trustedproxies", "list", ["127.0.0.1", "::1"], FRONTEND,
            "Proxies whose X-Forwarded-For is believed (comma-separated IPs)"),
 )
@@ -271,7 +280,7 @@ def validate(raw: dict[str, str], homedir: Path, configfile: Path) -> Config:
         net = by_name(values["network"])
     except ChainError as e:
         raise ConfigError(f"option network: {e}") from None
-    _check_values(values, role, net)
+    _check_values(values, role, net, homedir)
     _check_tls(values, role, homedir)
     return Config(role=role, net=net, homedir=homedir, configfile=configfile, values=values)
 
@@ -295,6 +304,26 @@ def _check_tls(values: dict, role: str, homedir: Path) -> None:
         values[name] = _read_pem(name, path, marker)
 
 
+def _check_backup(values: dict, homedir: Path, net: NetParams) -> None:
+    from .replication import Replica, ReplicaError
+    text = values["backupreplica"] or str(homedir / "replica" / net.name)
+    try:
+        values["backupreplica"] = Replica.parse(text)
+    except ReplicaError as e:
+        raise ConfigError(f"option backupreplica: {e}") from None
+    if not 0.1 <= values["backupsyncinterval"] <= 3600:
+        raise ConfigError("option backupsyncinterval: must be between 0.1 and 3600 seconds")
+    if values["backupmaxfailing"] < 1:
+        raise ConfigError("option backupmaxfailing: must be at least 1 second")
+    if values["backupreplica"].kind == "sftp":
+        key = values["backupsftpkey"]
+        if not key or not os.access(os.path.expanduser(key), os.R_OK):
+            raise ConfigError(f"option backupsftpkey: an sftp:// replica needs a readable SSH key ({key or 'unset'})")
+        values["backupsftpkey"] = str(Path(os.path.expanduser(key)).resolve())
+        if not values["backupsftphostkey"].strip():
+            raise ConfigError("option backupsftphostkey: an sftp:// replica needs the server's host key")
+
+
 def parse_voter(text: str) -> tuple[str, str, int]:
     """name@host:port -> (name, host, port)."""
     name, sep, addr = text.partition("@")
@@ -306,7 +335,7 @@ def parse_voter(text: str) -> tuple[str, str, int]:
     return name, host, port
 
 
-def _check_values(values: dict, role: str, net: NetParams) -> None:
+def _check_values(values: dict, role: str, net: NetParams, homedir: Path) -> None:
     if values["maxlogsize"] < 1:
         raise ConfigError("option maxlogsize: must be at least 1 (MiB)")
     if values["logstokeep"] < 0:
@@ -360,6 +389,7 @@ def _check_values(values: dict, role: str, net: NetParams) -> None:
             raise ConfigError("option healthinterval: must be between 0.2 and 300 seconds")
         if values["maxlag"] < 0:
             raise ConfigError("option maxlag: must not be negative")
+        _check_backup(values, homedir, net)
         for ip in values["trustedproxies"]:
             try:
                 ipaddress.ip_address(ip)

@@ -20,6 +20,7 @@ from .config import Config
 from .errors import StartupError
 from .paths import key_file
 from .pipeline import CONSISTENCY_INTERVAL, PassReport, Pipeline
+from .replication import Replicator, ReplicaError
 from .store import Store, StoreError
 from .store.sealing import SealError, Sealer, read_key_file
 from .tasks import every, run_until
@@ -72,6 +73,14 @@ class Frontend:
                 local_height=lambda: exccd.height, interval=cfg.healthinterval)
             voters.on_recovered = self._queue_repair
             ctx.pipeline = Pipeline(store, exccd, voters, cfg.net, on_changed=self._after_pass)
+            try:
+                replicator = ctx.replication = Replicator(
+                    cfg.dbpath, cfg.backupreplica, cfg.datadir / "litestream.yml", cfg.logdir / "litestream.log",
+                    cfg.backupsyncinterval, cfg.backupmaxfailing, cfg.backupsftpkey, cfg.backupsftphostkey)
+            except ReplicaError as e:
+                raise StartupError(f"option backupreplica: {e}") from None
+            if cfg.net.name == "mainnet" and cfg.backupreplica.kind == "file":
+                log.warning("backups go to the local folder %s: that is not off-site", cfg.backupreplica.path)
             log.info("vspd frontend on %s; VSP pubkey %s; %d voters", cfg.net.name, signer.pubkey_b64,
                      voters.total)
             if cfg.vspclosed:
@@ -88,7 +97,7 @@ class Frontend:
                 self.bound_port = site._server.sockets[0].getsockname()[1]
                 log.info("listening on %s:%d", lhost or "*", self.bound_port)
                 interval = 1.0 if cfg.webserverdebug else STATS_INTERVAL
-                await run_until(stop, exccd.run(), voters.run(),
+                await run_until(stop, exccd.run(), voters.run(), replicator.run(),
                                 every(interval, self._refresh_stats, first_delay=0),
                                 self._block_worker(), self._repair_worker(), self._consistency_timer())
             finally:

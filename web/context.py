@@ -57,6 +57,7 @@ class AppContext:
     adminpass: str = ""
     maxlag: int = 6
     metrics: object = None  # web.metrics.Metrics
+    replication: object = None  # vspd.replication.Replicator
 
     def now(self) -> int:
         return int(self.clock())

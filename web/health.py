@@ -38,6 +38,10 @@ def problems(ctx: AppContext) -> list[str]:
         intake = ctx.voters.intake_problem()
         if intake:
             found.append(f"not accepting tickets: {intake}")
+    if ctx.replication is not None:
+        backup = ctx.replication.problem()
+        if backup:
+            found.append(backup)
     return found
 
 
@@ -87,6 +91,8 @@ async def admin_status(request: web.Request) -> web.Response:
                   "bestblockheight": ctx.stats.stats.blockheight if ctx.stats and ctx.stats.stats else 0},
         "voters": [v.as_dict() for v in ctx.voters] if ctx.voters is not None else [],
         "pipeline": {"passes": p.passes, "last": vars(p.last_report)} if p is not None else {},
+        "backup": {**ctx.replication.as_dict(), "replica_txid": await ctx.replication.replica_position()}
+        if ctx.replication is not None else {},
     }
     return _json(body, 200 if not found else 503)
 

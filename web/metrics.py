@@ -24,6 +24,10 @@ class Metrics:
         self.exccd_up = Gauge("vspd_exccd_connected", "1 if the frontend's exccd is connected", registry=r)
         self.pass_seconds = Histogram("vspd_pipeline_pass_seconds", "Block pipeline pass duration", registry=r,
                                       buckets=(.001, .005, .01, .05, .1, .5, 1, 5, 10, 30))
+        self.backup_running = Gauge("vspd_backup_running", "1 if litestream is running", registry=r)
+        self.backup_sync_age = Gauge("vspd_backup_last_sync_age_seconds", "Seconds since the last replica sync",
+                                     registry=r)
+        self.backup_restarts = Gauge("vspd_backup_restarts", "Times litestream had to be restarted", registry=r)
         self.block_height = Gauge("vspd_block_height", "Best block height of the frontend's exccd", registry=r)
 
 
@@ -62,6 +66,12 @@ async def metrics(request: web.Request) -> web.Response:
             m.voter_up.labels(v.name).set(1 if v.healthy else 0)
             if v.health is not None:
                 m.voter_lag.labels(v.name).set(max(0, ctx.voters.tip() - v.health.wallet_height))
+    if ctx.replication is not None:
+        rep = ctx.replication
+        m.backup_running.set(1 if rep.running else 0)
+        m.backup_restarts.set(rep.restarts)
+        age = rep.last_sync_age()
+        m.backup_sync_age.set(age if age is not None else float("nan"))
     if ctx.stats is not None and ctx.stats.stats is not None:
         s = ctx.stats.stats
         m.block_height.set(s.blockheight)

@@ -283,14 +283,16 @@ class Store:
                 await self._exec(db, "DELETE FROM vote_changes WHERE ticket_hash = ? AND seq <= ?",
                                  (ticket_hash, seqs[excess - 1]))
             seq = seqs[-1] + 1 if seqs else 0
+            # The payfee request carries the voting key: requests are sealed like every secret.
             await self._exec(db, "INSERT INTO vote_changes VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             (ticket_hash, seq, request, request_sig, response, response_sig, _now()))
+                             (ticket_hash, seq, self.sealer.seal(request.encode(), f"req:{ticket_hash}"),
+                              request_sig, response, response_sig, _now()))
         return seq
 
     async def vote_changes(self, ticket_hash: str) -> list[VoteChange]:
-        return [VoteChange(*r) for r in await self._read(
-            "SELECT seq, request, request_sig, response, response_sig, created FROM vote_changes "
-            "WHERE ticket_hash = ? ORDER BY seq", (ticket_hash,))]
+        rows = await self._read("SELECT seq, request, request_sig, response, response_sig, created "
+                                "FROM vote_changes WHERE ticket_hash = ? ORDER BY seq", (ticket_hash,))
+        return [VoteChange(r[0], self.sealer.open(r[1], f"req:{ticket_hash}").decode(), *r[2:]) for r in rows]
 
     # -- alternate signing addresses ----------------------------------------
     async def insert_alt_sign(self, rec: AltSignAddr) -> None:
@@ -307,6 +309,30 @@ class Store:
         return AltSignAddr(*row) if row else None
 
     # -- maintenance ---------------------------------------------------------
+    async def reseal(self, new: Sealer) -> int:
+        """Re-encrypt every sealed value under `new`, in one transaction."""
+        n = 0
+        async with self.transaction() as db:
+            for name, value in await (await db.execute("SELECT name, value FROM vsp_keys")).fetchall():
+                plain = self.sealer.open(value, f"key:{name}")
+                await self._exec(db, "UPDATE vsp_keys SET value = ? WHERE name = ?",
+                                 (new.seal(plain, f"key:{name}"), name))
+                n += 1
+            rows = await (await db.execute("SELECT hash, voting_wif FROM tickets WHERE voting_wif <> ''")).fetchall()
+            for h, value in rows:
+                plain = self.sealer.open(value, f"wif:{h}")
+                await self._exec(db, "UPDATE tickets SET voting_wif = ? WHERE hash = ?",
+                                 (new.seal(plain, f"wif:{h}"), h))
+                n += 1
+            for h, seq, value in await (await db.execute(
+                    "SELECT ticket_hash, seq, request FROM vote_changes")).fetchall():
+                plain = self.sealer.open(value, f"req:{h}")
+                await self._exec(db, "UPDATE vote_changes SET request = ? WHERE ticket_hash = ? AND seq = ?",
+                                 (new.seal(plain, f"req:{h}"), h, seq))
+                n += 1
+        self.sealer = new
+        return n
+
     async def backup_to(self, dest: Path) -> None:
         """A consistent snapshot through SQLite's online backup API."""
         async with self._lock:

@@ -1,0 +1,146 @@
+"""Litestream over SFTP to a real OpenSSH server that the test starts on 127.0.0.1."""
+
+import asyncio
+import base64
+import os
+import shutil
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from chainbuilders import Key, make_parent, make_ticket
+from procs import Network, free_port, wait_for
+from test_replication import lose_the_machine, vspadmin
+from vspclient import VSPClient
+from vspd.chain.params import SIMNET
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    not os.path.exists(SSHD) and not os.environ.get("CI"),
+    reason="OpenSSH server not installed (.ci/run installs it; in CI this test must run)")]
+
+
+class SSHServer:
+    def __init__(self, root: Path):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        for name in ("host", "client"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / name)], check=True)
+        (root / "authorized_keys").write_text((root / "client.pub").read_text())
+        (root / "authorized_keys").chmod(0o600)
+        self.host_key = " ".join((root / "host.pub").read_text().split()[:2])
+        (root / "sshd_config").write_text(f"""Port {self.port}
+ListenAddress 127.0.0.1
+HostKey {root / 'host'}
+AuthorizedKeysFile {root / 'authorized_keys'}
+PidFile {root / 'sshd.pid'}
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+Subsystem sftp internal-sftp
+""")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        Path("/run/sshd").mkdir(exist_ok=True)
+        self.log = open(self.root / "sshd.log", "wb")
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.root / "sshd_config")],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.log.close()
+
+
+async def test_sftp_replica_and_restore(tmp_path):
+    sshd = SSHServer(tmp_path / "ssh")
+    sshd.start()
+    user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    target = tmp_path / "offsite" / "vspd"
+    replica = f"sftp://{user}@127.0.0.1:{sshd.port}{target}"
+    key = tmp_path / "ssh" / "client"
+    net = await Network.create(tmp_path / "home", nvoters=1, extra_args=[
+        f"--backupreplica={replica}", f"--backupsftpkey={key}", f"--backupsftphostkey={sshd.host_key}",
+        "--backupsyncinterval=0.5", "--healthinterval=0.3", "--loglevel=info"])
+    home = net.home
+    (home / "vspd.conf").write_text(f"[Application Options]\nbackupreplica = {replica}\n"
+                                    f"backupsftpkey = {key}\nbackupsftphostkey = {sshd.host_key}\n")
+    try:
+        fe = await net.start_frontend(wait_healthy=1)
+        auth = {"Authorization": "Basic " + base64.b64encode(b"admin:Sup3rSecretAdm1n").decode()}
+
+        async def backup_state():
+            async with aiohttp.ClientSession() as http:
+                async with http.get(net.url + "/admin/status", headers=auth) as r:
+                    return None if r.status == 429 else (await r.json())["backup"]
+
+        async def synced():
+            b = await backup_state()
+            return b is not None and b["last_sync_age"] is not None
+        await wait_for(synced, 30, "first SFTP sync", interval=0.4)
+        hashes = []
+        async with aiohttp.ClientSession() as http:
+            client = VSPClient(http, net.url)
+            await client.vspinfo()
+            for _ in range(10):
+                voting, commit = Key(SIMNET), Key(SIMNET)
+                parent = make_parent()
+                net.chain.add(parent, block=150)
+                t = make_ticket(voting, commit, parent)
+                r = await client.feeaddress(commit.secret, t.txid(), t.serialize().hex(), parent.serialize().hex())
+                assert r.status == 200, r.json
+                hashes.append(t.txid())
+        await asyncio.sleep(2)
+        state = await backup_state()
+        assert state["running"] and state["last_sync_age"] < 5 and state["replica_txid"] != "timed out"
+        assert any(target.rglob("*.ltx")), "nothing arrived on the SFTP server"
+        fe.kill()
+        lose_the_machine(home)
+        r = vspadmin(home, "restore")
+        assert r.returncode == 0, r.stderr
+        con = sqlite3.connect(home / "data" / "simnet" / "vspd.db")
+        restored = {h for (h,) in con.execute("SELECT hash FROM tickets")}
+        con.close()
+        assert set(hashes) <= restored
+    finally:
+        await net.close()
+        sshd.stop()
+
+
+async def test_wrong_sftp_host_key_is_reported(tmp_path):
+    sshd = SSHServer(tmp_path / "ssh")
+    sshd.start()
+    other = SSHServer(tmp_path / "other")  # a different host key: a man in the middle
+    user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    replica = f"sftp://{user}@127.0.0.1:{sshd.port}{tmp_path / 'offsite'}"
+    net = await Network.create(tmp_path / "home", nvoters=1, extra_args=[
+        f"--backupreplica={replica}", f"--backupsftpkey={tmp_path / 'ssh' / 'client'}",
+        f"--backupsftphostkey={other.host_key}", "--backupsyncinterval=0.5", "--backupmaxfailing=2",
+        "--healthinterval=0.3"])
+    try:
+        await net.start_frontend()
+        start = time.monotonic()
+
+        async def reported():
+            async with aiohttp.ClientSession() as http:
+                async with http.get(net.url + "/status") as r:
+                    if r.status == 429:
+                        return False
+                    body = await r.json()
+                    return r.status == 503 and any(p.startswith("backups failing") for p in body["problems"])
+        await wait_for(reported, 30, "/status reports failing backups", interval=0.5)
+        assert time.monotonic() - start < 30
+        assert not any((tmp_path / "offsite").rglob("*.ltx"))
+    finally:
+        await net.close()
+        sshd.stop()

