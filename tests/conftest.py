@@ -88,7 +88,7 @@ async def vsp(tmp_path):
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         yield VSP(chain, node, store, ctx, VSPClient(http, url, ctx.signer.pubkey), url)
     await runner.cleanup()
     runner_task.cancel()

@@ -66,6 +66,10 @@ class Frontend:
                 vspclosed=cfg.vspclosed, vspclosedmsg=cfg.vspclosedmsg, designation=cfg.designation,
                 supportemail=cfg.supportemail, trusted_proxies=frozenset(cfg.trustedproxies),
                 adminpass=cfg.adminpass, maxlag=cfg.maxlag)
+            ctx.cookie_secret = await store.get_key("cookiesecret")
+            if not cfg.vspclosed and await store.get_setting("vspclosed") == "true":
+                ctx.vspclosed = True  # closed from the admin page: that outlives restarts
+                ctx.vspclosedmsg = await store.get_setting("vspclosedmsg") or ""
             ctx.stats = StatsCache(ctx)
             voters = ctx.voters = VoterPool(
                 [VoterAddress(*v) for v in cfg.voters], cfg.voterca, cfg.tlscert, cfg.tlskey, cfg.net.name,
@@ -85,7 +89,7 @@ class Frontend:
                      voters.total)
             if cfg.vspclosed:
                 log.warning("the VSP is closed: new tickets are refused")
-            runner = web.AppRunner(create_app(ctx), access_log=None, shutdown_timeout=10)
+            runner = web.AppRunner(create_app(ctx, cfg.webserverdebug), access_log=None, shutdown_timeout=10)
             await runner.setup()
             try:
                 lhost, lport = cfg.listen

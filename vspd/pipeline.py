@@ -79,6 +79,7 @@ class Pipeline:
                 await self._confirm_tickets(report)
                 await self._broadcast_fees(report)
                 await self._confirm_fees(report)
+                await self._activate_waived(report)
                 await self._scan_blocks(report)
             except NodeUnavailable as e:
                 log.warning("pass stopped: exccd unavailable: %s", e)
@@ -139,6 +140,15 @@ class Pipeline:
             await self.store.update_ticket(t)
             report.fees_confirmed += 1
             log.info("fee of ticket %s confirmed", t.hash)
+            await self.add_to_voters(t)
+
+    async def _activate_waived(self, report: PassReport) -> None:
+        """The operator's own tickets: no fee to wait for, voted once confirmed."""
+        for t in await self.store.tickets_where("fee_waived = 1 AND confirmed = 1 AND fee_tx_status = 'none'"):
+            t.fee_tx_status = FEE_CONFIRMED
+            await self.store.update_ticket(t)
+            report.fees_confirmed += 1
+            log.info("operator ticket %s is votable (fee waived)", t.hash)
             await self.add_to_voters(t)
 
     async def add_to_voters(self, t: Ticket, voters: list[VoterState] | None = None) -> int:

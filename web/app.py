@@ -1,21 +1,32 @@
 """Builds the frontend's aiohttp application."""
 
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 
-from . import api, health, metrics
+from . import admin, api, csrf, health, metrics, pages
 from .context import CTX_KEY, AppContext
+
+TEMPLATES = Path(__file__).parent / "templates"
 
 # aiohttp's own limit stays above ours so that oversized API bodies get a
 # signed code-0 error from read_body rather than a bare 413.
 CLIENT_MAX_SIZE = 2 << 20
 
 
-def create_app(ctx: AppContext) -> web.Application:
+def create_app(ctx: AppContext, debug: bool = False) -> web.Application:
     if ctx.metrics is None:
         ctx.metrics = metrics.Metrics()
-    app = web.Application(client_max_size=CLIENT_MAX_SIZE, middlewares=[metrics.count_requests])
+    app = web.Application(client_max_size=CLIENT_MAX_SIZE,
+                          middlewares=[metrics.count_requests, csrf.protect, pages.html_errors])
     app[CTX_KEY] = ctx
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                         auto_reload=debug)
     api.add_routes(app)
+    pages.add_routes(app)
+    admin.add_routes(app)
     health.add_routes(app)
     metrics.add_routes(app)
     return app

@@ -58,6 +58,7 @@ class AppContext:
     maxlag: int = 6
     metrics: object = None  # web.metrics.Metrics
     replication: object = None  # vspd.replication.Replicator
+    cookie_secret: bytes = b""
 
     def now(self) -> int:
         return int(self.clock())

@@ -261,6 +261,37 @@ class Store:
                                    "AND outcome = '' AND purchase_height > 0", (FEE_CONFIRMED,))
         return row[0] or 0
 
+    # -- settings and the admin audit trail ----------------------------------
+    async def get_setting(self, name: str) -> str | None:
+        row = await self._read_one("SELECT value FROM vsp_settings WHERE name = ?", (name,))
+        return None if row is None else row[0]
+
+    async def set_settings(self, values: dict[str, str], who: str, action: str, detail: str = "") -> None:
+        """Change settings and record the admin action, in one transaction."""
+        async with self.transaction() as db:
+            for name, value in values.items():
+                await self._exec(db, "INSERT OR REPLACE INTO vsp_settings (name, value) VALUES (?, ?)",
+                                 (name, value))
+            await self._exec(db, "INSERT INTO admin_log (time, who, action, detail) VALUES (?, ?, ?, ?)",
+                             (_now(), who, action, detail))
+
+    async def log_admin(self, who: str, action: str, detail: str = "") -> None:
+        await self.set_settings({}, who, action, detail)
+
+    async def admin_log(self, limit: int = 50) -> list[tuple]:
+        return [tuple(r) for r in await self._read(
+            "SELECT time, who, action, detail FROM admin_log ORDER BY id DESC LIMIT ?", (limit,))]
+
+    async def revenue(self, height: int, blocks_per_day: int) -> tuple[int, int, int]:
+        """Fees of fee-confirmed, not fee-waived tickets: lifetime, 28 days, 24 hours."""
+        def since(blocks: int) -> str:
+            return (f"SELECT COALESCE(SUM(fee_amount), 0) FROM tickets WHERE fee_tx_status = 'confirmed' "
+                    f"AND fee_waived = 0 AND (purchase_height >= {max(height - blocks, 1)} OR purchase_height = 0)")
+        lifetime = (await self._read_one("SELECT COALESCE(SUM(fee_amount), 0) FROM tickets WHERE "
+                                         "fee_tx_status = 'confirmed' AND fee_waived = 0"))[0]
+        return (lifetime, (await self._read_one(since(28 * blocks_per_day)))[0],
+                (await self._read_one(since(blocks_per_day)))[0])
+
     # -- pipeline state ----------------------------------------------------
     async def get_state(self, name: str, default: int = 0) -> int:
         row = await self._read_one("SELECT value FROM pipeline_state WHERE name = ?", (name,))

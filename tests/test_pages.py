@@ -1,0 +1,136 @@
+"""Pages and admin through plain HTTP: status codes, sessions, CSRF, bad forms change nothing."""
+
+import aiohttp
+import pytest
+
+from conftest import SIMNET_XPUB
+from web import csrf, session
+
+
+async def get(vsp, path, **kw):
+    async with vsp.client.http.get(vsp.url + path, allow_redirects=False, **kw) as r:
+        body = await r.read()
+        return r.status, body.decode("utf-8", "replace"), r
+
+
+async def post(vsp, path, data, **kw):
+    async with vsp.client.http.post(vsp.url + path, data=data, allow_redirects=False, **kw) as r:
+        return r.status, await r.text(), r
+
+
+@pytest.fixture
+async def admin(vsp):
+    vsp.ctx.adminpass = "correct horse battery"
+    vsp.ctx.cookie_secret = await vsp.store.get_key("cookiesecret")
+    status, _, r = await post(vsp, "/admin", {"password": "correct horse battery"})
+    assert status == 302 and r.headers["Location"] == "/admin"
+    cookie = r.cookies[session.COOKIE]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict"
+    return vsp
+
+
+async def test_public_pages(vsp):
+    status, text, r = await get(vsp, "/")
+    assert status == 200 and "text/html" in r.headers["Content-Type"]
+    assert vsp.ctx.signer.pubkey_b64 in text and 'id="stat-fee">2%' in text and "simnet" in text
+    assert "<script" not in text and "googleapis" not in text  # no third-party anything
+    status, text, _ = await get(vsp, "/api")
+    assert status == 200 and "/api/v3/payfee" in text
+    status, text, _ = await get(vsp, "/no/such/page")
+    assert status == 404 and "404 Not Found" in text
+    status, text, r = await post(vsp, "/", {})
+    assert status == 405 and "GET" in r.headers["Allow"]
+    status, text, _ = await get(vsp, "/public/style.css")
+    assert status == 200 and "font" in text
+
+
+async def test_login_wrong_then_rate_limited(vsp):
+    vsp.ctx.adminpass = "right password"
+    status, text, _ = await get(vsp, "/admin")
+    assert status == 401 and 'id="password"' in text
+    status, text, _ = await post(vsp, "/admin", {"password": "wrong"})
+    assert status == 401 and "Incorrect password" in text
+    status, text, _ = await post(vsp, "/admin", {"password": "right password"})
+    assert status == 429 and "Rate limit" in text  # 3 per second, burst 1
+
+
+async def test_session_cookie_is_signed():
+    secret = b"k" * 32
+    c = session.make(secret)
+    assert session.is_admin(secret, c)
+    assert not session.is_admin(b"x" * 32, c)
+    assert not session.is_admin(secret, c[:-2] + "AA")
+    assert not session.is_admin(secret, session.make(secret, now=1))  # expired
+    assert not session.is_admin(secret, "garbage") and not session.is_admin(secret, None)
+
+
+def test_csrf_rules():
+    assert csrf.allowed("GET", {"Origin": "https://evil"}, "vsp")
+    assert csrf.allowed("POST", {}, "vsp")  # wallets send no Origin
+    assert csrf.allowed("POST", {"Sec-Fetch-Site": "same-origin"}, "vsp")
+    assert not csrf.allowed("POST", {"Sec-Fetch-Site": "cross-site"}, "vsp")
+    assert csrf.allowed("POST", {"Origin": "https://vsp"}, "vsp")
+    assert not csrf.allowed("POST", {"Origin": "https://evil.example"}, "vsp")
+
+
+async def test_cross_site_post_is_refused(admin):
+    vsp = admin
+    status, text, _ = await post(vsp, "/admin/closed", {"closed": "true"}, headers={"Origin": "https://evil.example"})
+    assert status == 400 and text == "CSRF failure"
+    assert not vsp.ctx.vspclosed
+
+
+async def test_admin_tabs_and_actions(admin):
+    vsp = admin
+    for tab in ("status", "tickets", "missed", "xpubs", "revenue", "backup", "settings", "log"):
+        status, text, _ = await get(vsp, f"/admin?tab={tab}")
+        assert status == 200, tab
+    # close with a message: home and /vspinfo say so
+    status, text, _ = await post(vsp, "/admin/closed", {"closed": "true", "message": "moving to new servers"})
+    assert status == 200 and "closed to new tickets" in text
+    _, home, _ = await get(vsp, "/")
+    assert 'id="closed-banner"' in home and "moving to new servers" in home
+    info = (await vsp.client.vspinfo()).json
+    assert info["vspclosed"] is True and info["vspclosedmsg"] == "moving to new servers"
+    # a bad form value changes nothing
+    status, text, _ = await post(vsp, "/admin/closed", {"closed": "maybe"})
+    assert status == 400 and "Choose close or reopen" in text and vsp.ctx.vspclosed
+    await post(vsp, "/admin/closed", {"closed": "false"})
+    assert (await vsp.client.vspinfo()).json["vspclosed"] is False
+    # xpub rotation: bad value refused, good one accepted, repeat is harmless
+    status, text, _ = await post(vsp, "/admin/xpub", {"xpub": "xpub-nonsense"})
+    assert status == 400 and len(await vsp.store.all_xpubs()) == 1
+    status, text, _ = await post(vsp, "/admin/xpub", {"xpub": SIMNET_XPUB})
+    assert status == 200 and "already the current one" in text
+    # searches
+    status, text, _ = await post(vsp, "/admin/ticket", {"hash": "zz"})
+    assert status == 400
+    status, text, _ = await post(vsp, "/admin/ticket", {"hash": "ab" * 32})
+    assert status == 200 and "No ticket found" in text
+    status, body, r = await get(vsp, "/admin/backup")
+    assert status == 200 and r.headers["Content-Disposition"] == 'attachment; filename="vspd.db"'
+    assert body.startswith("SQLite format 3")
+    _, log, _ = await get(vsp, "/admin?tab=log")
+    assert "close" in log and "reopen" in log and "download backup" in log
+    status, _, r = await post(vsp, "/admin/logout", {})
+    assert status == 302
+    status, _, _ = await get(vsp, "/admin?tab=status")
+    assert status == 401
+
+
+async def test_operator_ticket_without_fee(admin):
+    vsp = admin
+    t = vsp.new_ticket(confirmations=10)
+    status, text, _ = await post(vsp, "/admin/ownticket", {"hash": t.hash, "votingkey": "cBad"})
+    assert status == 400 and await vsp.store.get_ticket(t.hash) is None
+    from chainbuilders import Key
+    from vspd.chain.params import SIMNET
+    status, text, _ = await post(vsp, "/admin/ownticket", {"hash": t.hash, "votingkey": Key(SIMNET).wif})
+    assert status == 400 and "does not match" in text
+    status, text, _ = await post(vsp, "/admin/ownticket", {"hash": t.hash, "votingkey": t.voting.wif})
+    assert status == 200, text
+    stored = await vsp.store.get_ticket(t.hash)
+    assert stored.fee_waived and stored.confirmed and stored.fee_amount == 0
+    status, text, _ = await post(vsp, "/admin/ownticket", {"hash": t.hash, "votingkey": t.voting.wif})
+    assert status == 200 and "already registered" in text  # idempotent
+    assert t.voting.wif not in (await get(vsp, "/admin?tab=settings"))[1]

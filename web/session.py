@@ -1,0 +1,43 @@
+"""The admin session: a signed cookie (HMAC-SHA256 with the cookie secret from the database)."""
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+from aiohttp import web
+
+COOKIE = "vspd-session"
+LIFETIME = 12 * 3600
+
+
+def _sign(secret: bytes, payload: bytes) -> str:
+    return base64.urlsafe_b64encode(hmac.new(secret, payload, hashlib.sha256).digest()).decode().rstrip("=")
+
+
+def make(secret: bytes, now: float | None = None) -> str:
+    payload = json.dumps({"admin": True, "exp": int((now or time.time()) + LIFETIME)}).encode()
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + _sign(secret, payload)
+
+
+def is_admin(secret: bytes, cookie: str | None, now: float | None = None) -> bool:
+    if not cookie or "." not in cookie or not secret:
+        return False
+    body, sig = cookie.rsplit(".", 1)
+    try:
+        payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    if not hmac.compare_digest(_sign(secret, payload), sig):
+        return False
+    return data.get("admin") is True and isinstance(data.get("exp"), int) and data["exp"] > (now or time.time())
+
+
+def set_cookie(resp: web.StreamResponse, value: str, secure: bool) -> None:
+    resp.set_cookie(COOKIE, value, max_age=LIFETIME, path="/", httponly=True, samesite="Strict", secure=secure)
+
+
+def clear_cookie(resp: web.StreamResponse) -> None:
+    resp.del_cookie(COOKIE, path="/")
