@@ -1,0 +1,165 @@
+"""The site and the admin in a real headless Chromium (Debian's chromium + chromedriver).
+
+Screenshots of every page land in test-output/screenshots/.
+"""
+
+import asyncio
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from chainbuilders import Key, make_fee_tx, make_parent, make_ticket
+from procs import Network
+from vspclient import VSPClient
+from vspd.chain import address
+from vspd.chain.params import SIMNET
+
+CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
+SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "screenshots"
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)) and not os.environ.get("CI"),
+    reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)")]
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                "--window-size=1200,1400", f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    driver.set_page_load_timeout(30)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def shot(driver, name: str) -> None:
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+def text_of(driver, element_id: str) -> str:
+    from selenium.webdriver.common.by import By
+    return driver.find_element(By.ID, element_id).text
+
+
+async def test_site_and_admin_in_chromium(tmp_path, browser):
+    from selenium.webdriver.common.by import By
+    net = await Network.create(tmp_path, nvoters=3, extra_args=["--healthinterval=0.3"])
+    try:
+        await net.start_frontend(wait_healthy=3)
+        async with aiohttp.ClientSession() as http:
+            client = VSPClient(http, net.url)
+            await client.vspinfo()
+            voting, commit = Key(SIMNET), Key(SIMNET)
+            parent = make_parent()
+            net.chain.add(parent, block=150)
+            t = make_ticket(voting, commit, parent)
+            r = await client.feeaddress(commit.secret, t.txid(), t.serialize().hex(), parent.serialize().hex())
+            fee = make_fee_tx(address.decode(r.json["feeaddress"], SIMNET), r.json["feeamount"])
+            p = await client.payfee(commit.secret, t.txid(), fee.serialize().hex(), voting.wif)
+            assert p.status == 200
+            info = (await client.vspinfo()).json
+        loop = asyncio.get_running_loop()
+
+        def go(path: str) -> None:
+            browser.get(net.url + path)
+
+        # home: the live numbers, the same as /vspinfo
+        await loop.run_in_executor(None, go, "/")
+        shot(browser, "home")
+        assert text_of(browser, "stat-height") == f"{info['blockheight']:,}"
+        assert text_of(browser, "stat-voting") == str(info["voting"])
+        assert text_of(browser, "stat-fee") == "3%"
+        assert text_of(browser, "vsp-pubkey") == info["pubkey"]
+        assert text_of(browser, "stat-voters") == f"{info['votingwalletsonline']} / {info['totalvotingwallets']}"
+        assert "online, synced, unlocked and voting" in text_of(browser, "voters")
+        await loop.run_in_executor(None, go, "/api")
+        shot(browser, "api")
+        await loop.run_in_executor(None, go, "/nothing-here")
+        shot(browser, "404")
+        assert "404 Not Found" in browser.page_source
+
+        # login: wrong, then rate limited, then right
+        def login(password: str) -> None:
+            go("/admin")
+            browser.find_element(By.ID, "password").send_keys(password)
+            browser.find_element(By.ID, "login").click()
+        await loop.run_in_executor(None, login, "wrong password")
+        shot(browser, "login-wrong")
+        assert "Incorrect password" in text_of(browser, "login-error")
+        # repeated wrong passwords from this browser, faster than 3 per second: refused
+        statuses = await loop.run_in_executor(None, browser.execute_script, """
+            const tries = [1, 2, 3, 4].map(() => fetch('/admin', {method: 'POST',
+                body: new URLSearchParams({password: 'guess'})}).then(r => r.status));
+            return Promise.all(tries);""")
+        assert 429 in statuses and 200 not in statuses, statuses
+        await loop.run_in_executor(None, login, "one more guess")
+        shot(browser, "login-after-guesses")
+        await asyncio.sleep(0.5)
+        await loop.run_in_executor(None, login, "Sup3rSecretAdm1n")
+        shot(browser, "admin-status")
+        assert "Everything is healthy" in text_of(browser, "overall")
+        for tab in ("missed", "xpubs", "revenue", "backup", "settings", "log"):
+            await loop.run_in_executor(None, go, f"/admin?tab={tab}")
+            shot(browser, f"admin-{tab}")
+
+        # ticket search shows the record and its signed history, never the voting key
+        def search() -> None:
+            go("/admin?tab=tickets")
+            browser.find_element(By.ID, "search-hash").send_keys(t.txid())
+            browser.find_element(By.ID, "search").click()
+        await loop.run_in_executor(None, search)
+        shot(browser, "admin-ticket")
+        assert text_of(browser, "ticket-feestatus") == "received"
+        assert "Initial choices" in browser.page_source and p.signature in browser.page_source
+        assert voting.wif not in browser.page_source
+
+        # close with a message: banner on home and in /vspinfo; then reopen
+        def close() -> None:
+            go("/admin?tab=settings")
+            box = browser.find_element(By.ID, "closed-message")
+            box.clear()
+            box.send_keys("Moving to new servers")
+            browser.find_element(By.ID, "close").click()
+        await loop.run_in_executor(None, close)
+        await loop.run_in_executor(None, go, "/")
+        shot(browser, "home-closed")
+        assert "Moving to new servers" in text_of(browser, "closed-banner")
+        async with aiohttp.ClientSession() as http:
+            async with http.get(net.url + "/api/v3/vspinfo") as r:
+                body = json.loads(await r.read())
+        assert body["vspclosed"] is True and body["vspclosedmsg"] == "Moving to new servers"
+
+        def reopen() -> None:
+            go("/admin?tab=settings")
+            browser.find_element(By.ID, "reopen").click()
+        await loop.run_in_executor(None, reopen)
+        assert text_of(browser, "open-state") == "open"
+        await loop.run_in_executor(None, go, "/")
+        assert "closed-banner" not in browser.page_source
+
+        def logout() -> None:
+            go("/admin")
+            browser.find_element(By.ID, "logout").click()
+        await loop.run_in_executor(None, logout)
+        shot(browser, "logged-out")
+        assert browser.find_elements(By.ID, "password")
+
+        # readable on a phone
+        browser.set_window_size(390, 844)
+        await loop.run_in_executor(None, go, "/")
+        shot(browser, "home-phone")
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= 400
+    finally:
+        await net.close()
