@@ -33,10 +33,12 @@ def peer_name(context) -> str:
 
 
 class VoterService(pbg.VoterServicer):
-    def __init__(self, net_name: str, exccd: Exccd, wallet: ExccWallet):
+    def __init__(self, net_name: str, exccd: Exccd, wallet: ExccWallet, node_id: str = "", host_id: str = "",
+                 cert_days_left: float = 0.0):
         self.net_name = net_name
         self.exccd = exccd
         self.wallet = wallet
+        self.node_id, self.host_id, self.cert_days_left = node_id, host_id, cert_days_left
 
     async def _authorize(self, context) -> None:
         name = peer_name(context)
@@ -51,7 +53,8 @@ class VoterService(pbg.VoterServicer):
 
     async def Health(self, request, context):
         await self._authorize(context)
-        r = pb.HealthReply(voter_version=__version__, network=self.net_name)
+        r = pb.HealthReply(voter_version=__version__, network=self.net_name, node_id=self.node_id,
+                           host_id=self.host_id, cert_days_left=self.cert_days_left)
         try:
             r.node_height = await self.exccd.block_count()
             r.node_best_hash = await self.exccd.rpc.call("getbestblockhash")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12schema/voter.proto\x12\nvspd.voter\"\x0f\n\rHealthRequest\"\xc6\x03\n\x0bHealthReply\x12\x15\n\rvoter_version\x18\x01 \x01(\t\x12\x0f\n\x07network\x18\x02 \x01(\t\x12\x16\n\x0enode_connected\x18\x03 \x01(\x08\x12\x13\n\x0bnode_synced\x18\x04 \x01(\x08\x12\x13\n\x0bnode_height\x18\x05 \x01(\x03\x12\x16\n\x0enode_best_hash\x18\x06 \x01(\t\x12\x14\n\x0cnode_version\x18\x07 \x01(\t\x12\x18\n\x10wallet_connected\x18\x08 \x01(\x08\x12\x1f\n\x17wallet_daemon_connected\x18\t \x01(\x08\x12\x17\n\x0fwallet_unlocked\x18\n \x01(\x08\x12\x15\n\rwallet_voting\x18\x0b \x01(\x08\x12\x1d\n\x15wallet_manual_tickets\x18\x0c \x01(\x08\x12\x12\n\nwallet_spv\x18\r \x01(\x08\x12\x15\n\rwallet_height\x18\x0e \x01(\x03\x12\x12\n\nwallet_lag\x18\x0f \x01(\x03\x12\x16\n\x0ewallet_version\x18\x10 \x01(\t\x12\x14\n\x0cvote_version\x18\x11 \x01(\x03\x12\x12\n\nnode_error\x18\x12 \x01(\t\x12\x14\n\x0cwallet_error\x18\x13 \x01(\t\"2\n\nVoteChoice\x12\x11\n\tagenda_id\x18\x01 \x01(\t\x12\x11\n\tchoice_id\x18\x02 \x01(\t\"\xa7\x01\n\x10\x41\x64\x64TicketRequest\x12\x13\n\x0bticket_hash\x18\x01 \x01(\t\x12\x12\n\nticket_hex\x18\x02 \x01(\t\x12\x12\n\nblock_hash\x18\x03 \x01(\t\x12\x14\n\x0c\x62lock_height\x18\x04 \x01(\x03\x12\x12\n\nvoting_wif\x18\x05 \x01(\t\x12,\n\x0cvote_choices\x18\x06 \x03(\x0b\x32\x16.vspd.voter.VoteChoice\"\'\n\x0e\x41\x64\x64TicketReply\x12\x15\n\ralready_known\x18\x01 \x01(\x08\"Z\n\x15SetVoteChoicesRequest\x12\x13\n\x0bticket_hash\x18\x01 \x01(\t\x12,\n\x0cvote_choices\x18\x02 \x03(\x0b\x32\x16.vspd.voter.VoteChoice\"\x15\n\x13SetVoteChoicesReply\"*\n\x12ListTicketsRequest\x12\x14\n\x0cstart_height\x18\x01 \x01(\x03\"z\n\nTicketInfo\x12\x0c\n\x04hash\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x14\n\x0c\x62lock_height\x18\x03 \x01(\x03\x12\'\n\x07\x63hoices\x18\x04 \x03(\x0b\x32\x16.vspd.voter.VoteChoice\x12\x0f\n\x07spender\x18\x05 \x01(\t\"\'\n\x0fOutcomesRequest\x12\x14\n\x0cstart_height\x18\x01 \x01(\x03\"8\n\rOutcomesReply\x12\'\n\x07tickets\x18\x01 \x03(\x0b\x32\x16.vspd.voter.TicketInfo2\xef\x02\n\x05Voter\x12<\n\x06Health\x12\x19.vspd.voter.HealthRequest\x1a\x17.vspd.voter.HealthReply\x12\x45\n\tAddTicket\x12\x1c.vspd.voter.AddTicketRequest\x1a\x1a.vspd.voter.AddTicketReply\x12T\n\x0eSetVoteChoices\x12!.vspd.voter.SetVoteChoicesRequest\x1a\x1f.vspd.voter.SetVoteChoicesReply\x12G\n\x0bListTickets\x12\x1e.vspd.voter.ListTicketsRequest\x1a\x16.vspd.voter.TicketInfo0\x01\x12\x42\n\x08Outcomes\x12\x1b.vspd.voter.OutcomesRequest\x1a\x19.vspd.voter.OutcomesReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12schema/voter.proto\x12\nvspd.voter\"\x0f\n\rHealthRequest\"\x80\x04\n\x0bHealthReply\x12\x15\n\rvoter_version\x18\x01 \x01(\t\x12\x0f\n\x07network\x18\x02 \x01(\t\x12\x16\n\x0enode_connected\x18\x03 \x01(\x08\x12\x13\n\x0bnode_synced\x18\x04 \x01(\x08\x12\x13\n\x0bnode_height\x18\x05 \x01(\x03\x12\x16\n\x0enode_best_hash\x18\x06 \x01(\t\x12\x14\n\x0cnode_version\x18\x07 \x01(\t\x12\x18\n\x10wallet_connected\x18\x08 \x01(\x08\x12\x1f\n\x17wallet_daemon_connected\x18\t \x01(\x08\x12\x17\n\x0fwallet_unlocked\x18\n \x01(\x08\x12\x15\n\rwallet_voting\x18\x0b \x01(\x08\x12\x1d\n\x15wallet_manual_tickets\x18\x0c \x01(\x08\x12\x12\n\nwallet_spv\x18\r \x01(\x08\x12\x15\n\rwallet_height\x18\x0e \x01(\x03\x12\x12\n\nwallet_lag\x18\x0f \x01(\x03\x12\x16\n\x0ewallet_version\x18\x10 \x01(\t\x12\x14\n\x0cvote_version\x18\x11 \x01(\x03\x12\x12\n\nnode_error\x18\x12 \x01(\t\x12\x14\n\x0cwallet_error\x18\x13 \x01(\t\x12\x0f\n\x07node_id\x18\x14 \x01(\t\x12\x0f\n\x07host_id\x18\x15 \x01(\t\x12\x16\n\x0e\x63\x65rt_days_left\x18\x16 \x01(\x01\"2\n\nVoteChoice\x12\x11\n\tagenda_id\x18\x01 \x01(\t\x12\x11\n\tchoice_id\x18\x02 \x01(\t\"\xa7\x01\n\x10\x41\x64\x64TicketRequest\x12\x13\n\x0bticket_hash\x18\x01 \x01(\t\x12\x12\n\nticket_hex\x18\x02 \x01(\t\x12\x12\n\nblock_hash\x18\x03 \x01(\t\x12\x14\n\x0c\x62lock_height\x18\x04 \x01(\x03\x12\x12\n\nvoting_wif\x18\x05 \x01(\t\x12,\n\x0cvote_choices\x18\x06 \x03(\x0b\x32\x16.vspd.voter.VoteChoice\"\'\n\x0e\x41\x64\x64TicketReply\x12\x15\n\ralready_known\x18\x01 \x01(\x08\"Z\n\x15SetVoteChoicesRequest\x12\x13\n\x0bticket_hash\x18\x01 \x01(\t\x12,\n\x0cvote_choices\x18\x02 \x03(\x0b\x32\x16.vspd.voter.VoteChoice\"\x15\n\x13SetVoteChoicesReply\"*\n\x12ListTicketsRequest\x12\x14\n\x0cstart_height\x18\x01 \x01(\x03\"z\n\nTicketInfo\x12\x0c\n\x04hash\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x14\n\x0c\x62lock_height\x18\x03 \x01(\x03\x12\'\n\x07\x63hoices\x18\x04 \x03(\x0b\x32\x16.vspd.voter.VoteChoice\x12\x0f\n\x07spender\x18\x05 \x01(\t\"\'\n\x0fOutcomesRequest\x12\x14\n\x0cstart_height\x18\x01 \x01(\x03\"8\n\rOutcomesReply\x12\'\n\x07tickets\x18\x01 \x03(\x0b\x32\x16.vspd.voter.TicketInfo2\xef\x02\n\x05Voter\x12<\n\x06Health\x12\x19.vspd.voter.HealthRequest\x1a\x17.vspd.voter.HealthReply\x12\x45\n\tAddTicket\x12\x1c.vspd.voter.AddTicketRequest\x1a\x1a.vspd.voter.AddTicketReply\x12T\n\x0eSetVoteChoices\x12!.vspd.voter.SetVoteChoicesRequest\x1a\x1f.vspd.voter.SetVoteChoicesReply\x12G\n\x0bListTickets\x12\x1e.vspd.voter.ListTicketsRequest\x1a\x16.vspd.voter.TicketInfo0\x01\x12\x42\n\x08Outcomes\x12\x1b.vspd.voter.OutcomesRequest\x1a\x19.vspd.voter.OutcomesReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,25 +34,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HEALTHREQUEST']._serialized_start=34
   _globals['_HEALTHREQUEST']._serialized_end=49
   _globals['_HEALTHREPLY']._serialized_start=52
-  _globals['_HEALTHREPLY']._serialized_end=506
-  _globals['_VOTECHOICE']._serialized_start=508
-  _globals['_VOTECHOICE']._serialized_end=558
-  _globals['_ADDTICKETREQUEST']._serialized_start=561
-  _globals['_ADDTICKETREQUEST']._serialized_end=728
-  _globals['_ADDTICKETREPLY']._serialized_start=730
-  _globals['_ADDTICKETREPLY']._serialized_end=769
-  _globals['_SETVOTECHOICESREQUEST']._serialized_start=771
-  _globals['_SETVOTECHOICESREQUEST']._serialized_end=861
-  _globals['_SETVOTECHOICESREPLY']._serialized_start=863
-  _globals['_SETVOTECHOICESREPLY']._serialized_end=884
-  _globals['_LISTTICKETSREQUEST']._serialized_start=886
-  _globals['_LISTTICKETSREQUEST']._serialized_end=928
-  _globals['_TICKETINFO']._serialized_start=930
-  _globals['_TICKETINFO']._serialized_end=1052
-  _globals['_OUTCOMESREQUEST']._serialized_start=1054
-  _globals['_OUTCOMESREQUEST']._serialized_end=1093
-  _globals['_OUTCOMESREPLY']._serialized_start=1095
-  _globals['_OUTCOMESREPLY']._serialized_end=1151
-  _globals['_VOTER']._serialized_start=1154
-  _globals['_VOTER']._serialized_end=1521
+  _globals['_HEALTHREPLY']._serialized_end=564
+  _globals['_VOTECHOICE']._serialized_start=566
+  _globals['_VOTECHOICE']._serialized_end=616
+  _globals['_ADDTICKETREQUEST']._serialized_start=619
+  _globals['_ADDTICKETREQUEST']._serialized_end=786
+  _globals['_ADDTICKETREPLY']._serialized_start=788
+  _globals['_ADDTICKETREPLY']._serialized_end=827
+  _globals['_SETVOTECHOICESREQUEST']._serialized_start=829
+  _globals['_SETVOTECHOICESREQUEST']._serialized_end=919
+  _globals['_SETVOTECHOICESREPLY']._serialized_start=921
+  _globals['_SETVOTECHOICESREPLY']._serialized_end=942
+  _globals['_LISTTICKETSREQUEST']._serialized_start=944
+  _globals['_LISTTICKETSREQUEST']._serialized_end=986
+  _globals['_TICKETINFO']._serialized_start=988
+  _globals['_TICKETINFO']._serialized_end=1110
+  _globals['_OUTCOMESREQUEST']._serialized_start=1112
+  _globals['_OUTCOMESREQUEST']._serialized_end=1151
+  _globals['_OUTCOMESREPLY']._serialized_start=1153
+  _globals['_OUTCOMESREPLY']._serialized_end=1209
+  _globals['_VOTER']._serialized_start=1212
+  _globals['_VOTER']._serialized_end=1579
 # @@protoc_insertion_point(module_scope)

@@ -285,6 +285,30 @@ async def rotate_key(args) -> str:
     return f"re-encrypted {n} secrets under a new key in {kf}"
 
 
+async def preflight(args) -> str:
+    from . import config as vconfig
+    from . import preflight as pf
+    argv = [f"--homedir={args.homedir}", "--role=frontend"] + ([f"--network={args.network}"] if args.network else [])
+    try:
+        cfg = vconfig.load(argv)
+    except ConfigError as e:
+        raise AdminError(f"vspd.conf: {e}") from None
+    try:
+        facts = await pf.gather(cfg)
+    except (StoreError, SealError, OSError) as e:
+        raise AdminError(str(e)) from None
+    checks = pf.evaluate(facts)
+    table = pf.render(checks)
+    failed = [c for c in checks if not c.ok]
+    if failed and cfg.net.name == "mainnet":
+        raise PreflightFailed(f"{table}\n\n{len(failed)} listing rule(s) fail on mainnet")
+    return f"{table}\n\n{cfg.net.name}: {len(failed)} rule(s) fail" if failed else f"{table}\n\nall rules pass"
+
+
+class PreflightFailed(Exception):
+    """Printed in full on stdout, then exit 1."""
+
+
 def config_text(role: str | None) -> str:
     lines = ["; vspd configuration (written by vspadmin writeconfig).",
              "; Every option can also be given on the command line as --name=value.",
@@ -337,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("backup", help="write a consistent snapshot of the database")
     b.add_argument("path")
     sub.add_parser("rotatekey", help="re-encrypt every stored secret under a new key file")
+    sub.add_parser("preflight", help="check the EXCC listing rules against this deployment")
     g = sub.add_parser("gencerts", help="CA and certificates of the frontend -> voter link")
     g.add_argument("--voters", required=True, help="comma-separated voter names (DNS labels)")
     g.add_argument("--host", dest="hosts", action="append", help="NAME=HOST: extra SAN for a voter")
@@ -346,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = {"restore": restore, "backup": backup, "rotatekey": rotate_key, "gencerts": gen_certs, "createdatabase": create_database, "retirexpub": retire_xpub, "writeconfig": write_config}
+COMMANDS = {"preflight": preflight, "restore": restore, "backup": backup, "rotatekey": rotate_key, "gencerts": gen_certs, "createdatabase": create_database, "retirexpub": retire_xpub, "writeconfig": write_config}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -358,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     except (AdminError, ConfigError) as e:
         print(f"vspadmin: {e}", file=sys.stderr)
         return 2
+    except PreflightFailed as e:
+        print(e)
+        return 1
     print(result)
     return 0
 

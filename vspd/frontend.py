@@ -103,6 +103,7 @@ class Frontend:
                 interval = 1.0 if cfg.webserverdebug else STATS_INTERVAL
                 await run_until(stop, exccd.run(), voters.run(), replicator.run(),
                                 every(interval, self._refresh_stats, first_delay=0),
+                                every(300, self._mark_up, first_delay=0),
                                 self._block_worker(), self._repair_worker(), self._consistency_timer())
             finally:
                 await runner.cleanup()
@@ -117,6 +118,12 @@ class Frontend:
             await self.ctx.stats.refresh()
         except Exception:
             log.exception("stats refresh failed")
+
+    async def _mark_up(self) -> None:
+        try:
+            await self.ctx.store.mark_up()
+        except StoreError as e:
+            log.warning("cannot record uptime: %s", e)
 
     async def _after_pass(self, report: PassReport) -> None:
         self.ctx.metrics.pass_seconds.observe(report.seconds)

@@ -11,7 +11,9 @@ from rpcclient import Exccd
 from rpcclient.exccwallet import ExccWallet
 from rpcclient.voterserver import ListenError, VoterService, serve, server_credentials
 
+from . import certs
 from .config import Config
+from .identity import host_id, node_id
 from .errors import StartupError
 from .tasks import run_until
 
@@ -29,7 +31,8 @@ class Voter:
         exccd = Exccd(cfg.net, host, port, cfg.exccduser, cfg.exccdpass, cfg.exccdcert)
         whost, wport = cfg.wallethost
         wallet = ExccWallet(cfg.net, whost, wport, cfg.walletuser, cfg.walletpass, cfg.walletcert)
-        service = VoterService(cfg.net.name, exccd, wallet)
+        service = VoterService(cfg.net.name, exccd, wallet, node_id(cfg.exccdcert), host_id(),
+                               certs.days_left(cfg.tlscert))
         lhost, lport = cfg.grpclisten
         listen = f"[{lhost}]:{lport}" if ":" in lhost else f"{lhost or '0.0.0.0'}:{lport}"
         try:

@@ -292,6 +292,20 @@ class Store:
         return (lifetime, (await self._read_one(since(28 * blocks_per_day)))[0],
                 (await self._read_one(since(blocks_per_day)))[0])
 
+    async def mark_up(self, now: float | None = None) -> None:
+        async with self.transaction() as db:
+            await self._exec(db, "INSERT OR IGNORE INTO uptime_hours (hour) VALUES (?)",
+                             (int((now or time.time()) // 3600),))
+
+    async def uptime_hours(self, since: float) -> int:
+        return (await self._read_one("SELECT COUNT(*) FROM uptime_hours WHERE hour >= ?",
+                                     (int(since // 3600),)))[0]
+
+    async def outcomes_since(self, since: float) -> dict[str, int]:
+        rows = await self._read("SELECT outcome, COUNT(*) FROM tickets WHERE outcome <> '' AND updated >= ? "
+                                "GROUP BY outcome", (int(since),))
+        return {r[0]: r[1] for r in rows}
+
     # -- pipeline state ----------------------------------------------------
     async def get_state(self, name: str, default: int = 0) -> int:
         row = await self._read_one("SELECT value FROM pipeline_state WHERE name = ?", (name,))

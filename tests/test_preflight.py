@@ -1,0 +1,130 @@
+"""`vspadmin preflight`: every listing rule passing and failing; voters faked at the gRPC level."""
+
+import dataclasses
+import subprocess
+
+import pytest
+
+from conftest import SIMNET_XPUB, make_certs
+from procs import BIN, free_port
+from rpcclient.voterclient import VoterAddress
+from rpcclient.voterserver import serve, server_credentials
+from schema import voter_pb2 as pb
+from schema import voter_pb2_grpc as pbg
+from vspd.preflight import Facts, evaluate, render
+
+
+def healthy(i: int, **kw) -> pb.HealthReply:
+    h = dict(voter_version="1.3.0", network="mainnet", node_connected=True, node_synced=True, node_height=1000,
+             node_version="7.0.0", wallet_connected=True, wallet_daemon_connected=True, wallet_unlocked=True,
+             wallet_voting=True, wallet_manual_tickets=True, wallet_height=1000, wallet_version="8.9.0",
+             node_id=f"node{i}", host_id=f"host{i}", cert_days_left=400)
+    h.update(kw)
+    return pb.HealthReply(**h)
+
+
+def good_facts(**kw) -> Facts:
+    f = Facts("mainnet", 3, 6, "frontendhost", local_height=1000,
+              voters=[(VoterAddress(f"v{i}", f"10.0.{i}.1", 9113), healthy(i), "") for i in range(3)],
+              frontend_cert_days=800, ca_days=3000, xpub="xpub661My", closed=True, own_voted=1, own_total=1,
+              replica_age=5)
+    return dataclasses.replace(f, **kw)
+
+
+def state(checks, rule):
+    return next(c for c in checks if c.rule == rule).ok
+
+
+def test_all_pass():
+    checks = evaluate(good_facts())
+    assert all(c.ok for c in checks), render(checks)
+
+
+def voters_with(i, **kw):
+    v = good_facts().voters
+    v[i] = (v[i][0], healthy(i, **kw), "")
+    return v
+
+
+@pytest.mark.parametrize("change,rule", [
+    (dict(voters=good_facts().voters[:2]), "voters configured"),
+    (dict(voters=voters_with(1, wallet_unlocked=False)), "voter v1 healthy"),
+    (dict(voters=voters_with(1, wallet_voting=False)), "voter v1 healthy"),
+    (dict(voters=voters_with(1, wallet_spv=True)), "voter v1 healthy"),
+    (dict(voters=voters_with(1, wallet_height=900)), "voter v1 healthy"),
+    (dict(voters=voters_with(1, wallet_version="8.7.0")), "voter v1 healthy"),
+    (dict(voters=voters_with(1, node_version="6.1.0")), "voter v1 healthy"),
+    (dict(voters=voters_with(1, cert_days_left=3)), "voter v1 healthy"),
+    (dict(voters=voters_with(1, wallet_unlocked=False)), "voters healthy"),
+    (dict(voters=voters_with(2, node_id="node0")), "each voter has its own exccd"),
+    (dict(voters=voters_with(2, host_id="host0")), "voters on distinct hosts"),
+    (dict(voters=voters_with(2, host_id="frontendhost")), "frontend apart from the voters"),
+    (dict(frontend_cert_days=10), "voter-link certificates valid"),
+    (dict(xpub=""), "fee xpub set"),
+    (dict(replica_age=None, replica_error="no matching backup files"), "backups replicating"),
+    (dict(replica_age=7200), "backups replicating"),
+    (dict(closed=False, own_voted=0), "mainnet test mode (closed) until an own ticket voted"),
+    (dict(own_voted=0), "an operator ticket has voted"),
+])
+def test_each_rule_fails(change, rule):
+    checks = evaluate(good_facts(**change))
+    assert state(checks, rule) is False, render(checks)
+
+
+def test_unreachable_voter_and_testnet_rules():
+    f = good_facts()
+    f.voters[0] = (f.voters[0][0], None, "UNAVAILABLE: connection refused")
+    checks = evaluate(f)
+    assert not state(checks, "voter v0 healthy") and "unreachable" in render(checks)
+    t = good_facts(network="testnet", min_voters=1, uptime_hours_7d=168, outcomes_7d={"voted": 40})
+    t.voters = [(a, healthy(i, network="testnet"), "") for i, (a, _, _) in enumerate(t.voters)]
+    checks = evaluate(t)
+    assert state(checks, "a week on testnet") and state(checks, "no missed votes on testnet")
+    assert "mainnet test mode (closed) until an own ticket voted" not in render(checks)
+    checks = evaluate(dataclasses.replace(t, uptime_hours_7d=30, outcomes_7d={"voted": 3, "missed": 1}))
+    assert not state(checks, "a week on testnet") and not state(checks, "no missed votes on testnet")
+
+
+class FakeVoter(pbg.VoterServicer):
+    def __init__(self, reply):
+        self.reply = reply
+
+    async def Health(self, request, context):
+        return self.reply
+
+
+async def test_preflight_command_against_grpc_voters(tmp_path):
+    d = make_certs(tmp_path, "v1,v2,v3")
+    servers, voters = [], []
+    for i, name in enumerate(("v1", "v2", "v3")):
+        port = free_port()
+        reply = healthy(i, network="simnet", node_height=5, wallet_height=5,
+                        host_id="same" if name == "v3" else f"host{i}")
+        server = await serve(FakeVoter(reply), f"127.0.0.1:{port}", server_credentials(
+            (d / f"voter-{name}" / "ca.pem").read_bytes(), (d / f"voter-{name}" / "voter.pem").read_bytes(),
+            (d / f"voter-{name}" / "voter.key").read_bytes()))
+        servers.append(server)
+        voters.append(f"{name}@127.0.0.1:{port}")
+    cert = tmp_path / "rpc.cert"
+    from vspd.tlsutil import self_signed
+    cert.write_bytes(self_signed("x", ["127.0.0.1"])[0])
+    (tmp_path / "vspd.conf").write_text(
+        "[Application Options]\nnetwork = simnet\nexccduser = u\nexccdpass = p\n"
+        f"exccdcert = {cert}\nsupportemail = ops@example.org\nadminpass = adminadmin\n"
+        f"voters = {','.join(voters)}\n")
+    assert subprocess.run([BIN / "vspadmin", f"--homedir={tmp_path}", "--network=simnet", "createdatabase",
+                           SIMNET_XPUB], capture_output=True).returncode == 0
+    try:
+        import asyncio
+        loop = asyncio.get_running_loop()
+        r = await loop.run_in_executor(None, lambda: subprocess.run(
+            [BIN / "vspadmin", f"--homedir={tmp_path}", "preflight"], capture_output=True, text=True, timeout=120))
+    finally:
+        for s in servers:
+            await s.stop(0)
+    out = r.stdout
+    assert r.returncode == 0, r.stderr  # simnet: reported, not fatal
+    for name in ("v1", "v2", "v3"):
+        assert f"voter {name} healthy" in out and "PASS" in out.split(f"voter {name} healthy")[1].splitlines()[0]
+    assert "frontend apart from the voters" in out and "FAIL" in out.split("frontend apart from the voters")[1][:10]
+    assert "fee xpub set" in out and "backups replicating" in out
