@@ -6,9 +6,10 @@ from typing import Awaitable, Callable
 
 from vspd.chain.fees import coins_to_atoms
 from vspd.chain.params import NetParams
-from vspd.chain.semver import SemVer, compatible
+from vspd.chain.semver import SemVer
 
 from .errors import ERR_DUPLICATE_TX, NodeUnavailable, PeerMismatch, RPCError
+from .peer import Peer, check_version
 from .wsrpc import WSRPCClient
 
 REQUIRED_API = SemVer(7, 0, 0)
@@ -42,51 +43,24 @@ class BestBlock:
     pool_size: int
 
 
-def check_version(result: dict, key: str, required: SemVer) -> SemVer:
-    """The peer's API version from a `version` answer, if compatible."""
-    info = result.get(key) if isinstance(result, dict) else None
-    if not isinstance(info, dict):
-        raise PeerMismatch(f"peer does not report {key}")
-    try:
-        actual = SemVer(int(info["major"]), int(info["minor"]), int(info["patch"]))
-    except (KeyError, TypeError, ValueError):
-        raise PeerMismatch(f"peer reports a malformed {key} version") from None
-    if not compatible(required, actual):
-        raise PeerMismatch(f"{key} {actual} is not compatible with the required {required}")
-    return actual
-
-
 def is_orphan_error(err: RPCError) -> bool:
     return ORPHAN_TEXT in err.message
 
 
-class Exccd:
+class Exccd(Peer):
     """exccd's JSON-RPC: validated on every new connection, then typed calls."""
+    name = "exccd"
+    api_key = API_KEY
+    required_api = REQUIRED_API
 
     def __init__(self, net: NetParams, host: str, port: int, user: str, password: str,
                  cert_pem: bytes, on_block: Callable[[str], Awaitable[None]] | None = None,
                  timeout: float = 30.0):
-        self.net = net
+        super().__init__(net, host, port, user, password, cert_pem, timeout, on_notification=self._notification)
         self._on_block = on_block
-        self.version: SemVer | None = None
         self.height = 0  # best height last seen, kept by every call that learns it
-        self.rpc = WSRPCClient("exccd", host, port, user, password, cert_pem,
-                               on_connect=self._validate, on_notification=self._notification,
-                               timeout=timeout)
 
-    @property
-    def connected(self) -> bool:
-        return self.rpc.connected
-
-    async def run(self) -> None:
-        await self.rpc.run()
-
-    async def _validate(self, rpc: WSRPCClient) -> None:
-        self.version = check_version(await rpc.call("version"), API_KEY, REQUIRED_API)
-        net = await rpc.call("getcurrentnet")
-        if net != self.net.net_magic:
-            raise PeerMismatch(f"exccd is on network {net:#x}, not {self.net.name} ({self.net.net_magic:#x})"
-                               if isinstance(net, int) else f"exccd reports network {net!r}")
+    async def validated(self, rpc: WSRPCClient) -> None:
         info = await rpc.call("getinfo")
         if not isinstance(info, dict) or not info.get("txindex"):
             raise PeerMismatch("exccd does not have transaction index enabled (--txindex)")
@@ -155,8 +129,6 @@ class Exccd:
         self.height = int(await self.rpc.call("getblockcount"))
         return self.height
 
-    async def wait_connected(self, timeout: float | None = None) -> bool:
-        return await self.rpc.wait_connected(timeout)
 
 
 __all__ = ["Exccd", "RawTx", "BestBlock", "is_orphan_error", "check_version"]

@@ -2,12 +2,10 @@
 
 from dataclasses import dataclass
 
-from vspd.chain.params import NetParams
 from vspd.chain.semver import SemVer
 
-from .errors import NodeUnavailable, PeerMismatch, RPCError
-from .exccd import check_version
-from .wsrpc import WSRPCClient
+from .errors import NodeUnavailable, RPCError
+from .peer import Peer
 
 REQUIRED_API = SemVer(8, 8, 0)
 API_KEY = "exccwalletjsonrpcapi"
@@ -32,26 +30,10 @@ class WalletTicket:
     spender: str
 
 
-class ExccWallet:
-    def __init__(self, net: NetParams, host: str, port: int, user: str, password: str, cert_pem: bytes,
-                 timeout: float = 30.0):
-        self.net = net
-        self.version: SemVer | None = None
-        self.rpc = WSRPCClient("exccwallet", host, port, user, password, cert_pem,
-                               on_connect=self._validate, timeout=timeout)
-
-    @property
-    def connected(self) -> bool:
-        return self.rpc.connected
-
-    async def run(self) -> None:
-        await self.rpc.run()
-
-    async def _validate(self, rpc: WSRPCClient) -> None:
-        self.version = check_version(await rpc.call("version"), API_KEY, REQUIRED_API)
-        net = await rpc.call("getcurrentnet")
-        if net != self.net.net_magic:
-            raise PeerMismatch(f"exccwallet is on network {net!r}, not {self.net.name}")
+class ExccWallet(Peer):
+    name = "exccwallet"
+    api_key = API_KEY
+    required_api = REQUIRED_API
 
     async def wallet_info(self) -> WalletInfo:
         r = await self.rpc.call("walletinfo")

@@ -14,9 +14,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from chainbuilders import Key, make_fee_tx, make_parent, make_ticket
+from chainbuilders import make_fee_tx
 from procs import Network
-from vspclient import VSPClient
+from vspclient import VSPClient, quote_new_ticket
 from vspd.chain import address
 from vspd.chain.params import SIMNET
 
@@ -61,11 +61,8 @@ async def test_site_and_admin_in_chromium(tmp_path, browser):
         async with aiohttp.ClientSession() as http:
             client = VSPClient(http, net.url)
             await client.vspinfo()
-            voting, commit = Key(SIMNET), Key(SIMNET)
-            parent = make_parent()
-            net.chain.add(parent, block=150)
-            t = make_ticket(voting, commit, parent)
-            r = await client.feeaddress(commit.secret, t.txid(), t.serialize().hex(), parent.serialize().hex())
+            nt = await quote_new_ticket(client, net.chain)
+            voting, commit, t, r = nt.voting, nt.commitment, nt.tx, nt.reply
             fee = make_fee_tx(address.decode(r.json["feeaddress"], SIMNET), r.json["feeamount"])
             p = await client.payfee(commit.secret, t.txid(), fee.serialize().hex(), voting.wif)
             assert p.status == 200

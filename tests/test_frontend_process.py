@@ -6,10 +6,8 @@ import sqlite3
 import aiohttp
 import pytest
 
-from chainbuilders import Key, make_parent, make_ticket
 from procs import Network
-from vspclient import VSPClient
-from vspd.chain.params import SIMNET
+from vspclient import VSPClient, quote_new_ticket
 
 pytestmark = pytest.mark.slow
 
@@ -21,18 +19,9 @@ async def net(tmp_path):
     await n.close()
 
 
-def new_ticket(chain):
-    voting, commit = Key(SIMNET), Key(SIMNET)
-    parent = make_parent()
-    chain.add(parent, block=150)
-    t = make_ticket(voting, commit, parent)
-    return commit, t, parent
-
-
 async def request_fee_address(client, chain):
-    commit, t, parent = new_ticket(chain)
-    r = await client.feeaddress(commit.secret, t.txid(), t.serialize().hex(), parent.serialize().hex())
-    return t.txid(), r
+    nt = await quote_new_ticket(client, chain)
+    return nt.hash, nt.reply
 
 
 async def test_restart_continues_fee_index_and_sigterm_is_clean(net):

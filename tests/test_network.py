@@ -11,9 +11,9 @@ import base64
 import aiohttp
 import pytest
 
-from chainbuilders import Key, make_fee_tx, make_parent, make_ticket
+from chainbuilders import make_fee_tx
 from procs import Network, wait_for
-from vspclient import VSPClient
+from vspclient import VSPClient, quote_new_ticket
 from vspd.chain import address
 from vspd.chain.params import SIMNET
 
@@ -33,12 +33,8 @@ class Staker:
         self.client = VSPClient(http, net.url)
 
     async def buy(self):
-        voting, commit = Key(SIMNET), Key(SIMNET)
-        parent = make_parent()
-        self.net.chain.add(parent, block=self.net.chain.height - 20)
-        t = make_ticket(voting, commit, parent)
-        r = await self.client.feeaddress(commit.secret, t.txid(), t.serialize().hex(), parent.serialize().hex())
-        return voting, commit, t, parent, r
+        nt = await quote_new_ticket(self.client, self.net.chain)
+        return nt.voting, nt.commitment, nt.tx, nt.parent, nt.reply
 
     async def buy_and_pay(self):
         voting, commit, t, parent, r = await self.buy()

@@ -12,10 +12,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from chainbuilders import Key, make_fee_tx, make_parent, make_ticket
+from chainbuilders import make_fee_tx
 from conftest import SIMNET_XPUB
 from procs import BIN, Network, wait_for
-from vspclient import VSPClient
+from vspclient import VSPClient, quote_new_ticket
 from vspd.chain import address
 from vspd.chain.params import SIMNET
 from vspd.replication import Replica, Replicator
@@ -66,11 +66,8 @@ async def test_drill_kill_lose_disk_restore(tmp_path):
             await client.vspinfo()
 
             async def register(i: int) -> None:
-                voting, commit = Key(SIMNET), Key(SIMNET)
-                parent = make_parent()
-                net.chain.add(parent, block=150)
-                t = make_ticket(voting, commit, parent)
-                r = await client.feeaddress(commit.secret, t.txid(), t.serialize().hex(), parent.serialize().hex())
+                nt = await quote_new_ticket(client, net.chain)
+                voting, commit, t, parent, r = nt.voting, nt.commitment, nt.tx, nt.parent, nt.reply
                 assert r.status == 200, r.json
                 status = "none"
                 if i % 2 == 0:

@@ -12,11 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from chainbuilders import Key, make_parent, make_ticket
 from procs import Network, free_port, wait_for
 from test_replication import lose_the_machine, vspadmin
-from vspclient import VSPClient
-from vspd.chain.params import SIMNET
+from vspclient import VSPClient, quote_new_ticket
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
@@ -93,13 +91,9 @@ async def test_sftp_replica_and_restore(tmp_path):
             client = VSPClient(http, net.url)
             await client.vspinfo()
             for _ in range(10):
-                voting, commit = Key(SIMNET), Key(SIMNET)
-                parent = make_parent()
-                net.chain.add(parent, block=150)
-                t = make_ticket(voting, commit, parent)
-                r = await client.feeaddress(commit.secret, t.txid(), t.serialize().hex(), parent.serialize().hex())
-                assert r.status == 200, r.json
-                hashes.append(t.txid())
+                nt = await quote_new_ticket(client, net.chain)
+                assert nt.reply.status == 200, nt.reply.json
+                hashes.append(nt.hash)
         await asyncio.sleep(2)
         state = await backup_state()
         assert state["running"] and state["last_sync_age"] < 5 and state["replica_txid"] != "timed out"

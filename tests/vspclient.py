@@ -103,3 +103,27 @@ class VSPClient:
 
 def now() -> int:
     return int(time.time())
+
+
+@dataclass
+class NewTicket:
+    voting: object
+    commitment: object
+    tx: object
+    parent: object
+    reply: Reply
+
+    @property
+    def hash(self) -> str:
+        return self.tx.txid()
+
+
+async def quote_new_ticket(client: VSPClient, chain, parent_height: int | None = None) -> NewTicket:
+    """A fresh solo ticket (its parent on chain), sent to /feeaddress as a wallet would."""
+    from chainbuilders import Key, make_parent, make_ticket
+    voting, commit = Key(chain.net), Key(chain.net)
+    parent = make_parent()
+    chain.add(parent, block=chain.height - 20 if parent_height is None else parent_height)
+    t = make_ticket(voting, commit, parent)
+    r = await client.feeaddress(commit.secret, t.txid(), t.serialize().hex(), parent.serialize().hex())
+    return NewTicket(voting, commit, t, parent, r)

@@ -24,11 +24,9 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
 import aiohttp  # noqa: E402
 
-from chainbuilders import Key, make_parent, make_ticket  # noqa: E402
 from procs import Network  # noqa: E402
-from vspclient import VSPClient  # noqa: E402
+from vspclient import VSPClient, quote_new_ticket  # noqa: E402
 from vspd.chain.message import sign_message  # noqa: E402
-from vspd.chain.params import SIMNET  # noqa: E402
 from web.wire import go_json  # noqa: E402
 
 
@@ -75,14 +73,10 @@ async def main() -> None:
         async with aiohttp.ClientSession(connector=conn) as http:
             client = VSPClient(http, url)
             await client.vspinfo()
-            voting, commit = Key(SIMNET), Key(SIMNET)
-            parent = make_parent()
-            net.chain.add(parent, block=150)
-            t = make_ticket(voting, commit, parent)
-            r = await client.feeaddress(commit.secret, t.txid(), t.serialize().hex(), parent.serialize().hex())
-            assert r.status == 200, r.json
-            status_body = go_json({"tickethash": t.txid()})
-            status_sig = base64.b64encode(sign_message(commit.secret, status_body)).decode()
+            nt = await quote_new_ticket(client, net.chain)
+            assert nt.reply.status == 200, nt.reply.json
+            status_body = go_json({"tickethash": nt.hash})
+            status_sig = base64.b64encode(sign_message(nt.commitment.secret, status_body)).decode()
 
             async def vspinfo():
                 async with http.get(url + "/api/v3/vspinfo") as resp:
