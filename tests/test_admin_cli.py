@@ -1,0 +1,40 @@
+"""vspadmin commands of the guide that other tests do not already run."""
+
+import subprocess
+
+from conftest import SIMNET_XPUB
+from procs import BIN
+
+M0H = "xpub68Gmy5EdvgibQVfPdqkBBCHxA5htiqg55crXYuXoQRKfDBFA1WEjWgP6LHhwBZeNK1VTsfTFUHCdrfp1bgwQ9xv5ski8PX9rL2dZXvgGDnw"
+
+
+def vspadmin(home, *args):
+    return subprocess.run([BIN / "vspadmin", f"--homedir={home}", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_createdatabase_and_retirexpub(tmp_path):
+    r = vspadmin(tmp_path, "--network=simnet", "createdatabase", M0H)
+    assert r.returncode == 2 and "is for mainnet, not simnet" in r.stderr
+    assert not (tmp_path / "data" / "simnet" / "vspd.db").exists()
+    assert vspadmin(tmp_path, "--network=simnet", "createdatabase", SIMNET_XPUB).returncode == 0
+    r = vspadmin(tmp_path, "--network=simnet", "createdatabase", SIMNET_XPUB)
+    assert r.returncode == 2 and "already exists" in r.stderr
+    r = vspadmin(tmp_path, "--network=simnet", "retirexpub", SIMNET_XPUB)
+    assert r.returncode == 2 and "already been used" in r.stderr
+    r = vspadmin(tmp_path, "--network=simnet", "retirexpub", "not-an-xpub")
+    assert r.returncode == 2 and "invalid fee xpub" in r.stderr
+
+
+def test_writeconfig_and_gencerts_refuse_bad_input(tmp_path):
+    assert vspadmin(tmp_path, "writeconfig", "--role=voter").returncode == 0
+    r = vspadmin(tmp_path, "writeconfig")
+    assert r.returncode == 2 and "not overwriting" in r.stderr
+    r = vspadmin(tmp_path, "gencerts", "--voters=Bad_Name")
+    assert r.returncode == 2 and "DNS label" in r.stderr and not (tmp_path / "certs").exists()
+    r = vspadmin(tmp_path, "gencerts", "--voters=a,a")
+    assert r.returncode == 2 and "distinct" in r.stderr
+    r = vspadmin(tmp_path, "gencerts", "--voters=a", "--host=b=1.2.3.4")
+    assert r.returncode == 2 and "NAME=HOST" in r.stderr
+    assert vspadmin(tmp_path, "gencerts", "--voters=a,b").returncode == 0
+    r = vspadmin(tmp_path, "gencerts", "--voters=a,b,c")
+    assert r.returncode == 0 and "voter c" in r.stdout and "voter a" not in r.stdout
