@@ -66,6 +66,8 @@ class Exccd(Peer):
             raise PeerMismatch("exccd does not have transaction index enabled (--txindex)")
         await rpc.call("notifyblocks")
         self.height = int(await rpc.call("getblockcount"))
+        if self._on_block is not None:  # catch up on whatever was missed while disconnected
+            await self._on_block("")
 
     async def _notification(self, method: str, params: list) -> None:
         if method == "blockconnected" and self._on_block is not None:

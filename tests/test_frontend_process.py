@@ -44,6 +44,9 @@ async def test_restart_continues_fee_index_and_sigterm_is_clean(net):
         _, r = await request_fee_address(client, net.chain)
     addrs = {x[1].json["feeaddress"] for x in first}
     assert r.status == 200 and r.json["feeaddress"] not in addrs and len(addrs) == 3
+    voter = net.voters[0].proc
+    assert voter.stop() == 0 and "voter stopped" in voter.output()  # SIGTERM: clean, owned shutdown
+    assert "wpass" not in voter.output()
 
 
 async def test_kill_9_mid_traffic_loses_nothing_acknowledged(net):
