@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chainbuilders import Key, make_fee_tx, make_parent, make_ticket
+from chainbuilders import Key, make_fee_tx, make_parent
 from vspd.chain import address
 from vspd.chain.fees import vsp_fee
 from vspd.chain.params import SIMNET, TESTNET

@@ -1,6 +1,5 @@
 """Pages and admin through plain HTTP: status codes, sessions, CSRF, bad forms change nothing."""
 
-import aiohttp
 import pytest
 
 from conftest import SIMNET_XPUB

@@ -22,7 +22,7 @@ from rpcclient import NodeUnavailable, RPCError
 from rpcclient.errors import ERR_NO_TX_INFO
 from rpcclient.exccd import Exccd, is_orphan_error
 from vspd.chain.params import NetParams
-from vspd.store import Store, StoreError, Ticket
+from vspd.store import Store, Ticket
 from vspd.store.models import (EXPIRED, FEE_BROADCAST, FEE_CONFIRMED, FEE_ERROR, FEE_RECEIVED, MISSED,
                                VOTED)
 from vspd.voters import VoterPool, VoterState, VoterUnavailable

@@ -248,9 +248,6 @@ class Store:
         counts.update({r[0]: r[1] for r in rows})
         return counts
 
-    async def count_tickets(self) -> int:
-        return (await self._read_one("SELECT COUNT(*) FROM tickets"))[0]
-
     async def set_outcome(self, ticket_hash: str, outcome: str) -> None:
         async with self.transaction() as db:
             await self._exec(db, "UPDATE tickets SET outcome = ?, updated = ? WHERE hash = ?",
