@@ -103,6 +103,8 @@ def test_voters_list_rules(tmp_path, cert):
     assert cfg.voters == [("a", "127.0.0.1", 1), ("b", "localhost", 2)] and cfg.minvoters == 1
     with pytest.raises(ConfigError, match="option voters: 'x' is not name@host:port"):
         config.load(base(tmp_path, cert, "--voters=x"))
+    with pytest.raises(ConfigError, match="must be the DNS label"):
+        config.load(base(tmp_path, cert, "--voters=Bad_Name@h:1"))
     with pytest.raises(ConfigError, match="distinct"):
         config.load(base(tmp_path, cert, "--voters=a@h:1,a@h:2"))
     with pytest.raises(ConfigError, match="needs at least 1 voter"):
