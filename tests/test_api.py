@@ -354,3 +354,26 @@ async def test_unknown_routes_and_methods(vsp):
         assert r.status == 405
     async with vsp.client.http.get(vsp.url + "/api/v3/nothing") as r:
         assert r.status == 404
+
+
+async def test_concurrent_payfee_takes_one_fee_only(vsp):
+    t = vsp.new_ticket()
+    q = await quote(vsp, t)
+    fees = [make_fee_tx(fee_addr(q), q.json["feeamount"]) for _ in range(5)]
+    replies = await asyncio.gather(*(vsp.client.payfee(t.commitment.secret, t.hash, f.serialize().hex(),
+                                                        t.voting.wif) for f in fees))
+    assert sorted((r.status, r.code) for r in replies) == [(200, None)] + [(400, 3)] * 4
+    winner = fees[[r.status for r in replies].index(200)]
+    assert (await vsp.store.get_ticket(t.hash)).fee_tx_hash == winner.txid()
+
+
+async def test_pipeline_write_never_undoes_a_payfee(vsp):
+    """A pass that read the ticket before a payfee committed must not overwrite it."""
+    t = vsp.new_ticket()
+    await quote(vsp, t)
+    stale = await vsp.store.get_ticket(t.hash)  # what a pipeline pass read
+    await paid(vsp, t)  # a payfee lands while the pass awaits the node
+    assert await vsp.store.update_fields(stale.hash, {"confirmed": True, "purchase_height": 190},
+                                         {"confirmed": False})
+    now = await vsp.store.get_ticket(t.hash)
+    assert now.confirmed and now.fee_tx_status == FEE_RECEIVED and now.voting_wif == t.voting.wif

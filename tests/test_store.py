@@ -131,3 +131,18 @@ async def test_secrets_are_sealed_at_rest(tmp_path):
     with pytest.raises(SealError, match="wrong key file"):
         await other.get_ticket("ab" * 32)
     await other.close()
+
+
+async def test_update_fields_is_conditional_and_column_checked(tmp_path):
+    store = await make_store(tmp_path / "v.db")
+    await store.insert_new_ticket(ticket(), derive)
+    assert not await store.update_fields("ab" * 32, {"fee_tx_status": "broadcast"}, {"fee_tx_status": "received"})
+    assert await store.update_fields("ab" * 32, {"fee_tx_status": "received", "voting_wif": "cWIF"},
+                                     {"fee_tx_status": ("none", "error")})
+    got = await store.get_ticket("ab" * 32)
+    assert got.fee_tx_status == "received" and got.voting_wif == "cWIF"
+    with pytest.raises(StoreError, match="cannot update"):
+        await store.update_fields("ab" * 32, {"hash = hash; --": 1})
+    with pytest.raises(StoreError, match="cannot match"):
+        await store.update_fields("ab" * 32, {"outcome": "voted"}, {"1=1 OR hash": "x"})
+    await store.close()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .certs import NAME_RE
 from .chain.errors import ChainError
 from .chain.params import NetParams, by_name
 
@@ -329,7 +330,6 @@ def parse_voter(text: str) -> tuple[str, str, int]:
     name, sep, addr = text.partition("@")
     if not sep or not name:
         raise ValueError(f"{text!r} is not name@host:port")
-    from .certs import NAME_RE
     if not NAME_RE.match(name):
         raise ValueError(f"voter name {name!r} must be the DNS label in its certificate (a-z, 0-9, -)")
     host, port = split_hostport(addr, None)

@@ -108,22 +108,23 @@ class Pipeline:
                     log.warning("getrawtransaction %s: %s", t.hash, e)
                 continue
             if raw.confirmations >= REQUIRED_CONFS:
-                t.confirmed, t.purchase_height = True, raw.blockheight
-                await self.store.update_ticket(t)
-                report.confirmed_tickets += 1
+                if await self.store.update_fields(t.hash, {"confirmed": True, "purchase_height": raw.blockheight},
+                                                  {"confirmed": False}):
+                    report.confirmed_tickets += 1
 
     async def _broadcast_fees(self, report: PassReport) -> None:
         for t in await self.store.tickets_where("fee_tx_status = ? AND confirmed = 1", (FEE_RECEIVED,)):
             try:
                 await self.exccd.send_raw_transaction(t.fee_tx_hex)
-                t.fee_tx_status = FEE_BROADCAST
+                status = FEE_BROADCAST
                 log.info("fee %s of ticket %s broadcast", t.fee_tx_hash, t.hash)
             except RPCError as e:
-                t.fee_tx_status = FEE_ERROR
+                status = FEE_ERROR
                 log.warning("fee %s of ticket %s could not be broadcast%s: %s", t.fee_tx_hash, t.hash,
                             " (unknown outputs)" if is_orphan_error(e) else "", e)
-            await self.store.update_ticket(t)
-            report.fees_broadcast += 1
+            if await self.store.update_fields(t.hash, {"fee_tx_status": status},
+                                              {"fee_tx_status": FEE_RECEIVED, "fee_tx_hash": t.fee_tx_hash}):
+                report.fees_broadcast += 1
 
     async def _confirm_fees(self, report: PassReport) -> None:
         for t in await self.store.tickets_where("fee_tx_status = ?", (FEE_BROADCAST,)):
@@ -131,13 +132,14 @@ class Pipeline:
                 raw = await self.exccd.get_raw_transaction(t.fee_tx_hash)
             except RPCError as e:
                 log.warning("fee %s of ticket %s vanished: %s", t.fee_tx_hash, t.hash, e)
-                t.fee_tx_status = FEE_ERROR
-                await self.store.update_ticket(t)
+                await self.store.update_fields(t.hash, {"fee_tx_status": FEE_ERROR},
+                                               {"fee_tx_status": FEE_BROADCAST, "fee_tx_hash": t.fee_tx_hash})
                 continue
             if raw.confirmations < REQUIRED_CONFS:
                 continue
-            t.fee_tx_status, t.fee_tx_hex = FEE_CONFIRMED, ""
-            await self.store.update_ticket(t)
+            if not await self.store.update_fields(t.hash, {"fee_tx_status": FEE_CONFIRMED, "fee_tx_hex": ""},
+                                                  {"fee_tx_status": FEE_BROADCAST, "fee_tx_hash": t.fee_tx_hash}):
+                continue
             report.fees_confirmed += 1
             log.info("fee of ticket %s confirmed", t.hash)
             await self.add_to_voters(t)
@@ -145,8 +147,9 @@ class Pipeline:
     async def _activate_waived(self, report: PassReport) -> None:
         """The operator's own tickets: no fee to wait for, voted once confirmed."""
         for t in await self.store.tickets_where("fee_waived = 1 AND confirmed = 1 AND fee_tx_status = 'none'"):
-            t.fee_tx_status = FEE_CONFIRMED
-            await self.store.update_ticket(t)
+            if not await self.store.update_fields(t.hash, {"fee_tx_status": FEE_CONFIRMED},
+                                                  {"fee_tx_status": "none", "fee_waived": True}):
+                continue
             report.fees_confirmed += 1
             log.info("operator ticket %s is votable (fee waived)", t.hash)
             await self.add_to_voters(t)

@@ -8,7 +8,7 @@ from rpcclient import NodeUnavailable, RPCError
 from vspd.chain.errors import ChainError
 from vspd.chain.fees import vsp_fee
 from vspd.store import StoreError, Ticket
-from vspd.store.models import FEE_BROADCAST, FEE_CONFIRMED, FEE_RECEIVED
+from vspd.store.models import FEE_BROADCAST, FEE_CONFIRMED, FEE_ERROR, FEE_NONE, FEE_RECEIVED
 
 from . import binding
 from .context import AppContext
@@ -46,9 +46,13 @@ async def handle(ctx: AppContext, request: web.Request) -> web.Response:
             ticket.fee_amount = await current_fee(ctx)
             ticket.fee_expiration = now + FEE_QUOTE_SECONDS
             try:
-                await ctx.store.update_ticket(ticket)
+                requoted = await ctx.store.update_fields(
+                    ticket.hash, {"fee_amount": ticket.fee_amount, "fee_expiration": ticket.fee_expiration},
+                    {"fee_tx_status": (FEE_NONE, FEE_ERROR)})
             except StoreError as e:
                 raise internal("update fee quote", e) from None
+            if not requoted:  # a payfee landed meanwhile
+                raise APIError(ErrorCode.FEE_ALREADY_RECEIVED)
             log.info("re-quoted fee for ticket %s: %d atoms", ticket.hash, ticket.fee_amount)
     else:
         fee = await current_fee(ctx)

@@ -9,7 +9,7 @@ from rpcclient.exccd import is_orphan_error
 from vspd.chain import address, tx as txmod, wif as wifmod
 from vspd.chain.errors import ChainError
 from vspd.store import StoreError
-from vspd.store.models import FEE_BROADCAST, FEE_CONFIRMED, FEE_ERROR, FEE_RECEIVED
+from vspd.store.models import FEE_BROADCAST, FEE_CONFIRMED, FEE_ERROR, FEE_NONE, FEE_RECEIVED
 
 from . import binding, votechoices
 from .context import AppContext
@@ -77,18 +77,20 @@ async def handle(ctx: AppContext, request: web.Request) -> web.Response:
     if out0 is None or out0.version != 0 or out0.script != txmod.voting_script(voting_addr):
         raise APIError(ErrorCode.INVALID_PRIV_KEY, "voting address does not match provided private key")
 
-    ticket.voting_wif = key.encode()
-    ticket.fee_tx_hex = req["feetx"].lower()
-    ticket.fee_tx_hash = fee_tx.txid()
-    ticket.fee_tx_status = FEE_RECEIVED
+    payment = {"voting_wif": key.encode(), "fee_tx_hex": req["feetx"].lower(), "fee_tx_hash": fee_tx.txid(),
+               "fee_tx_status": FEE_RECEIVED}
     for name, attr in (("votechoices", "vote_choices"), ("tspendpolicy", "tspend_policy"),
                        ("treasurypolicy", "treasury_policy")):
         if name not in bad_prefs:
-            setattr(ticket, attr, req[name])
-    try:
-        await ctx.store.update_ticket(ticket)
+            payment[attr] = req[name]
+    try:  # only one fee per ticket, even for concurrent requests
+        stored = await ctx.store.update_fields(ticket.hash, payment, {"fee_tx_status": (FEE_NONE, FEE_ERROR)})
     except StoreError as e:
         raise internal("store fee payment", e) from None
+    if not stored:
+        raise APIError(ErrorCode.FEE_ALREADY_RECEIVED)
+    for name, value in payment.items():
+        setattr(ticket, name, value)
     log.info("fee %s received for ticket %s (%d atoms)", ticket.fee_tx_hash, ticket.hash, paid)
 
     if ticket.confirmed:
@@ -105,17 +107,20 @@ async def broadcast_fee(ctx: AppContext, ticket) -> None:
         await ctx.exccd.send_raw_transaction(ticket.fee_tx_hex)
     except (RPCError, NodeUnavailable) as e:
         log.warning("cannot broadcast fee %s of ticket %s: %s", ticket.fee_tx_hash, ticket.hash, e)
-        ticket.fee_tx_status = FEE_ERROR
         try:
-            await ctx.store.update_ticket(ticket)
+            await ctx.store.update_fields(ticket.hash, {"fee_tx_status": FEE_ERROR}, _this_fee(ticket))
         except StoreError as se:
             log.error("cannot record fee error of %s: %s", ticket.hash, se)
         if isinstance(e, RPCError) and is_orphan_error(e):
             raise APIError(ErrorCode.CANNOT_BROADCAST_FEE_UNKNOWN_OUTPUTS) from None
         raise APIError(ErrorCode.CANNOT_BROADCAST_FEE) from None
-    ticket.fee_tx_status = FEE_BROADCAST
     try:
-        await ctx.store.update_ticket(ticket)
+        await ctx.store.update_fields(ticket.hash, {"fee_tx_status": FEE_BROADCAST}, _this_fee(ticket))
     except StoreError as e:
         raise internal("store fee broadcast", e) from None
     log.info("fee %s of ticket %s broadcast", ticket.fee_tx_hash, ticket.hash)
+
+
+def _this_fee(ticket) -> dict:
+    """Change the status only while the row still holds this fee, still unsent."""
+    return {"fee_tx_status": FEE_RECEIVED, "fee_tx_hash": ticket.fee_tx_hash}

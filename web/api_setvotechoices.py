@@ -48,7 +48,8 @@ async def handle(ctx: AppContext, request: web.Request) -> web.Response:
     t.tspend_policy = {**t.tspend_policy, **req["tspendpolicy"]}
     t.treasury_policy = {**t.treasury_policy, **req["treasurypolicy"]}
     try:
-        await ctx.store.update_ticket(t)
+        await ctx.store.update_fields(t.hash, {"vote_choices": t.vote_choices, "tspend_policy": t.tspend_policy,
+                                               "treasury_policy": t.treasury_policy})
     except StoreError as e:
         raise internal("store vote choices", e) from None
     log.info("vote choices of ticket %s updated", t.hash)

@@ -227,6 +227,42 @@ class Store:
             if n != 1:
                 raise StoreError(f"ticket {t.hash} does not exist")
 
+    _UPDATABLE = frozenset(c.strip() for c in TICKET_COLUMNS.split(",")[1:]) - {"created", "updated"}
+
+    async def update_fields(self, ticket_hash: str, fields: dict, expect: dict | None = None) -> bool:
+        """Set only `fields`, and only while the row still matches `expect`; True if it did.
+
+        Writers that read a ticket, await the network, then write must not
+        overwrite what another writer committed meanwhile (a payfee landing
+        during a pipeline pass): they change just their columns, conditionally.
+        """
+        values = {}
+        for name, value in fields.items():
+            if name not in self._UPDATABLE:
+                raise StoreError(f"cannot update ticket column {name!r}")
+            if name == "voting_wif":
+                value = self.sealer.seal(value.encode(), f"wif:{ticket_hash}") if value else ""
+            elif name in ("vote_choices", "tspend_policy", "treasury_policy"):
+                value = dumps_map(value)
+            elif isinstance(value, bool):
+                value = int(value)
+            values[name] = value
+        where, params = ["hash = ?"], [ticket_hash]
+        for name, value in (expect or {}).items():
+            if name not in self._UPDATABLE:
+                raise StoreError(f"cannot match ticket column {name!r}")
+            if isinstance(value, (tuple, list)):
+                where.append(f"{name} IN ({', '.join('?' * len(value))})")
+                params.extend(value)
+            else:
+                where.append(f"{name} = ?")
+                params.append(int(value) if isinstance(value, bool) else value)
+        sets = ", ".join(f"{n} = ?" for n in values) + ", updated = ?"
+        async with self.transaction() as db:
+            n = await self._exec(db, f"UPDATE tickets SET {sets} WHERE {' AND '.join(where)}",
+                                 (*values.values(), _now(), *params))
+        return n == 1
+
     async def delete_ticket(self, ticket_hash: str) -> None:
         """Forget a ticket that was never mined, with its history."""
         async with self.transaction() as db:
