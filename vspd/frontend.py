@@ -113,9 +113,9 @@ class Frontend:
             await store.close()
             log.info("frontend stopped")
 
-    async def _refresh_stats(self) -> None:
+    async def _refresh_stats(self, recount: bool = True) -> None:
         try:
-            await self.ctx.stats.refresh()
+            await self.ctx.stats.refresh(recount)
         except Exception:
             log.exception("stats refresh failed")
 
@@ -127,7 +127,7 @@ class Frontend:
 
     async def _after_pass(self, report: PassReport) -> None:
         self.ctx.metrics.pass_seconds.observe(report.seconds)
-        await self._refresh_stats()
+        await self._refresh_stats(recount=report.changes > 0)  # the height changes every block
 
     async def _block_worker(self) -> None:
         """One pipeline pass at start and per block; notifications that pile up coalesce."""

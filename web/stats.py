@@ -49,13 +49,17 @@ class StatsCache:
     def __init__(self, ctx):
         self.ctx = ctx
         self.stats: Stats | None = None
+        self._counts: dict | None = None
         self.updated = 0
         self._body: bytes | None = None
         self._sig: str | None = None
 
-    async def refresh(self) -> Stats:
+    async def refresh(self, recount: bool = True) -> Stats:
+        """Re-read the numbers; `recount=False` reuses the ticket counts (nothing changed)."""
         ctx = self.ctx
-        counts = await ctx.store.ticket_counts()
+        if recount or self._counts is None:
+            self._counts = await ctx.store.ticket_counts()
+        counts = self._counts
         height, pool = (self.stats.blockheight, self.stats.pool_size) if self.stats else (0, 0)
         if ctx.exccd.connected:
             try:
