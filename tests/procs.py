@@ -137,6 +137,15 @@ class Network:
                 "--adminpass=Sup3rSecretAdm1n", f"--voters={voters}", "--loglevel=debug",
                 *self.extra_args, *extra]
 
+    def write_frontend_conf(self) -> None:
+        """The frontend's options as {homedir}/vspd.conf, for vspadmin commands that read it."""
+        lines = ["[Application Options]"]
+        for arg in map(str, self.frontend_args()[1:]):
+            name, _, value = arg[2:].partition("=")
+            if name not in ("homedir", "role"):
+                lines.append(f"{name} = {value}")
+        (self.home / "vspd.conf").write_text("\n".join(lines) + "\n")
+
     async def start_frontend(self, *extra, wait_healthy: int | None = None) -> Proc:
         self.frontend = Proc("frontend", self.frontend_args(*extra), self.home).start()
         async with aiohttp.ClientSession() as http:

@@ -128,3 +128,32 @@ async def test_preflight_command_against_grpc_voters(tmp_path):
         assert f"voter {name} healthy" in out and "PASS" in out.split(f"voter {name} healthy")[1].splitlines()[0]
     assert "frontend apart from the voters" in out and "FAIL" in out.split("frontend apart from the voters")[1][:10]
     assert "fee xpub set" in out and "backups replicating" in out
+
+
+async def test_preflight_against_a_running_deployment(tmp_path):
+    """Real voter processes (their nodes and wallets faked): the truth about a one-host set-up."""
+    import asyncio
+
+    from procs import Network
+    net = await Network.create(tmp_path, nvoters=3, extra_args=["--healthinterval=0.3"])
+    try:
+        net.write_frontend_conf()
+        await net.start_frontend(wait_healthy=3)
+        await asyncio.sleep(2)  # let litestream ship its first snapshot
+        loop = asyncio.get_running_loop()
+        r = await loop.run_in_executor(None, lambda: subprocess.run(
+            [BIN / "vspadmin", f"--homedir={tmp_path}", "preflight"], capture_output=True, text=True, timeout=120))
+    finally:
+        await net.close()
+    out = r.stdout
+    assert r.returncode == 0, r.stderr
+
+    def state(rule):
+        return out.split(rule, 1)[1].split()[0]
+    for name in ("v1", "v2", "v3"):
+        assert state(f"voter {name} healthy") == "PASS", out
+    assert state("voters configured") == "PASS"
+    assert state("each voter has its own exccd") == "PASS"  # each voter has its own (fake) exccd certificate
+    assert state("voters on distinct hosts") == "FAIL"  # all on this machine: the truth
+    assert state("frontend apart from the voters") == "FAIL"
+    assert state("fee xpub set") == "PASS" and state("backups replicating") == "PASS", out
