@@ -6,12 +6,17 @@ past the TLS handshake and the name check.
 """
 
 import logging
+import re
 
 import grpc
 
 from schema import voter_pb2 as pb
 from schema import voter_pb2_grpc as pbg
 from vspd.certs import FRONTEND_CN
+from vspd.chain import tx as txmod
+from vspd.chain import wif as wifmod
+from vspd.chain.address import Address
+from vspd.chain.errors import ChainError
 from vspd.version import __version__
 
 from .errors import NodeUnavailable, RPCError
@@ -20,6 +25,7 @@ from .exccwallet import ExccWallet
 
 log = logging.getLogger("voter.service")
 OUTCOME_STATUSES = ("voted", "missed", "expired", "revoked")
+_HASH = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ListenError(Exception):
@@ -84,8 +90,30 @@ class VoterService(pbg.VoterServicer):
             r.wallet_error = str(e)
         return r
 
+    async def _invalid(self, context, message: str):
+        log.warning("refused a malformed request: %s", message)
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+    async def _check_ticket(self, request, context) -> None:
+        """Everything in an AddTicket request is checked before the wallet sees it."""
+        if not _HASH.match(request.ticket_hash) or not _HASH.match(request.block_hash):
+            await self._invalid(context, "ticket and block hashes must be 64 lower-case hex characters")
+        if request.block_height < 0:
+            await self._invalid(context, "block height must not be negative")
+        try:
+            t = txmod.from_hex(request.ticket_hex)
+            key = wifmod.decode(request.voting_wif, self.exccd.net)
+            voting = Address.from_pubkey(key.pubkey(), self.exccd.net)
+        except ChainError as e:
+            await self._invalid(context, f"bad ticket or voting key: {e}")
+        if t.txid() != request.ticket_hash or not txmod.is_ticket(t, self.exccd.net):
+            await self._invalid(context, "ticket_hex is not the solo ticket ticket_hash names")
+        if t.outputs[0].script != txmod.voting_script(voting):
+            await self._invalid(context, "the voting key does not match the ticket")
+
     async def AddTicket(self, request, context):
         await self._authorize(context)
+        await self._check_ticket(request, context)
         try:
             height = await self.wallet.best_height()
             if height < request.block_height:
@@ -104,6 +132,8 @@ class VoterService(pbg.VoterServicer):
 
     async def SetVoteChoices(self, request, context):
         await self._authorize(context)
+        if not _HASH.match(request.ticket_hash):
+            await self._invalid(context, "ticket hash must be 64 lower-case hex characters")
         try:
             for c in request.vote_choices:
                 await self.wallet.set_vote_choice(c.agenda_id, c.choice_id, request.ticket_hash)
@@ -112,6 +142,8 @@ class VoterService(pbg.VoterServicer):
         return pb.SetVoteChoicesReply()
 
     async def _tickets(self, start: int, context):
+        if start < 0:
+            await self._invalid(context, "start height must not be negative")
         try:
             return await self.wallet.tickets(start)
         except (NodeUnavailable, RPCError) as e:
