@@ -68,7 +68,6 @@ class Pipeline:
         self.lock = asyncio.Lock()
         self.last_report = PassReport()
         self.passes = 0
-        self.pass_seconds: list[float] = []
 
     # -- one pass ----------------------------------------------------------
     async def run_pass(self) -> PassReport:
@@ -87,8 +86,6 @@ class Pipeline:
             report.queries = self.store.query_count - q0
             self.last_report = report
             self.passes += 1
-            self.pass_seconds.append(report.seconds)
-            del self.pass_seconds[:-100]
         if report.changes:
             log.info("pass: %s", report)
         if self.on_changed is not None:
