@@ -12,11 +12,14 @@ import json
 import logging
 import os
 import shutil
+import socket
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import aiohttp
 
 log = logging.getLogger("replication")
 RESTART_BACKOFF_MAX = 60.0
@@ -139,7 +142,6 @@ class Replicator:
         self._failing_since = time.time()
 
     def _free_port(self) -> int:
-        import socket
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             return s.getsockname()[1]
@@ -213,7 +215,6 @@ class Replicator:
         log.info("litestream stopped")
 
     async def _monitor(self) -> None:
-        import aiohttp
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
             while True:
                 await asyncio.sleep(MONITOR_INTERVAL)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup, escape
 
 from rpcclient import NodeUnavailable, RPCError
 from vspd.chain import bip32, tx as txmod, wif as wifmod
@@ -84,7 +85,6 @@ async def admin_page(request: web.Request, tab: str = "status", status: int = 20
 
 
 def explorer_link(ctx: AppContext, kind: str, value: str):
-    from markupsafe import Markup, escape
     if not ctx.net.explorer or not value:
         return value
     return Markup(f'<a href="{escape(ctx.net.explorer)}/{kind}/{escape(value)}" rel="noopener noreferrer">'
