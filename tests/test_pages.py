@@ -1,6 +1,7 @@
 """Pages and admin through plain HTTP: status codes, sessions, CSRF, bad forms change nothing."""
 
 import pytest
+from yarl import URL
 
 from conftest import SIMNET_XPUB
 from web import csrf, session
@@ -61,6 +62,7 @@ async def test_session_cookie_is_signed():
     assert not session.is_admin(secret, c[:-2] + "AA")
     assert not session.is_admin(secret, session.make(secret, now=1))  # expired
     assert not session.is_admin(secret, "garbage") and not session.is_admin(secret, None)
+    assert not session.is_admin(secret, c, generation=1)  # issued before the last logout
 
 
 def test_csrf_rules():
@@ -111,9 +113,13 @@ async def test_admin_tabs_and_actions(admin):
     assert body.startswith("SQLite format 3")
     _, log, _ = await get(vsp, "/admin?tab=log")
     assert "close" in log and "reopen" in log and "download backup" in log
+    stolen = vsp.client.http.cookie_jar.filter_cookies(URL(vsp.url))[session.COOKIE].value
     status, _, r = await post(vsp, "/admin/logout", {})
     assert status == 302
     status, _, _ = await get(vsp, "/admin?tab=status")
+    assert status == 401
+    # a copy of the old cookie (another browser, or a thief) no longer works either
+    status, _, _ = await get(vsp, "/admin?tab=status", headers={"Cookie": f"{session.COOKIE}={stolen}"})
     assert status == 401
 
 

@@ -67,6 +67,7 @@ class Frontend:
                 supportemail=cfg.supportemail, trusted_proxies=frozenset(cfg.trustedproxies),
                 adminpass=cfg.adminpass, maxlag=cfg.maxlag)
             ctx.cookie_secret = await store.get_key("cookiesecret")
+            ctx.session_generation = int(await store.get_setting("sessiongeneration") or 0)
             if not cfg.vspclosed and await store.get_setting("vspclosed") == "true":
                 ctx.vspclosed = True  # closed from the admin page: that outlives restarts
                 ctx.vspclosedmsg = await store.get_setting("vspclosedmsg") or ""

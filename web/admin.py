@@ -45,7 +45,7 @@ def who(ctx: AppContext, request: web.Request) -> str:
 
 def is_admin(request: web.Request) -> bool:
     ctx = ctx_of(request)
-    return session.is_admin(ctx.cookie_secret, request.cookies.get(session.COOKIE))
+    return session.is_admin(ctx.cookie_secret, request.cookies.get(session.COOKIE), generation=ctx.session_generation)
 
 
 def secure(ctx: AppContext, request: web.Request) -> bool:
@@ -113,7 +113,8 @@ async def post_login(request: web.Request) -> web.Response:
         return login_page(request, "Incorrect password.", 401)
     log.info("admin login from %s", ctx.client_ip(request))
     resp = web.HTTPFound("/admin")
-    session.set_cookie(resp, session.make(ctx.cookie_secret), secure(ctx, request))
+    session.set_cookie(resp, session.make(ctx.cookie_secret, generation=ctx.session_generation),
+                       secure(ctx, request))
     raise resp
 
 
@@ -123,6 +124,12 @@ def _password_ok(given: str, expected: str) -> bool:
 
 
 async def post_logout(request: web.Request) -> web.Response:
+    """Logging out ends every admin session, not just this browser's cookie."""
+    ctx = ctx_of(request)
+    if is_admin(request):
+        ctx.session_generation += 1
+        await ctx.store.set_settings({"sessiongeneration": str(ctx.session_generation)}, who(ctx, request),
+                                     "logout")
     resp = web.HTTPFound("/admin")
     session.clear_cookie(resp)
     raise resp

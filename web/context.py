@@ -59,6 +59,7 @@ class AppContext:
     metrics: object = None  # web.metrics.Metrics
     replication: object = None  # vspd.replication.Replicator
     cookie_secret: bytes = b""
+    session_generation: int = 0  # bumped by each logout: older session cookies stop working
 
     def now(self) -> int:
         return int(self.clock())

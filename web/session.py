@@ -16,12 +16,13 @@ def _sign(secret: bytes, payload: bytes) -> str:
     return base64.urlsafe_b64encode(hmac.new(secret, payload, hashlib.sha256).digest()).decode().rstrip("=")
 
 
-def make(secret: bytes, now: float | None = None) -> str:
-    payload = json.dumps({"admin": True, "exp": int((now or time.time()) + LIFETIME)}).encode()
+def make(secret: bytes, now: float | None = None, generation: int = 0) -> str:
+    payload = json.dumps({"admin": True, "exp": int((now or time.time()) + LIFETIME), "gen": generation}).encode()
     return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + _sign(secret, payload)
 
 
-def is_admin(secret: bytes, cookie: str | None, now: float | None = None) -> bool:
+def is_admin(secret: bytes, cookie: str | None, now: float | None = None, generation: int = 0) -> bool:
+    """Valid signature, not expired, and issued since the last logout (its generation)."""
     if not cookie or "." not in cookie or not secret:
         return False
     body, sig = cookie.rsplit(".", 1)
@@ -32,7 +33,8 @@ def is_admin(secret: bytes, cookie: str | None, now: float | None = None) -> boo
         return False
     if not hmac.compare_digest(_sign(secret, payload), sig):
         return False
-    return data.get("admin") is True and isinstance(data.get("exp"), int) and data["exp"] > (now or time.time())
+    return (data.get("admin") is True and isinstance(data.get("exp"), int) and data["exp"] > (now or time.time())
+            and data.get("gen") == generation)
 
 
 def set_cookie(resp: web.StreamResponse, value: str, secure: bool) -> None:
