@@ -3,7 +3,6 @@
 # exccd / exccwallet JSON-RPC error codes the VSP acts on.
 ERR_NO_TX_INFO = -5
 ERR_DUPLICATE_TX = -40
-ERR_RULE = -26
 
 
 class NodeUnavailable(Exception):

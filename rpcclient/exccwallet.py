@@ -57,9 +57,6 @@ class ExccWallet(Peer):
     async def set_vote_choice(self, agenda: str, choice: str, ticket_hash: str) -> None:
         await self.rpc.call("setvotechoice", agenda, choice, ticket_hash)
 
-    async def rescan(self, from_height: int) -> None:
-        await self.rpc.call("rescanwallet", from_height)
-
     async def tickets(self, start_height: int) -> list[WalletTicket]:
         rows = await self.rpc.call("ticketinfo", start_height)
         out = []

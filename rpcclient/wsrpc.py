@@ -22,7 +22,7 @@ Notification = Callable[[str, list], Awaitable[None]]
 class _Session(aiorpcx.RPCSession):
     """aiorpcx session speaking exccd's loose JSON-RPC dialect."""
 
-    def __init__(self, transport, *, on_notification: Notification, **kwargs):
+    def __init__(self, transport, *, on_notification: Notification):
         super().__init__(transport, connection=aiorpcx.JSONRPCConnection(aiorpcx.JSONRPCLoose))
         self._on_notification = on_notification
 

@@ -29,6 +29,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def vspadmin(home: Path, *args, network: str | None = "simnet") -> subprocess.CompletedProcess:
+    """Run the real vspadmin command on a home folder."""
+    net = [f"--network={network}"] if network else []
+    return subprocess.run([BIN / "vspadmin", f"--homedir={home}", *net, *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
 class Proc:
     def __init__(self, name: str, args: list, logdir: Path):
         self.name, self.args = name, [str(a) for a in args]
@@ -103,8 +110,7 @@ class Network:
         await exccd.start()
         names = ",".join(f"v{i}" for i in range(1, nvoters + 1))
         make_certs(home, names)
-        subprocess.run([BIN / "vspadmin", f"--homedir={home}", "--network=simnet", "createdatabase",
-                        SIMNET_XPUB], check=True, capture_output=True)
+        assert vspadmin(home, "createdatabase", SIMNET_XPUB).returncode == 0
         net = cls(home, chain, exccd, extra_args=list(extra_args))
         for i in range(1, nvoters + 1):
             vexccd, wallet = FakeExccd(chain), FakeWallet(chain)

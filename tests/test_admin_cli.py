@@ -1,27 +1,22 @@
 """vspadmin commands of the guide that other tests do not already run."""
 
-import subprocess
 
 from conftest import SIMNET_XPUB
-from procs import BIN
+from procs import vspadmin
 
 M0H = "xpub68Gmy5EdvgibQVfPdqkBBCHxA5htiqg55crXYuXoQRKfDBFA1WEjWgP6LHhwBZeNK1VTsfTFUHCdrfp1bgwQ9xv5ski8PX9rL2dZXvgGDnw"
 
 
-def vspadmin(home, *args):
-    return subprocess.run([BIN / "vspadmin", f"--homedir={home}", *args], capture_output=True, text=True, timeout=60)
-
-
 def test_createdatabase_and_retirexpub(tmp_path):
-    r = vspadmin(tmp_path, "--network=simnet", "createdatabase", M0H)
+    r = vspadmin(tmp_path, "createdatabase", M0H)
     assert r.returncode == 2 and "is for mainnet, not simnet" in r.stderr
     assert not (tmp_path / "data" / "simnet" / "vspd.db").exists()
-    assert vspadmin(tmp_path, "--network=simnet", "createdatabase", SIMNET_XPUB).returncode == 0
-    r = vspadmin(tmp_path, "--network=simnet", "createdatabase", SIMNET_XPUB)
+    assert vspadmin(tmp_path, "createdatabase", SIMNET_XPUB).returncode == 0
+    r = vspadmin(tmp_path, "createdatabase", SIMNET_XPUB)
     assert r.returncode == 2 and "already exists" in r.stderr
-    r = vspadmin(tmp_path, "--network=simnet", "retirexpub", SIMNET_XPUB)
+    r = vspadmin(tmp_path, "retirexpub", SIMNET_XPUB)
     assert r.returncode == 2 and "already been used" in r.stderr
-    r = vspadmin(tmp_path, "--network=simnet", "retirexpub", "not-an-xpub")
+    r = vspadmin(tmp_path, "retirexpub", "not-an-xpub")
     assert r.returncode == 2 and "invalid fee xpub" in r.stderr
 
 

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from conftest import SIMNET_XPUB, make_certs
-from procs import BIN, free_port
+from procs import BIN, free_port, vspadmin
 from rpcclient.voterclient import VoterAddress
 from rpcclient.voterserver import serve, server_credentials
 from schema import voter_pb2 as pb
@@ -112,8 +112,7 @@ async def test_preflight_command_against_grpc_voters(tmp_path):
         "[Application Options]\nnetwork = simnet\nexccduser = u\nexccdpass = p\n"
         f"exccdcert = {cert}\nsupportemail = ops@example.org\nadminpass = adminadmin\n"
         f"voters = {','.join(voters)}\n")
-    assert subprocess.run([BIN / "vspadmin", f"--homedir={tmp_path}", "--network=simnet", "createdatabase",
-                           SIMNET_XPUB], capture_output=True).returncode == 0
+    assert vspadmin(tmp_path, "createdatabase", SIMNET_XPUB).returncode == 0
     try:
         import asyncio
         loop = asyncio.get_running_loop()

@@ -5,7 +5,6 @@ import base64
 import os
 import shutil
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,18 +13,13 @@ import pytest
 
 from chainbuilders import make_fee_tx
 from conftest import SIMNET_XPUB
-from procs import BIN, Network, wait_for
+from procs import Network, vspadmin, wait_for
 from vspclient import VSPClient, quote_new_ticket
 from vspd.chain import address
 from vspd.chain.params import SIMNET
 from vspd.replication import Replica, Replicator
 
 pytestmark = pytest.mark.slow
-
-
-def vspadmin(home: Path, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([BIN / "vspadmin", f"--homedir={home}", "--network=simnet", *args],
-                          capture_output=True, text=True, timeout=120)
 
 
 def db_files(home: Path) -> list[Path]:

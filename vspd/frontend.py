@@ -65,7 +65,7 @@ class Frontend:
                 net=cfg.net, store=store, exccd=exccd, signer=signer, vspfee=cfg.vspfee,
                 vspclosed=cfg.vspclosed, vspclosedmsg=cfg.vspclosedmsg, designation=cfg.designation,
                 supportemail=cfg.supportemail, trusted_proxies=frozenset(cfg.trustedproxies),
-                adminpass=cfg.adminpass, maxlag=cfg.maxlag)
+                adminpass=cfg.adminpass)
             ctx.cookie_secret = await store.get_key("cookiesecret")
             ctx.session_generation = int(await store.get_setting("sessiongeneration") or 0)
             if not cfg.vspclosed and await store.get_setting("vspclosed") == "true":

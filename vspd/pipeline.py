@@ -225,9 +225,3 @@ class Pipeline:
         if added or fixed:
             log.info("voter %s repaired: %d tickets added, %d choice sets fixed", state.name, added, fixed)
         return added, fixed
-
-    async def check_all_voters(self) -> None:
-        if self.voters is None:
-            return
-        for state in self.voters.reachable():
-            await self.check_voter(state)

@@ -2,7 +2,6 @@
 
 import datetime
 import ipaddress
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -31,9 +30,3 @@ def self_signed(common_name: str, hosts: list[str], days: int = 3650) -> tuple[b
     return (cert.public_bytes(serialization.Encoding.PEM),
             key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                               serialization.NoEncryption()))
-
-
-def write_pair(cert_path: Path, key_path: Path, cert: bytes, key: bytes) -> None:
-    cert_path.write_bytes(cert)
-    key_path.touch(mode=0o600)
-    key_path.write_bytes(key)

@@ -89,7 +89,6 @@ class VoterPool:
         self.local_height = local_height
         self.interval = interval
         self.on_recovered: Callable[[VoterState], Awaitable[None]] | None = None
-        self.polls = 0
 
     def __iter__(self):
         return iter(self.states)
@@ -121,7 +120,6 @@ class VoterPool:
                     await self.on_recovered(state)
             elif was_healthy and not state.healthy:
                 log.warning("voter %s is unhealthy: %s", state.name, "; ".join(state.problems))
-        self.polls += 1
 
     async def _health(self, state: VoterState) -> bool:
         was = state.healthy

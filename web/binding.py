@@ -9,6 +9,8 @@ Every failure is a code-0 bad request naming the field.
 import json
 from dataclasses import dataclass
 
+from vspd.chain.votes import MAX_POLICIES
+
 from .wire import APIError, ErrorCode
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -28,7 +30,7 @@ TICKET_BROADCAST = (Field("tickethex", "str", True), Field("tickethash", "str", 
 FEE_ADDRESS = (Field("timestamp", "int", True), Field("tickethash", "str", True),
                Field("tickethex", "str", True), Field("parenthex", "str", True))
 SET_ALT_SIGN_ADDR = FEE_ADDRESS + (Field("altsignaddress", "str", True),)
-_POLICIES = (Field("tspendpolicy", "map", False, 3), Field("treasurypolicy", "map", False, 3))
+_POLICIES = (Field("tspendpolicy", "map", False, MAX_POLICIES), Field("treasurypolicy", "map", False, MAX_POLICIES))
 PAY_FEE = (Field("timestamp", "int", True), Field("tickethash", "str", True), Field("feetx", "str", True),
            Field("votingkey", "str", True), Field("votechoices", "map", True)) + _POLICIES
 SET_VOTE_CHOICES = (Field("timestamp", "int", True), Field("tickethash", "str", True),

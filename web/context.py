@@ -55,7 +55,6 @@ class AppContext:
     voters: object = None  # vspd.voters.VoterPool; None only in API unit tests
     pipeline: object = None  # vspd.pipeline.Pipeline
     adminpass: str = ""
-    maxlag: int = 6
     metrics: object = None  # web.metrics.Metrics
     replication: object = None  # vspd.replication.Replicator
     cookie_secret: bytes = b""

@@ -9,7 +9,7 @@ from aiohttp import web
 from vspd.version import __version__
 
 from .context import AppContext, ctx_of
-from .wire import DEFAULT_MESSAGES
+from .wire import DEFAULT_MESSAGES, go_float
 
 STATIC = Path(__file__).parent / "static"
 
@@ -39,17 +39,12 @@ def voter_words(ctx: AppContext) -> list[dict]:
             for v in ctx.voters]
 
 
-def go_percent(value: float) -> str:
-    text = repr(float(value))
-    return text[:-2] if text.endswith(".0") else text
-
-
 async def home(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     if ctx.stats.stats is None:
         await ctx.stats.refresh()
     data = base_context(ctx)
-    data.update(voters=voter_words(ctx), url=site_url(ctx, request), fee=go_percent(ctx.vspfee))
+    data.update(voters=voter_words(ctx), url=site_url(ctx, request), fee=go_float(ctx.vspfee))
     return aiohttp_jinja2.render_template("home.html", request, data)
 
 

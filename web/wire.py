@@ -74,13 +74,6 @@ def http_status(code: int) -> int:
     return 500
 
 
-def default_message(code: int) -> str:
-    try:
-        return DEFAULT_MESSAGES[ErrorCode(code)]
-    except ValueError:
-        return "unknown error"
-
-
 class APIError(Exception):
     """Raised by handlers; becomes a signed {"code","message"} response."""
 

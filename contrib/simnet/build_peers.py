@@ -55,7 +55,7 @@ def main() -> int:
             rc, out = run(["go", "install", f"{module}@{resolved}"], env)
             binary = bindir / name
             if rc == 0 and binary.exists():
-                rc2, ver = run([str(binary), "--version"], env, 30)
+                _, ver = run([str(binary), "--version"], env, 30)
                 report.append(f"{name}: {module}@{resolved}: built, --version: {ver}")
                 built[name] = str(binary)
                 break

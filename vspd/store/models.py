@@ -5,9 +5,7 @@ from dataclasses import dataclass, field
 
 FEE_NONE, FEE_RECEIVED, FEE_BROADCAST, FEE_CONFIRMED, FEE_ERROR = (
     "none", "received", "broadcast", "confirmed", "error")
-FEE_STATUSES = (FEE_NONE, FEE_RECEIVED, FEE_BROADCAST, FEE_CONFIRMED, FEE_ERROR)
 OUTCOME_NONE, VOTED, REVOKED, EXPIRED, MISSED = "", "voted", "revoked", "expired", "missed"
-OUTCOMES = (OUTCOME_NONE, VOTED, REVOKED, EXPIRED, MISSED)
 
 
 @dataclass
