@@ -6,7 +6,7 @@ import sqlite3
 import aiohttp
 import pytest
 
-from procs import Network
+from procs import Network, Proc, free_port, vspadmin
 from vspclient import VSPClient, quote_new_ticket
 
 pytestmark = pytest.mark.slow
@@ -31,6 +31,15 @@ async def test_restart_continues_fee_index_and_sigterm_is_clean(net):
         await client.vspinfo()
         first = [await request_fee_address(client, net.chain) for _ in range(3)]
     assert all(r.status == 200 for _, r in first), [r.json for _, r in first]
+    # One frontend per data folder, and nothing pulls the key or the database from under it.
+    key_before = (net.home / "data" / "simnet" / "vspd.key").read_bytes()
+    second = Proc("second", net.frontend_args(f"--listen=127.0.0.1:{free_port()}"), net.home).start()
+    assert second.proc.wait(timeout=60) == 1
+    assert f"vspd frontend (pid {fe.proc.pid}) is using" in second.output()
+    for args in (["rotatekey"], ["restore", "--force"]):
+        r = vspadmin(net.home, *args)
+        assert r.returncode == 2 and f"vspd frontend (pid {fe.proc.pid})" in r.stderr and "stop it first" in r.stderr
+    assert (net.home / "data" / "simnet" / "vspd.key").read_bytes() == key_before
     assert fe.stop() == 0, fe.output()
     out = fe.output()
     assert "frontend stopped" in out

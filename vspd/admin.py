@@ -1,16 +1,21 @@
-"""`vspadmin`: one-off operator commands that run while vspd is stopped.
+"""`vspadmin`: one-off operator commands.
 
 Each command validates its input first and changes nothing when refusing.
+backup, retirexpub and preflight are safe beside a running frontend;
+rotatekey and a restore over the live database hold the frontend's run lock
+and refuse while it runs.
 """
 
 import argparse
 import asyncio
 import configparser
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 from . import certs, replication
 from .chain import bip32
@@ -18,6 +23,7 @@ from .chain.errors import ChainError
 from .chain.params import NETWORKS, NetParams
 from .config import OPTIONS, ROLES, SECTION, ConfigError
 from .paths import key_file
+from .runlock import AlreadyRunning, RunLock
 from .store import Store, StoreError
 from .store.db import latest_version
 from .store.sealing import SealError, Sealer, create_key_file, read_key_file
@@ -214,6 +220,12 @@ async def restore(args) -> str:
     except SealError as e:
         raise AdminError(f"{e} (restore the key file from safe storage first)") from None
     replica, sftp_key, host_key = _replica(args, homedir, net)
+    with _exclusive(datadir, "restore") if output == live else contextlib.nullcontext():
+        return await _restore(args, replica, sftp_key, host_key, live, output, key)
+
+
+async def _restore(args, replica: replication.Replica, sftp_key: str, host_key: str, live: Path, output: Path,
+                   key: bytes) -> str:
     work = Path(tempfile.mkdtemp(prefix=".restore-", dir=output.parent if output.parent.exists() else None))
     try:
         cfg = work / "litestream.yml"
@@ -256,9 +268,30 @@ async def backup(args) -> str:
     return f"wrote a consistent snapshot of {datadir / 'vspd.db'} to {dest}"
 
 
+@contextlib.contextmanager
+def _exclusive(datadir: Path, command: str) -> Iterator[None]:
+    """The data folder's run lock, so that no frontend runs while `command` replaces what it uses."""
+    lock = RunLock(datadir, f"vspadmin {command}")
+    try:
+        lock.acquire()
+    except AlreadyRunning as e:
+        raise AdminError(f"{e}; stop it first") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 async def rotate_key(args) -> str:
     """New key file, every secret re-sealed in one transaction; safe to re-run after a crash."""
     net, _, datadir = _paths(args)
+    if not (datadir / "vspd.db").exists():
+        raise AdminError(f"database {datadir / 'vspd.db'} does not exist")
+    with _exclusive(datadir, "rotatekey"):
+        return await _rotate_key(datadir)
+
+
+async def _rotate_key(datadir: Path) -> str:
     kf = key_file(datadir)
     pending = kf.with_name(kf.name + ".new")
     store = await _open(datadir)

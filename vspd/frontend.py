@@ -21,6 +21,7 @@ from .errors import StartupError
 from .paths import key_file
 from .pipeline import CONSISTENCY_INTERVAL, PassReport, Pipeline
 from .replication import Replicator, ReplicaError
+from .runlock import AlreadyRunning, RunLock
 from .store import Store, StoreError
 from .store.sealing import SealError, Sealer, read_key_file
 from .tasks import every, run_until
@@ -46,6 +47,18 @@ class Frontend:
         if not cfg.dbpath.exists():
             raise StartupError(f"database {cfg.dbpath} does not exist; create it with "
                                f"`vspadmin --homedir={cfg.homedir} --network={cfg.net.name} createdatabase <xpub>`")
+        lock = RunLock(cfg.datadir, "vspd frontend")
+        try:
+            lock.acquire()
+        except AlreadyRunning as e:
+            raise StartupError(str(e)) from None
+        try:
+            await self._run_locked(stop)
+        finally:
+            lock.release()
+
+    async def _run_locked(self, stop: asyncio.Event) -> None:
+        cfg = self.cfg
         try:
             sealer = Sealer(read_key_file(key_file(cfg.datadir)))
             store = await Store.open(cfg.dbpath, sealer)
