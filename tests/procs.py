@@ -15,9 +15,12 @@ from pathlib import Path
 
 import aiohttp
 
+from chainbuilders import make_fee_tx
 from conftest import SIMNET_XPUB, make_certs
 from fakes.exccd import FakeChain, FakeExccd
 from fakes.exccwallet import FakeWallet
+from vspclient import VSPClient, quote_new_ticket
+from vspd.chain import address
 from vspd.chain.params import SIMNET
 
 BIN = Path(sys.executable).parent
@@ -182,3 +185,50 @@ class Network:
     async def mine(self, n: int = 1) -> None:
         """Blocks on the shared chain; only the frontend's exccd notifies (voters poll)."""
         await self.exccd.mine(n)
+
+
+# The helpers below take any `net` with .url, .chain and async .mine(n): a Network or a walk of the guide.
+
+class Staker:
+    def __init__(self, net, http: aiohttp.ClientSession):
+        self.net = net
+        self.client = VSPClient(http, net.url)
+
+    async def buy(self):
+        nt = await quote_new_ticket(self.client, self.net.chain)
+        return nt.voting, nt.commitment, nt.tx, nt.parent, nt.reply
+
+    async def buy_and_pay(self):
+        voting, commit, t, parent, r = await self.buy()
+        assert r.status == 200, r.json
+        fee = make_fee_tx(address.decode(r.json["feeaddress"], SIMNET), r.json["feeamount"])
+        p = await self.client.payfee(commit.secret, t.txid(), fee.serialize().hex(), voting.wif)
+        assert p.status == 200, p.json
+        return commit, t
+
+    async def fee_status(self, commit, t) -> str:
+        r = await self.client.ticketstatus(commit.secret, t.txid())
+        return r.json["feetxstatus"]
+
+
+async def mine_until(net, predicate, what: str, blocks: int = 30) -> None:
+    for _ in range(blocks):
+        if await predicate():
+            return
+        await net.mine(1)
+        try:
+            await wait_for(predicate, 1.0, what, interval=0.05)
+            return
+        except AssertionError:
+            continue
+    await wait_for(predicate, 10, what)
+
+
+async def status(http: aiohttp.ClientSession, net) -> tuple[int, dict]:
+    """GET /status, waiting out its rate limit (3 per second per client)."""
+    for _ in range(20):
+        async with http.get(net.url + "/status") as r:
+            if r.status != 429:
+                return r.status, await r.json()
+        await asyncio.sleep(0.35)
+    raise AssertionError("/status kept answering 429")

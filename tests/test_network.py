@@ -11,10 +11,7 @@ import base64
 import aiohttp
 import pytest
 
-from chainbuilders import make_fee_tx
-from procs import Network, wait_for
-from vspclient import VSPClient, quote_new_ticket
-from vspd.chain import address
+from procs import Network, Staker, mine_until, status, wait_for
 from vspd.chain.params import SIMNET
 
 pytestmark = pytest.mark.slow
@@ -25,51 +22,6 @@ async def net(tmp_path):
     n = await Network.create(tmp_path, nvoters=3, extra_args=["--healthinterval=0.3"])
     yield n
     await n.close()
-
-
-class Staker:
-    def __init__(self, net: Network, http):
-        self.net = net
-        self.client = VSPClient(http, net.url)
-
-    async def buy(self):
-        nt = await quote_new_ticket(self.client, self.net.chain)
-        return nt.voting, nt.commitment, nt.tx, nt.parent, nt.reply
-
-    async def buy_and_pay(self):
-        voting, commit, t, parent, r = await self.buy()
-        assert r.status == 200, r.json
-        fee = make_fee_tx(address.decode(r.json["feeaddress"], SIMNET), r.json["feeamount"])
-        p = await self.client.payfee(commit.secret, t.txid(), fee.serialize().hex(), voting.wif)
-        assert p.status == 200, p.json
-        return commit, t
-
-    async def fee_status(self, commit, t) -> str:
-        r = await self.client.ticketstatus(commit.secret, t.txid())
-        return r.json["feetxstatus"]
-
-
-async def mine_until(net, predicate, what, blocks=30):
-    for _ in range(blocks):
-        if await predicate():
-            return
-        await net.mine(1)
-        try:
-            await wait_for(predicate, 1.0, what, interval=0.05)
-            return
-        except AssertionError:
-            continue
-    await wait_for(predicate, 10, what)
-
-
-async def status(http, net):
-    """GET /status, waiting out its rate limit (3 per second per client)."""
-    for _ in range(20):
-        async with http.get(net.url + "/status") as r:
-            if r.status != 429:
-                return r.status, await r.json()
-        await asyncio.sleep(0.35)
-    raise AssertionError("/status kept answering 429")
 
 
 async def test_paid_ticket_reaches_every_voter_and_its_vote_is_recorded(net):
