@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,22 @@ def test_litestream_examples_are_what_vspd_writes():
     s3 = litestream_config(db, Replica.parse("s3://example-vspd-backups/mainnet"), 1.0, "127.0.0.1:9099")
     assert (CONTRIB / "litestream" / "sftp.yml").read_text().endswith(sftp)
     assert (CONTRIB / "litestream" / "s3.yml").read_text().endswith(s3)
+
+
+def test_release_install_carries_every_file(tmp_path):
+    """The guide installs with a plain `pip install /path/to/vspd`, not an editable one: the
+    wheel must carry every module, SQL migration, proto, template and static file, and both commands."""
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", "test-output", "tests", "contrib"))
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                        "-w", str(tmp_path / "dist"), str(src)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    wanted = {p.relative_to(src).as_posix() for pkg in ("vspd", "web", "rpcclient", "schema")
+              for p in (src / pkg).rglob("*") if p.is_file()}
+    assert len(wanted) > 60 and not wanted - names, sorted(wanted - names)
+    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "vspd = vspd.main:main" in text and "vspadmin = vspd.admin:main" in text
