@@ -24,11 +24,12 @@ from web.context import AppContext  # noqa: E402
 from web.stats import StatsCache  # noqa: E402
 from web.wire import Signer  # noqa: E402
 
-# A simnet xpub for tests (the BIP32 test seed re-versioned for simnet).
+# The BIP32 test vector 1 key m/0H, a mainnet xpub; and the same key re-versioned for simnet.
+MAINNET_XPUB = ("xpub68Gmy5EdvgibQVfPdqkBBCHxA5htiqg55crXYuXoQRKfDBFA1WEjWgP6LHhwBZeNK1VTsfTFUHCdrfp1bgwQ9xv5ski8"
+                "PX9rL2dZXvgGDnw")
 SIMNET_XPUB = str(bip32.ExtendedPublicKey(
-    SIMNET, **{k: v for k, v in vars(bip32.decode_xpub(
-        "xpub68Gmy5EdvgibQVfPdqkBBCHxA5htiqg55crXYuXoQRKfDBFA1WEjWgP6LHhwBZeNK1VTsfTFUHCdrfp1bgwQ9xv5ski8PX9rL2dZXvgGDnw",
-        bip32.NETWORKS["mainnet"])).items() if k != "net"}))
+    SIMNET, **{k: v for k, v in vars(bip32.decode_xpub(MAINNET_XPUB, bip32.NETWORKS["mainnet"])).items()
+               if k != "net"}))
 
 
 async def make_store(path: Path, xpub: str = SIMNET_XPUB) -> Store:

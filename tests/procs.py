@@ -67,6 +67,10 @@ class Proc:
                 self.proc.wait()
         return self.proc.returncode if self.proc else 0
 
+    async def halt(self, sig=signal.SIGTERM, timeout: float = 20) -> int:
+        """stop(), without blocking the event loop: the fakes it serves must answer the child's goodbyes."""
+        return await asyncio.to_thread(self.stop, sig, timeout)
+
     def kill(self) -> None:
         if self.running:
             self.proc.kill()
@@ -174,10 +178,9 @@ class Network:
 
     async def close(self) -> None:
         if self.frontend is not None:
-            self.frontend.stop()
+            await self.frontend.halt()
+        await asyncio.gather(*(v.proc.halt() for v in self.voters if v.proc is not None))
         for v in self.voters:
-            if v.proc is not None:
-                v.proc.stop()
             await v.exccd.stop()
             await v.wallet.stop()
         await self.exccd.stop()

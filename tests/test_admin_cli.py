@@ -1,14 +1,13 @@
 """vspadmin commands of the guide that other tests do not already run."""
 
 
-from conftest import SIMNET_XPUB
+from conftest import MAINNET_XPUB, SIMNET_XPUB
 from procs import vspadmin
 
-M0H = "xpub68Gmy5EdvgibQVfPdqkBBCHxA5htiqg55crXYuXoQRKfDBFA1WEjWgP6LHhwBZeNK1VTsfTFUHCdrfp1bgwQ9xv5ski8PX9rL2dZXvgGDnw"
 
 
 def test_createdatabase_and_retirexpub(tmp_path):
-    r = vspadmin(tmp_path, "createdatabase", M0H)
+    r = vspadmin(tmp_path, "createdatabase", MAINNET_XPUB)
     assert r.returncode == 2 and "is for mainnet, not simnet" in r.stderr
     assert not (tmp_path / "data" / "simnet" / "vspd.db").exists()
     assert vspadmin(tmp_path, "createdatabase", SIMNET_XPUB).returncode == 0

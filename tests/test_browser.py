@@ -52,6 +52,18 @@ def text_of(driver, element_id: str) -> str:
     return driver.find_element(By.ID, element_id).text
 
 
+def submit(driver, button_id: str) -> None:
+    """Click a form's button and wait until the page it posts to has replaced this one."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+    button = driver.find_element(By.ID, button_id)
+    button.click()
+    wait = WebDriverWait(driver, 20)
+    wait.until(expected_conditions.staleness_of(button))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 async def test_site_and_admin_in_chromium(tmp_path, browser):
     from selenium.webdriver.common.by import By
     net = await Network.create(tmp_path, nvoters=3, extra_args=["--healthinterval=0.3"])
@@ -90,7 +102,7 @@ async def test_site_and_admin_in_chromium(tmp_path, browser):
         def login(password: str) -> None:
             go("/admin")
             browser.find_element(By.ID, "password").send_keys(password)
-            browser.find_element(By.ID, "login").click()
+            submit(browser, "login")
         await loop.run_in_executor(None, login, "wrong password")
         shot(browser, "login-wrong")
         assert "Incorrect password" in text_of(browser, "login-error")
@@ -114,7 +126,7 @@ async def test_site_and_admin_in_chromium(tmp_path, browser):
         def search() -> None:
             go("/admin?tab=tickets")
             browser.find_element(By.ID, "search-hash").send_keys(t.txid())
-            browser.find_element(By.ID, "search").click()
+            submit(browser, "search")
         await loop.run_in_executor(None, search)
         shot(browser, "admin-ticket")
         assert text_of(browser, "ticket-feestatus") == "received"
@@ -127,7 +139,7 @@ async def test_site_and_admin_in_chromium(tmp_path, browser):
             box = browser.find_element(By.ID, "closed-message")
             box.clear()
             box.send_keys("Moving to new servers")
-            browser.find_element(By.ID, "close").click()
+            submit(browser, "close")
         await loop.run_in_executor(None, close)
         await loop.run_in_executor(None, go, "/")
         shot(browser, "home-closed")
@@ -139,7 +151,7 @@ async def test_site_and_admin_in_chromium(tmp_path, browser):
 
         def reopen() -> None:
             go("/admin?tab=settings")
-            browser.find_element(By.ID, "reopen").click()
+            submit(browser, "reopen")
         await loop.run_in_executor(None, reopen)
         assert text_of(browser, "open-state") == "open"
         await loop.run_in_executor(None, go, "/")
@@ -147,7 +159,7 @@ async def test_site_and_admin_in_chromium(tmp_path, browser):
 
         def logout() -> None:
             go("/admin")
-            browser.find_element(By.ID, "logout").click()
+            submit(browser, "logout")
         await loop.run_in_executor(None, logout)
         shot(browser, "logged-out")
         assert browser.find_elements(By.ID, "password")

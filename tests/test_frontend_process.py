@@ -40,7 +40,7 @@ async def test_restart_continues_fee_index_and_sigterm_is_clean(net):
         r = vspadmin(net.home, *args)
         assert r.returncode == 2 and f"vspd frontend (pid {fe.proc.pid})" in r.stderr and "stop it first" in r.stderr
     assert (net.home / "data" / "simnet" / "vspd.key").read_bytes() == key_before
-    assert fe.stop() == 0, fe.output()
+    assert await fe.halt() == 0, fe.output()
     out = fe.output()
     assert "frontend stopped" in out
     assert "Sup3rSecretAdm1n" not in out and "rpcPa55-xyz" not in out
@@ -54,7 +54,7 @@ async def test_restart_continues_fee_index_and_sigterm_is_clean(net):
     addrs = {x[1].json["feeaddress"] for x in first}
     assert r.status == 200 and r.json["feeaddress"] not in addrs and len(addrs) == 3
     voter = net.voters[0].proc
-    assert voter.stop() == 0 and "voter stopped" in voter.output()  # SIGTERM: clean, owned shutdown
+    assert await voter.halt() == 0 and "voter stopped" in voter.output()  # SIGTERM: clean, owned shutdown
     assert "wpass" not in voter.output()
 
 

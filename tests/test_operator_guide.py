@@ -184,7 +184,7 @@ async def test_walk_the_operator_guide(tmp_path):
             assert state(out, "voters on distinct hosts") == "FAIL", out  # all on 127.0.0.1: the truth
 
             # Upgrades: one voter down, named by /status, back, and /status is 200 again.
-            assert procs["ams"].stop() == 0
+            assert await procs["ams"].halt() == 0
 
             async def ams_named():
                 code, body = await status(http, site)
@@ -204,7 +204,7 @@ async def test_walk_the_operator_guide(tmp_path):
             out = await walk.run("vspadmin --homedir=/var/lib/vspd rotatekey", frontend, ok=False)
             assert "stop it first" in out
             await asyncio.sleep(1.5)  # past backupsyncinterval (1 s): what was acknowledged is on the replica
-            assert procs.pop("frontend").stop() == 0
+            assert await procs.pop("frontend").halt() == 0
 
             # Losing the frontend: a new machine gets vspd.conf, certs/ and the key file, then restores.
             new, other = tmp_path / "new-frontend", tmp_path / "other-frontend"
@@ -234,7 +234,7 @@ async def test_walk_the_operator_guide(tmp_path):
             assert r.status == 200 and r.json["feetxstatus"] == "confirmed", r.json
     finally:
         for proc in procs.values():
-            proc.stop()
+            await proc.halt()
         for vnode, wallet in peers.values():
             await vnode.stop()
             await wallet.stop()

@@ -1,17 +1,19 @@
 """`vspadmin preflight`: every listing rule passing and failing; voters faked at the gRPC level."""
 
+import asyncio
 import dataclasses
 import subprocess
 
 import pytest
 
-from conftest import SIMNET_XPUB, make_certs
-from procs import BIN, free_port, vspadmin
+from conftest import MAINNET_XPUB, SIMNET_XPUB, make_certs
+from procs import BIN, Network, free_port, vspadmin
 from rpcclient.voterclient import VoterAddress
 from rpcclient.voterserver import serve, server_credentials
 from schema import voter_pb2 as pb
 from schema import voter_pb2_grpc as pbg
 from vspd.preflight import Facts, evaluate, render
+from vspd.tlsutil import self_signed
 
 
 def healthy(i: int, **kw) -> pb.HealthReply:
@@ -106,7 +108,6 @@ async def test_preflight_command_against_grpc_voters(tmp_path):
         servers.append(server)
         voters.append(f"{name}@127.0.0.1:{port}")
     cert = tmp_path / "rpc.cert"
-    from vspd.tlsutil import self_signed
     cert.write_bytes(self_signed("x", ["127.0.0.1"])[0])
     (tmp_path / "vspd.conf").write_text(
         "[Application Options]\nnetwork = simnet\nexccduser = u\nexccdpass = p\n"
@@ -114,7 +115,6 @@ async def test_preflight_command_against_grpc_voters(tmp_path):
         f"voters = {','.join(voters)}\n")
     assert vspadmin(tmp_path, "createdatabase", SIMNET_XPUB).returncode == 0
     try:
-        import asyncio
         loop = asyncio.get_running_loop()
         r = await loop.run_in_executor(None, lambda: subprocess.run(
             [BIN / "vspadmin", f"--homedir={tmp_path}", "preflight"], capture_output=True, text=True, timeout=120))
@@ -131,28 +131,58 @@ async def test_preflight_command_against_grpc_voters(tmp_path):
 
 async def test_preflight_against_a_running_deployment(tmp_path):
     """Real voter processes (their nodes and wallets faked): the truth about a one-host set-up."""
-    import asyncio
-
-    from procs import Network
     net = await Network.create(tmp_path, nvoters=3, extra_args=["--healthinterval=0.3"])
+    loop = asyncio.get_running_loop()
+
+    async def preflight() -> str:
+        r = await loop.run_in_executor(None, lambda: subprocess.run(
+            [BIN / "vspadmin", f"--homedir={tmp_path}", "preflight"], capture_output=True, text=True, timeout=120))
+        assert r.returncode == 0, r.stderr  # simnet: reported, not fatal
+        return r.stdout
     try:
         net.write_frontend_conf()
         await net.start_frontend(wait_healthy=3)
         await asyncio.sleep(2)  # let litestream ship its first snapshot
-        loop = asyncio.get_running_loop()
-        r = await loop.run_in_executor(None, lambda: subprocess.run(
-            [BIN / "vspadmin", f"--homedir={tmp_path}", "preflight"], capture_output=True, text=True, timeout=120))
+        out = await preflight()
+        # Then deliberately broken: a locked wallet, an SPV wallet, a voter stopped.
+        net.voters[0].wallet.unlocked = False
+        net.voters[1].wallet.spv = True
+        await net.voters[2].proc.halt()
+        broken = await preflight()
     finally:
         await net.close()
-    out = r.stdout
-    assert r.returncode == 0, r.stderr
 
-    def state(rule):
-        return out.split(rule, 1)[1].split()[0]
+    def state(text, rule):
+        return text.split(rule, 1)[1].split()[0]
     for name in ("v1", "v2", "v3"):
-        assert state(f"voter {name} healthy") == "PASS", out
-    assert state("voters configured") == "PASS"
-    assert state("each voter has its own exccd") == "PASS"  # each voter has its own (fake) exccd certificate
-    assert state("voters on distinct hosts") == "FAIL"  # all on this machine: the truth
-    assert state("frontend apart from the voters") == "FAIL"
-    assert state("fee xpub set") == "PASS" and state("backups replicating") == "PASS", out
+        assert state(out, f"voter {name} healthy") == "PASS", out
+    assert state(out, "voters configured") == "PASS"
+    assert state(out, "each voter has its own exccd") == "PASS"  # each voter has its own (fake) exccd certificate
+    assert state(out, "voters on distinct hosts") == "FAIL"  # all on this machine: the truth
+    assert state(out, "frontend apart from the voters") == "FAIL"
+    assert state(out, "fee xpub set") == "PASS" and state(out, "backups replicating") == "PASS", out
+
+    def row(rule):
+        line = next(x for x in broken.splitlines() if x.startswith(rule + " "))
+        return tuple(line[len(rule):].split(None, 1))
+    assert row("voter v1 healthy") == ("FAIL", "wallet locked"), broken
+    assert row("voter v2 healthy") == ("FAIL", "wallet in SPV mode"), broken
+    assert row("voter v3 healthy")[0] == "FAIL" and row("voter v3 healthy")[1].startswith("unreachable"), broken
+    assert row("voters healthy") == ("FAIL", "0 of 3 healthy"), broken
+    assert state(broken, "voters configured") == "PASS" and state(broken, "fee xpub set") == "PASS"
+
+
+def test_preflight_on_mainnet_exits_1_while_a_rule_fails(tmp_path):
+    """Nothing listening where the voters should be: the table is still printed, and the exit status is 1."""
+    make_certs(tmp_path, "v1,v2,v3")
+    cert = tmp_path / "rpc.cert"
+    cert.write_bytes(self_signed("x", ["127.0.0.1"])[0])
+    voters = ",".join(f"v{i}@127.0.0.1:{free_port()}" for i in (1, 2, 3))
+    (tmp_path / "vspd.conf").write_text(
+        "[Application Options]\nnetwork = mainnet\nexccduser = u\nexccdpass = p\n"
+        f"exccdcert = {cert}\nsupportemail = ops@example.org\nadminpass = adminadmin\nvoters = {voters}\n")
+    assert vspadmin(tmp_path, "createdatabase", MAINNET_XPUB, network=None).returncode == 0
+    r = vspadmin(tmp_path, "preflight", network=None)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "listing rule(s) fail on mainnet" in r.stdout and "voter v1 healthy" in r.stdout
+    assert "an operator ticket has voted" in r.stdout
