@@ -123,6 +123,15 @@ async def test_admin_tabs_and_actions(admin):
     assert status == 401
 
 
+async def test_new_admin_password_ends_every_session(admin):
+    vsp = admin
+    assert (await get(vsp, "/admin?tab=status"))[0] == 200
+    vsp.ctx.adminpass = "a new password after a leak"  # what a restart with a new adminpass does
+    assert (await get(vsp, "/admin?tab=status"))[0] == 401
+    vsp.ctx.adminpass = "correct horse battery"
+    assert (await get(vsp, "/admin?tab=status"))[0] == 200  # the key is the password's, nothing else changed
+
+
 async def test_operator_ticket_without_fee(admin):
     vsp = admin
     t = vsp.new_ticket(confirmations=10)

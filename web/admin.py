@@ -43,9 +43,13 @@ def who(ctx: AppContext, request: web.Request) -> str:
     return f"admin@{ctx.client_ip(request)}"
 
 
+def _session_key(ctx: AppContext) -> bytes:
+    return session.signing_key(ctx.cookie_secret, ctx.adminpass)
+
+
 def is_admin(request: web.Request) -> bool:
     ctx = ctx_of(request)
-    return session.is_admin(ctx.cookie_secret, request.cookies.get(session.COOKIE), generation=ctx.session_generation)
+    return session.is_admin(_session_key(ctx), request.cookies.get(session.COOKIE), generation=ctx.session_generation)
 
 
 def secure(ctx: AppContext, request: web.Request) -> bool:
@@ -113,7 +117,7 @@ async def post_login(request: web.Request) -> web.Response:
         return login_page(request, "Incorrect password.", 401)
     log.info("admin login from %s", ctx.client_ip(request))
     resp = web.HTTPFound("/admin")
-    session.set_cookie(resp, session.make(ctx.cookie_secret, generation=ctx.session_generation),
+    session.set_cookie(resp, session.make(_session_key(ctx), generation=ctx.session_generation),
                        secure(ctx, request))
     raise resp
 

@@ -12,6 +12,13 @@ COOKIE = "vspd-session"
 LIFETIME = 12 * 3600
 
 
+def signing_key(cookie_secret: bytes, adminpass: str) -> bytes:
+    """The cookie key, bound to the admin password: setting a new password ends every session."""
+    if not cookie_secret:
+        return b""
+    return hmac.new(cookie_secret, b"vspd admin session\x00" + adminpass.encode(), hashlib.sha256).digest()
+
+
 def _sign(secret: bytes, payload: bytes) -> str:
     return base64.urlsafe_b64encode(hmac.new(secret, payload, hashlib.sha256).digest()).decode().rstrip("=")
 
