@@ -1,5 +1,6 @@
 """The deployment files pass their checkers, and the examples match what the code writes."""
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -7,10 +8,13 @@ import sys
 import zipfile
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from procs import free_port
 from vspd.admin import config_text
 from vspd.replication import Replica, litestream_config
+from vspd.tlsutil import self_signed
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRIB = ROOT / "contrib"
@@ -39,25 +43,91 @@ def test_systemd_units_verify(tmp_path):
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-@pytest.mark.skipif(not os.path.exists(NGINX) and not os.environ.get("CI"),
-                    reason="nginx not installed (.ci/run installs it)")
-def test_nginx_site_passes_nginx_t(tmp_path):
+NEEDS_NGINX = pytest.mark.skipif(not os.path.exists(NGINX) and not os.environ.get("CI"),
+                                 reason="nginx not installed (.ci/run installs it)")
+
+
+def nginx_conf(tmp_path: Path, edits: dict[str, str] | None = None) -> Path:
+    """contrib's site with a self-signed certificate (and `edits`), in a main config of its own."""
     tls = tmp_path / "tls"
     tls.mkdir()
-    from vspd.tlsutil import self_signed
     cert, key = self_signed("vsp.example.org", ["vsp.example.org"])
     (tls / "c.crt").write_bytes(cert)
     (tls / "k.key").write_bytes(key)
     site = (CONTRIB / "nginx" / "vspd.conf").read_text()
-    assert "client_max_body_size 1m;" in site and "proxy_set_header X-Forwarded-For $remote_addr;" in site
-    site = site.replace("/etc/nginx/tls/vsp.example.org.crt", str(tls / "c.crt"))
-    site = site.replace("/etc/nginx/tls/vsp.example.org.key", str(tls / "k.key"))
+    edits = {"/etc/nginx/tls/vsp.example.org.crt": str(tls / "c.crt"),
+             "/etc/nginx/tls/vsp.example.org.key": str(tls / "k.key"), **(edits or {})}
+    for old, new in edits.items():
+        assert old in site, f"contrib/nginx/vspd.conf no longer has {old!r}"
+        site = site.replace(old, new)
     (tmp_path / "site.conf").write_text(site)
-    (tmp_path / "nginx.conf").write_text(f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
-                                         f"events {{}}\nhttp {{\n access_log off;\n include {tmp_path}/site.conf;\n}}\n")
-    r = subprocess.run([NGINX, "-t", "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True)
+    temp = " ".join(f"{kind}_temp_path {tmp_path}/{kind};" for kind in ("client_body", "proxy", "fastcgi",
+                                                                       "uwsgi", "scgi"))
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nworker_processes 1;\n"
+                    f"events {{}}\nhttp {{\n access_log off;\n {temp}\n include {tmp_path}/site.conf;\n}}\n")
+    return conf
+
+
+@NEEDS_NGINX
+def test_nginx_site_passes_nginx_t(tmp_path):
+    site = (CONTRIB / "nginx" / "vspd.conf").read_text()
+    assert "client_max_body_size 1m;" in site and "proxy_set_header X-Forwarded-For $remote_addr;" in site
+    r = subprocess.run([NGINX, "-t", "-c", str(nginx_conf(tmp_path))], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "test is successful" in r.stderr
+
+
+@NEEDS_NGINX
+async def test_nginx_site_in_front_of_vspd(tmp_path, vsp, caplog):
+    """The real nginx with contrib's site before a frontend: clients on 127.0.0.2 are the outside world,
+    127.0.0.1 is the monitor of the site's geo block."""
+    https, http_port = free_port(), free_port()
+    vsp_port = vsp.url.rsplit(":", 1)[1]
+    conf = nginx_conf(tmp_path, {
+        "    listen 80;\n": f"    listen 127.0.0.1:{http_port};\n", "    listen [::]:80;\n": "",
+        "    listen 443 ssl http2;\n": f"    listen 127.0.0.1:{https} ssl http2;\n",
+        "    listen [::]:443 ssl http2;\n": "", "127.0.0.1:8800": f"127.0.0.1:{vsp_port}"})
+    vsp.ctx.trusted_proxies = frozenset({"127.0.0.1"})  # vspd's default, which the site is written for
+    vsp.ctx.adminpass = "the right one"
+    nginx = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"], stderr=subprocess.PIPE)
+    base = f"https://127.0.0.1:{https}"
+
+    def client(addr: str) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(addr, 0), ssl=False))
+    try:
+        async with client("127.0.0.2") as outside, client("127.0.0.1") as monitor:
+            for _ in range(100):  # nginx up: at most 10 s
+                try:
+                    async with outside.get(base + "/") as r:
+                        break
+                except aiohttp.ClientConnectionError:
+                    assert nginx.poll() is None, nginx.stderr.read().decode()
+                    await asyncio.sleep(0.1)
+            async with outside.get(base + "/") as r:
+                assert r.status == 200 and "max-age" in r.headers["Strict-Transport-Security"]
+                assert r.headers["X-Content-Type-Options"] == "nosniff"
+            async with outside.get(base + "/public/style.css") as r:  # cached, and still with the security headers
+                assert r.status == 200 and "max-age=3600" in r.headers["Cache-Control"]
+                assert "Strict-Transport-Security" in r.headers and "X-Content-Type-Options" in r.headers
+            for path in ("/status", "/metrics"):
+                async with outside.get(base + path) as r:
+                    assert r.status == 403, path
+                async with monitor.get(base + path) as r:
+                    assert r.status in (200, 503) and r.headers.get("Content-Length") != "0", path
+            async with outside.post(base + "/api/v3/feeaddress", data=b"x" * (2 << 20)) as r:
+                assert r.status == 413
+            # vspd sees the client's address, never one the client made up
+            async with outside.post(base + "/admin", data={"password": "a guess"},
+                                    headers={"X-Forwarded-For": "203.0.113.66"}) as r:
+                assert r.status == 401
+            async with outside.get(f"http://127.0.0.1:{http_port}/api/v3/vspinfo", allow_redirects=False) as r:
+                assert r.status == 301 and r.headers["Location"].startswith("https://")
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+    logins = [rec.getMessage() for rec in caplog.records if "failed admin login" in rec.getMessage()]
+    assert logins == ["failed admin login from 127.0.0.2"], logins
 
 
 @pytest.mark.parametrize("role", ["frontend", "voter"])
