@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -167,3 +168,22 @@ def test_release_install_carries_every_file(tmp_path):
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "vspd = vspd.main:main" in text and "vspadmin = vspd.admin:main" in text
+
+
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+
+
+@pytest.mark.skipif(not os.path.exists(PROMTOOL) and not os.environ.get("CI"),
+                    reason="promtool not installed (.ci/run installs Debian's prometheus)")
+async def test_prometheus_alerts_are_valid_tested_and_use_real_metrics(vsp):
+    prom = CONTRIB / "prometheus"
+    r = subprocess.run([PROMTOOL, "check", "config", str(prom / "prometheus.yml")], capture_output=True, text=True)
+    assert r.returncode == 0 and "1 rule files found" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([PROMTOOL, "test", "rules", str(prom / "vspd-alerts.test.yml")], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # Every vspd_ series an alert reads is one the frontend's /metrics really exposes.
+    async with vsp.client.http.get(vsp.url + "/metrics") as resp:
+        exposed = set(re.findall(r"^# TYPE (\w+) ", await resp.text(), re.M))
+    used = set(re.findall(r"\bvspd_\w+", "\n".join(re.findall(r"expr: (.+)", (prom / "vspd-alerts.yml").read_text()))))
+    assert len(used) >= 6 and not used - exposed, sorted(used - exposed)
