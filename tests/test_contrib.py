@@ -37,6 +37,8 @@ def test_systemd_units_verify(tmp_path):
         for option in ("NoNewPrivileges=true", "ProtectSystem=strict", "PrivateTmp=true", "Restart=on-failure"):
             assert option in text, (unit.name, option)
         assert "User=" in text and "User=root" not in text
+        execstart = next(line for line in text.splitlines() if line.startswith("ExecStart="))
+        assert not re.search(r"pass|secret", execstart, re.I), f"{unit.name}: a secret on the command line"
     r = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True)
     assert r.returncode == 0 and not r.stderr.strip(), r.stderr
     # systemd's own exposure score, 0 (locked down) to 10: each unit at "OK" (2.0) or better.
