@@ -160,6 +160,19 @@ def test_cli_version_and_one_line_errors(tmp_path, cert):
     assert "does not exist; create it with `vspadmin" in r.stderr.strip().splitlines()[-1]
 
 
+def test_readable_config_file_is_warned_about(tmp_path, cert):
+    conf = tmp_path / "vspd.conf"
+    conf.write_text("[Application Options]\nadminpass = Sup3rSecretAdm1n\n")
+    args = [a for a in base(tmp_path, cert) if not a.startswith("--adminpass")]
+    conf.chmod(0o644)
+    r = run_vspd(*args)
+    assert "can be read by other users (mode 644) and holds passwords: chmod 600 it" in r.stdout
+    assert "Sup3rSecretAdm1n" not in r.stdout + r.stderr
+    conf.chmod(0o600)
+    r = run_vspd(*args)
+    assert r.returncode == 1 and "can be read by other users" not in r.stdout  # the same start, quiet on this
+
+
 def test_version_is_semver_at_least_1_1_0():
     from vspd.chain.semver import SemVer, at_least
     from vspd.version import __version__

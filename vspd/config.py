@@ -234,6 +234,18 @@ def _read_file(path: Path) -> dict[str, str]:
     return out
 
 
+def exposed(configfile: Path) -> str | None:
+    """A warning when the config file, which holds passwords, can be read by other users."""
+    try:
+        mode = configfile.stat().st_mode
+    except OSError:
+        return None
+    if mode & 0o077:
+        return (f"{configfile} can be read by other users (mode {mode & 0o777:o}) and holds passwords: "
+                f"chmod 600 it")
+    return None
+
+
 def load(argv: list[str], prog: str = "vspd") -> Config | None:
     """Parse and validate; None means --version was asked for."""
     ns = vars(build_arg_parser(prog).parse_args(argv))

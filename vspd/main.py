@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(cfg.loglevel, cfg.logdir, cfg.maxlogsize, cfg.logstokeep, cfg.secrets())
     log.info("vspd version %s, role %s, network %s, home %s", __version__, cfg.role, cfg.net.name,
              cfg.homedir)
+    warning = config.exposed(cfg.configfile)
+    if warning:
+        log.warning("%s", warning)
     try:
         asyncio.run(run(cfg))
     except StartupError as e:
