@@ -173,6 +173,14 @@ def test_readable_config_file_is_warned_about(tmp_path, cert):
     assert r.returncode == 1 and "can be read by other users" not in r.stdout  # the same start, quiet on this
 
 
+def test_readable_tls_key_is_refused(tmp_path, cert):
+    key = tmp_path / "certs" / "voter-v1" / "voter.key"
+    config.load(voter_args(tmp_path, cert))
+    key.chmod(0o640)
+    with pytest.raises(ConfigError, match="option tlskey: .* can be read by other users; chmod 600 it"):
+        config.load(voter_args(tmp_path, cert))
+
+
 def test_version_is_semver_at_least_1_1_0():
     from vspd.chain.semver import SemVer, at_least
     from vspd.version import __version__

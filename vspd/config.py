@@ -315,6 +315,8 @@ def _check_tls(values: dict, role: str, homedir: Path) -> None:
         path = Path(os.path.expanduser(values[name])) if values[name] else homedir / "certs" / default
         marker = b"PRIVATE KEY-----" if name == "tlskey" else b"-----BEGIN CERTIFICATE-----"
         values[name] = _read_pem(name, path, marker)
+        if name == "tlskey" and path.stat().st_mode & 0o077:
+            raise ConfigError(f"option tlskey: {path} can be read by other users; chmod 600 it")
 
 
 def _check_backup(values: dict, homedir: Path, net: NetParams) -> None:
