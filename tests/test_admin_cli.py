@@ -1,5 +1,6 @@
 """vspadmin commands of the guide that other tests do not already run."""
 
+import sqlite3
 
 from conftest import MAINNET_XPUB, SIMNET_XPUB
 from procs import vspadmin
@@ -17,6 +18,25 @@ def test_createdatabase_and_retirexpub(tmp_path):
     assert r.returncode == 2 and "already been used" in r.stderr
     r = vspadmin(tmp_path, "retirexpub", "not-an-xpub")
     assert r.returncode == 2 and "invalid fee xpub" in r.stderr
+
+
+def test_a_new_mainnet_vsp_starts_in_test_mode(tmp_path):
+    """Closed until the operator reopens it: the EXCC listing rule made the default."""
+    def settings(network):
+        con = sqlite3.connect(tmp_path / "data" / network / "vspd.db")
+        try:
+            return dict(con.execute("SELECT name, value FROM vsp_settings")), con.execute(
+                "SELECT who, action, detail FROM admin_log").fetchall()
+        finally:
+            con.close()
+    r = vspadmin(tmp_path, "createdatabase", MAINNET_XPUB, network="mainnet")
+    assert r.returncode == 0 and "starts closed (test mode)" in r.stdout
+    values, log = settings("mainnet")
+    assert values["vspclosed"] == "true" and "tested" in values["vspclosedmsg"]
+    assert log == [("vspadmin", "close", "test mode of a new mainnet VSP")]
+    r = vspadmin(tmp_path, "createdatabase", SIMNET_XPUB)
+    assert r.returncode == 0 and "test mode" not in r.stdout
+    assert settings("simnet") == ({}, [])
 
 
 def test_writeconfig_and_gencerts_refuse_bad_input(tmp_path):

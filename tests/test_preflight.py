@@ -186,3 +186,5 @@ def test_preflight_on_mainnet_exits_1_while_a_rule_fails(tmp_path):
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "listing rule(s) fail on mainnet" in r.stdout and "voter v1 healthy" in r.stdout
     assert "an operator ticket has voted" in r.stdout
+    test_mode = next(line for line in r.stdout.splitlines() if line.startswith("mainnet test mode"))
+    assert "PASS" in test_mode and "VSP closed" in test_mode  # a new mainnet database starts closed

@@ -29,6 +29,9 @@ from .store.db import latest_version
 from .store.sealing import SealError, Sealer, create_key_file, read_key_file
 
 
+TEST_MODE_MESSAGE = "This VSP is being tested and does not take tickets yet."
+
+
 class AdminError(Exception):
     """A refusal, printed as one line."""
 
@@ -86,13 +89,20 @@ async def create_database(args) -> str:
         await store.add_xpub(xpub)
         await store.set_key("signingseed", os.urandom(32))
         await store.set_key("cookiesecret", os.urandom(32))
+        if net.name == "mainnet":  # the EXCC listing rule: test mode until an own ticket has voted
+            await store.set_settings({"vspclosed": "true", "vspclosedmsg": TEST_MODE_MESSAGE}, "vspadmin",
+                                     "close", "test mode of a new mainnet VSP")
     except BaseException:
         await store.close()
         db.unlink(missing_ok=True)
         raise
     await store.close()
-    return (f"created {net.name} database {db}\nkey file {kf} (keep it safe and out of backups "
+    text = (f"created {net.name} database {db}\nkey file {kf} (keep it safe and out of backups "
             f"that leave this machine together with the database)")
+    if net.name == "mainnet":
+        text += ("\nmainnet: the VSP starts closed (test mode). Register one of your own tickets on the admin "
+                 "page, and reopen there once `vspadmin preflight` shows it voted.")
+    return text
 
 
 async def retire_xpub(args) -> str:
