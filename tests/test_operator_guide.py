@@ -305,3 +305,11 @@ def test_status_table_explains_every_message():
         assert any(re.fullmatch(p, message) for p in patterns), f"the guide's /status table lacks {message!r}"
     for p in patterns:
         assert any(re.fullmatch(p, m) for m in messages), f"the guide's /status table row {p!r} is never said"
+
+
+def test_closing_timeline_matches_the_chain():
+    from vspd.chain.params import MAINNET
+    days = (MAINNET.ticket_maturity + MAINNET.ticket_expiry) * MAINNET.target_block_seconds / 86400
+    text = " ".join(GUIDE.read_text().split())
+    assert f"{MAINNET.ticket_maturity} + {MAINNET.ticket_expiry:,} blocks (about {round(days)} days at " \
+           f"{MAINNET.target_block_seconds} s a block)" in text
