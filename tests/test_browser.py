@@ -118,9 +118,15 @@ async def test_site_and_admin_in_chromium(tmp_path, browser):
         await loop.run_in_executor(None, login, "Sup3rSecretAdm1n")
         shot(browser, "admin-status")
         assert "Everything is healthy" in text_of(browser, "overall")
-        for tab in ("missed", "xpubs", "revenue", "backup", "settings", "log"):
+        for tab in ("missed", "xpubs", "revenue", "backup", "settings", "listing", "log"):
             await loop.run_in_executor(None, go, f"/admin?tab={tab}")
             shot(browser, f"admin-{tab}")
+        # the listing rules as the running frontend sees them: three healthy voters, all on this one host
+        await loop.run_in_executor(None, go, "/admin?tab=listing")
+        rows = {r.find_elements(By.TAG_NAME, "td")[0].text: r.find_elements(By.TAG_NAME, "td")[1].text
+                for r in browser.find_elements(By.CSS_SELECTOR, "#listing tr")[1:]}
+        assert all(rows[f"voter v{i} healthy"] == "PASS" for i in (1, 2, 3)), rows
+        assert rows["fee xpub set"] == "PASS" and rows["voters on distinct hosts"] == "FAIL", rows
 
         # ticket search shows the record and its signed history, never the voting key
         def search() -> None:

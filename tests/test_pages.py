@@ -83,7 +83,7 @@ async def test_cross_site_post_is_refused(admin):
 
 async def test_admin_tabs_and_actions(admin):
     vsp = admin
-    for tab in ("status", "tickets", "missed", "xpubs", "revenue", "backup", "settings", "log"):
+    for tab in ("status", "tickets", "missed", "xpubs", "revenue", "backup", "settings", "listing", "log"):
         status, text, _ = await get(vsp, f"/admin?tab={tab}")
         assert status == 200, tab
     # close with a message: home and /vspinfo say so

@@ -18,6 +18,7 @@ from schema import voter_pb2 as pb
 
 from . import certs
 from .chain.errors import ChainError
+from .chain.params import NetParams
 from .chain.semver import SemVer, compatible
 from .config import Config
 from .identity import host_id
@@ -25,7 +26,7 @@ from .paths import key_file
 from .replication import Replicator
 from .store import Store
 from .store.sealing import Sealer, read_key_file
-from .voters import judge
+from .voters import VoterPool, judge
 
 NODE_API, WALLET_API = SemVer(7, 0, 0), SemVer(8, 8, 0)
 CERT_WARN_DAYS = 30
@@ -156,7 +157,19 @@ async def _replica_age(cfg: Config) -> tuple[float | None, str]:
     return time.time() - max(created), ""
 
 
+async def _database_facts(f: Facts, store: Store, closed: bool) -> None:
+    """The fee xpub, test mode, the operator's tickets, and the last week, from the database."""
+    f.xpub = (await store.current_xpub()).xpub
+    f.closed = closed or await store.get_setting("vspclosed") == "true"
+    own = await store.tickets_where("fee_waived = 1")
+    f.own_total, f.own_voted = len(own), sum(t.outcome == "voted" for t in own)
+    f.uptime_hours_7d = await store.uptime_hours(time.time() - WEEK)
+    f.outcomes_7d = await store.outcomes_since(time.time() - WEEK)
+    f.local_height = max(f.local_height, await store.get_state("last_scanned_height", 0))
+
+
 async def gather(cfg: Config) -> Facts:
+    """For `vspadmin preflight`: asks every voter itself, and the replica through litestream."""
     f = Facts(cfg.net.name, cfg.net.min_voters, cfg.maxlag, host_id())
     clients = [VoterClient(VoterAddress(*v), cfg.voterca, cfg.tlscert, cfg.tlskey) for v in cfg.voters]
     try:
@@ -172,14 +185,23 @@ async def gather(cfg: Config) -> Facts:
     f.frontend_cert_days, f.ca_days = certs.days_left(cfg.tlscert), certs.days_left(cfg.voterca)
     store = await Store.open(cfg.dbpath, Sealer(read_key_file(key_file(cfg.datadir))))
     try:
-        f.xpub = (await store.current_xpub()).xpub
-        f.closed = cfg.vspclosed or await store.get_setting("vspclosed") == "true"
-        own = await store.tickets_where("fee_waived = 1")
-        f.own_total, f.own_voted = len(own), sum(t.outcome == "voted" for t in own)
-        f.uptime_hours_7d = await store.uptime_hours(time.time() - WEEK)
-        f.outcomes_7d = await store.outcomes_since(time.time() - WEEK)
-        f.local_height = await store.get_state("last_scanned_height", 0)
+        await _database_facts(f, store, cfg.vspclosed)
     finally:
         await store.close()
     f.replica_age, f.replica_error = await _replica_age(cfg)
+    return f
+
+
+async def running_facts(network: NetParams, voters: VoterPool, replicator: Replicator | None, store: Store,
+                        closed: bool) -> Facts:
+    """For the admin page of a running frontend: what it already knows, asking no one."""
+    f = Facts(network.name, network.min_voters, voters.maxlag, host_id(), local_height=voters.local_height())
+    f.voters = [(s.client.addr, s.health, s.error) for s in voters]
+    f.frontend_cert_days, f.ca_days = certs.days_left(voters.cert), certs.days_left(voters.ca)
+    await _database_facts(f, store, closed)
+    if replicator is None:
+        f.replica_error = "backups are off"
+    else:
+        f.replica_age = replicator.last_sync_age()
+        f.replica_error = replicator.last_error or "no sync yet"
     return f

@@ -83,6 +83,7 @@ class VoterPool:
                  maxlag: int, minvoters: int, local_height: Callable[[], int],
                  interval: float = HEALTH_INTERVAL):
         self.states = [VoterState(VoterClient(a, ca, cert, key)) for a in addresses]
+        self.ca, self.cert = ca, cert  # public: the preflight reads their expiry
         self.network = network
         self.maxlag = maxlag
         self.minvoters = minvoters

@@ -18,6 +18,7 @@ from aiohttp import web
 from markupsafe import Markup, escape
 
 from rpcclient import NodeUnavailable, RPCError
+from vspd import preflight
 from vspd.chain import bip32, tx as txmod, wif as wifmod
 from vspd.chain.address import Address
 from vspd.chain.errors import ChainError
@@ -34,7 +35,7 @@ log = logging.getLogger("web.admin")
 LOGIN_LIMIT = web.AppKey("login_limiter", RateLimiter)
 TABS = (("status", "VSP status"), ("tickets", "Ticket search"), ("missed", "Missed tickets"),
         ("xpubs", "Fee xpubs"), ("revenue", "Revenue"), ("backup", "Database"), ("settings", "Open/close"),
-        ("log", "Admin log"))
+        ("listing", "Listing rules"), ("log", "Admin log"))
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _WIF_IN_JSON = re.compile(r'("votingkey"\s*:\s*")[^"]*(")')
 
@@ -82,6 +83,9 @@ async def admin_page(request: web.Request, tab: str = "status", status: int = 20
         data["dbsize"] = await ctx.store.file_size()
     elif tab == "settings":
         data["own"] = await ctx.store.tickets_where("fee_waived = 1", limit=1000)
+    elif tab == "listing" and ctx.voters is not None:
+        facts = await preflight.running_facts(ctx.net, ctx.voters, ctx.replication, ctx.store, ctx.vspclosed)
+        data["checks"] = preflight.evaluate(facts)
     elif tab == "log":
         data["log"] = await ctx.store.admin_log()
     data.update(extra)
