@@ -53,15 +53,19 @@ def text_of(driver, element_id: str) -> str:
 
 
 def submit(driver, button_id: str) -> None:
-    """Click a form's button and wait until the page it posts to has replaced this one."""
+    """Click a form's button and wait until the page it posts to has replaced this one.
+
+    A mark on the old page's window tells the pages apart; errors the driver gives while the
+    document is being swapped (a stale element, or chromedriver's "node does not belong to
+    the document") mean only "not yet".
+    """
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
-    button = driver.find_element(By.ID, button_id)
-    button.click()
-    wait = WebDriverWait(driver, 20)
-    wait.until(expected_conditions.staleness_of(button))
-    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+    driver.execute_script("window.vspdOldPage = true;")
+    driver.find_element(By.ID, button_id).click()
+    WebDriverWait(driver, 20, ignored_exceptions=(WebDriverException,)).until(lambda d: d.execute_script(
+        "return window.vspdOldPage === undefined && document.readyState === 'complete';"))
 
 
 async def test_site_and_admin_in_chromium(tmp_path, browser):
