@@ -213,6 +213,12 @@ class Staker:
         r = await self.client.ticketstatus(commit.secret, t.txid())
         return r.json["feetxstatus"]
 
+    async def mine_until_confirmed(self, commit, t) -> None:
+        """Blocks until the VSP says the ticket's fee is confirmed."""
+        async def confirmed():
+            return await self.fee_status(commit, t) == "confirmed"
+        await mine_until(self.net, confirmed, "fee confirmed", blocks=20)
+
 
 async def mine_until(net, predicate, what: str, blocks: int = 30) -> None:
     for _ in range(blocks):

@@ -31,9 +31,7 @@ async def test_paid_ticket_reaches_every_voter_and_its_vote_is_recorded(net):
         await st.client.vspinfo()
         commit, t = await st.buy_and_pay()
 
-        async def confirmed():
-            return await st.fee_status(commit, t) == "confirmed"
-        await mine_until(net, confirmed, "fee confirmed", blocks=20)
+        await st.mine_until_confirmed(commit, t)
 
         async def in_all_wallets():
             return all(t.txid() in v.wallet.tickets for v in net.voters)
@@ -69,9 +67,7 @@ async def test_voter_down_mid_pass_then_repaired_and_status_is_honest(net):
             return code == 503 and any(p.startswith("voter v3: unreachable") for p in body["problems"])
         await wait_for(named_down, 10, "/status names v3")
 
-        async def confirmed():
-            return await st.fee_status(commit, t) == "confirmed"
-        await mine_until(net, confirmed, "fee confirmed", blocks=20)
+        await st.mine_until_confirmed(commit, t)
 
         async def in_two():
             return all(t.txid() in v.wallet.tickets for v in net.voters[:2])

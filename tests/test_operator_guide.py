@@ -27,7 +27,7 @@ import pytest
 from conftest import SIMNET_XPUB
 from fakes.exccd import FakeChain, FakeExccd
 from fakes.exccwallet import FakeWallet
-from procs import BIN, Proc, Staker, free_port, mine_until, status, wait_for
+from procs import BIN, Proc, Staker, free_port, status, wait_for
 from schema import voter_pb2 as pb
 from vspd.chain import bip32
 from vspd.chain.params import SIMNET
@@ -168,9 +168,7 @@ async def test_walk_the_operator_guide(tmp_path):
             pubkey = staker.client.pubkey
             commit, t = await staker.buy_and_pay()
 
-            async def confirmed():
-                return await staker.fee_status(commit, t) == "confirmed"
-            await mine_until(site, confirmed, "fee confirmed", blocks=20)
+            await staker.mine_until_confirmed(commit, t)
 
             async def in_every_wallet():
                 return all(t.txid() in wallet.tickets for _, wallet in peers.values())

@@ -87,6 +87,12 @@ def test_unreachable_voter_and_testnet_rules():
     assert not state(checks, "a week on testnet") and not state(checks, "no missed votes on testnet")
 
 
+async def run_preflight(home) -> subprocess.CompletedProcess:
+    """The real command, in a thread: the voters it asks may be served by this test's event loop."""
+    return await asyncio.to_thread(subprocess.run, [BIN / "vspadmin", f"--homedir={home}", "preflight"],
+                                   capture_output=True, text=True, timeout=120)
+
+
 class FakeVoter(pbg.VoterServicer):
     def __init__(self, reply):
         self.reply = reply
@@ -115,9 +121,7 @@ async def test_preflight_command_against_grpc_voters(tmp_path):
         f"voters = {','.join(voters)}\n")
     assert vspadmin(tmp_path, "createdatabase", SIMNET_XPUB).returncode == 0
     try:
-        loop = asyncio.get_running_loop()
-        r = await loop.run_in_executor(None, lambda: subprocess.run(
-            [BIN / "vspadmin", f"--homedir={tmp_path}", "preflight"], capture_output=True, text=True, timeout=120))
+        r = await run_preflight(tmp_path)
     finally:
         for s in servers:
             await s.stop(0)
@@ -132,11 +136,9 @@ async def test_preflight_command_against_grpc_voters(tmp_path):
 async def test_preflight_against_a_running_deployment(tmp_path):
     """Real voter processes (their nodes and wallets faked): the truth about a one-host set-up."""
     net = await Network.create(tmp_path, nvoters=3, extra_args=["--healthinterval=0.3"])
-    loop = asyncio.get_running_loop()
 
     async def preflight() -> str:
-        r = await loop.run_in_executor(None, lambda: subprocess.run(
-            [BIN / "vspadmin", f"--homedir={tmp_path}", "preflight"], capture_output=True, text=True, timeout=120))
+        r = await run_preflight(tmp_path)
         assert r.returncode == 0, r.stderr  # simnet: reported, not fatal
         return r.stdout
     try:
