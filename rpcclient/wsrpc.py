@@ -24,6 +24,9 @@ class _Session(aiorpcx.RPCSession):
 
     def __init__(self, transport, *, on_notification: Notification):
         super().__init__(transport, connection=aiorpcx.JSONRPCConnection(aiorpcx.JSONRPCLoose))
+        # aiorpcx names its logger after the class and reports every change of its request
+        # concurrency at INFO; under the library's name, vspd's log setup keeps that at debug.
+        self.logger = logging.getLogger("aiorpcx.session")
         self._on_notification = on_notification
 
     def default_framer(self):  # websocket messages are already framed

@@ -118,3 +118,18 @@ async def test_not_connected_is_unavailable():
     c = Exccd(SIMNET, "127.0.0.1", 1, "u", "p", FakeExccd(FakeChain(SIMNET)).cert_pem)
     with pytest.raises(NodeUnavailable, match="not connected"):
         await c.block_count()
+
+
+async def test_library_tuning_lines_stay_out_of_the_info_log(fake, tmp_path):
+    """aiorpcx reports each change of its request concurrency at INFO: noise at debug only."""
+    from vspd import logs
+    logs.setup("info", tmp_path)
+    try:
+        async with running(client_for(fake)) as c:
+            assert await c.wait_connected(5)
+            c.rpc._session.logger.info("changing outgoing request concurrency to 55 from 50")
+            c.rpc.log.info("a line of ours")
+    finally:
+        logs.setup("info", None)
+    text = (tmp_path / "vspd.log").read_text()
+    assert "a line of ours" in text and "concurrency" not in text

@@ -59,5 +59,7 @@ def setup(level: str, logdir: Path | None, max_mib: int = 10, keep: int = 20,
         h.addFilter(scrub)
         root.addHandler(h)
     root.setLevel(LEVELS[level])
-    for noisy in ("aiosqlite", "asyncio", "websockets", "aiorpcx", "hpack"):
+    for noisy in ("aiosqlite", "asyncio", "websockets", "hpack"):
         logging.getLogger(noisy).setLevel(max(LEVELS[level], logging.INFO))
+    # aiorpcx's INFO lines are its own tuning ("changing outgoing request concurrency"), not events.
+    logging.getLogger("aiorpcx").setLevel(max(LEVELS[level], logging.WARNING))
