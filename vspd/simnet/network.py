@@ -1,0 +1,80 @@
+"""The whole local VSP on simnet: chain, this VSP, and a funded staker wallet that uses it.
+
+Start order (../shared/spec/simnet.md §0, §1.7): the chain and the VSP's
+own peers first; mine past stake validation height (the VSP fee is zero
+below 143); start the frontend and read its pubkey; only then the staker
+wallet, whose `--vsp.url` and `--vsp.pubkey` are read once at its start.
+"""
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from .chain import SVH, Chain
+from .deployment import Deployment
+from .nodes import WalletNode
+from .peers import PeerBinaries
+
+STAKER_SEED = "5a" * 32
+READY_HEIGHT = SVH + 6       # past SVH with some votes behind it: fees are non-zero, voting works
+STAKER_FUNDS = (50.0, 50.0, 50.0, 50.0)  # several outputs, so a purchase needs no split transaction
+
+
+class SimnetVSP:
+    def __init__(self, binaries: PeerBinaries, root: Path, *, voters: int = 3, vspfee: float = 3.0,
+                 own_voter_nodes: bool = True, progress: Callable[[str], None] = print):
+        self.root = root
+        self.progress = progress
+        self.chain = Chain(binaries, root, progress)
+        self.vsp = Deployment(self.chain, binaries, root, voters=voters, vspfee=vspfee,
+                              own_voter_nodes=own_voter_nodes)
+        self.staker = WalletNode("staker", binaries.exccwallet, root / "wallets" / "staker", self.chain.logdir,
+                                 self.chain.miner, seed=STAKER_SEED, passphrase="staker-pass")
+        self.chain.nodes.append(self.staker)
+        self.timings: dict[str, float] = {}
+
+    def _lap(self, what: str, t0: float) -> float:
+        now = time.monotonic()
+        self.timings[what] = now - t0
+        self.progress(f"{what}: {now - t0:.1f} s")
+        return now
+
+    async def start(self) -> None:
+        t = t0 = time.monotonic()
+        self.progress("starting the miner exccd and the keeper wallet")
+        await self.chain.start()
+        t = self._lap("chain started", t)
+        self.progress("starting the fee wallet, and each voter's exccd and voting wallet")
+        await self.vsp.start_peers()
+        t = self._lap("VSP peers started", t)
+        # At least one new block: a kept chain's old tip makes exccd report itself still syncing.
+        await self.chain.mine_to(max(READY_HEIGHT, await self.chain.height() + 1))
+        await self.chain.wait_synced(self.vsp.wallets())
+        t = self._lap(f"mined to height {READY_HEIGHT}", t)
+        self.progress("starting the voters and the frontend")
+        await self.vsp.start_vspd()
+        t = self._lap("VSP started", t)
+        await self.start_staker()
+        await self.fund_staker()
+        self._lap("staker funded", t)
+        self._lap("network up", t0)
+
+    async def start_staker(self) -> None:
+        self.staker.flags = [f"--vsp.url={self.vsp.url}", f"--vsp.pubkey={self.vsp.pubkey}"]
+        await self.staker.start()
+
+    async def fund_staker(self, minimum: float = 100.0) -> None:
+        if await self.staker.spendable() >= minimum:
+            return
+        address = await self.staker.new_address()
+        txids = [await self.chain.send(address, coins) for coins in STAKER_FUNDS]
+
+        async def confirmed() -> bool:
+            return all([await self.chain.confirmations(t) >= 1 for t in txids]) and \
+                await self.staker.spendable() >= minimum
+        await self.chain.mine_until(confirmed, "staker funds confirmed", max_blocks=10)
+
+    async def stop(self) -> None:
+        await self.staker.stop()
+        await self.vsp.stop()
+        await self.chain.stop()
