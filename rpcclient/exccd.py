@@ -4,6 +4,7 @@ import logging
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
+from vspd.chain.errors import ChainError
 from vspd.chain.fees import coins_to_atoms
 from vspd.chain.params import NetParams
 from vspd.chain.semver import SemVer
@@ -120,12 +121,20 @@ class Exccd(Peer):
             for stx in block.get("rawstx") or []:
                 vins = stx.get("vin") or []
                 is_vote = any("stakebase" in v for v in vins)
-                for v in vins:
-                    if "txid" in v and v.get("vout") == 0:
+                for v in vins:  # a vote or revocation spends output 0 of a ticket, in the stake tree
+                    if "txid" in v and v.get("vout") == 0 and v.get("tree") == 1:
                         out.append(StakeSpend(v["txid"], stx["txid"], is_vote))
         except (AttributeError, KeyError, TypeError):
             raise NodeUnavailable("exccd returned a malformed block") from None
         return out
+
+    async def stake_difficulty(self) -> tuple[int, int]:
+        """The ticket price now and for the next stake difficulty window, in atoms."""
+        r = await self.rpc.call("getstakedifficulty")
+        try:
+            return coins_to_atoms(float(r["current"])), coins_to_atoms(float(r["next"]))
+        except (KeyError, TypeError, ValueError, ChainError):
+            raise NodeUnavailable("exccd returned a malformed getstakedifficulty result") from None
 
     async def block_count(self) -> int:
         self.height = int(await self.rpc.call("getblockcount"))

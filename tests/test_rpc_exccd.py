@@ -133,3 +133,17 @@ async def test_library_tuning_lines_stay_out_of_the_info_log(fake, tmp_path):
         logs.setup("info", None)
     text = (tmp_path / "vspd.log").read_text()
     assert "a line of ours" in text and "concurrency" not in text
+
+
+async def test_stake_spends_are_votes_and_revocations_only(fake):
+    """A block's stake tree also holds ticket purchases, whose inputs spend regular outputs (tree 0)."""
+    chain = fake.chain
+    voted, revoked = "aa" * 32, "bb" * 32
+    chain.spend(voted, vote=True, height=chain.height)
+    chain.spend(revoked, vote=False, height=chain.height)
+    # a ticket purchase, as the real exccd lists it in rawstx: its input is output 0 of a split tx
+    chain.stake_txs[chain.height].append({"txid": "cc" * 32, "vin": [{"txid": "dd" * 32, "vout": 0, "tree": 0}]})
+    async with running(client_for(fake)) as c:
+        assert await c.wait_connected(5)
+        spends = await c.stake_spends(chain.block_hash(chain.height))
+    assert {(s.ticket_hash, s.is_vote) for s in spends} == {(voted, True), (revoked, False)}
