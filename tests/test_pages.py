@@ -83,7 +83,7 @@ async def test_cross_site_post_is_refused(admin):
 
 async def test_admin_tabs_and_actions(admin):
     vsp = admin
-    for tab in ("status", "tickets", "missed", "xpubs", "revenue", "backup", "settings", "listing", "log"):
+    for tab in ("status", "tickets", "unpaid", "missed", "xpubs", "revenue", "backup", "settings", "listing", "log"):
         status, text, _ = await get(vsp, f"/admin?tab={tab}")
         assert status == 200, tab
     # close with a message: home and /vspinfo say so
@@ -148,3 +148,23 @@ async def test_operator_ticket_without_fee(admin):
     status, text, _ = await post(vsp, "/admin/ownticket", {"hash": t.hash, "votingkey": t.voting.wif})
     assert status == 200 and "already registered" in text  # idempotent
     assert t.voting.wif not in (await get(vsp, "/admin?tab=settings"))[1]
+
+
+async def test_fee_above_what_wallets_pay_is_warned_and_unpaid_quotes_are_listed(admin):
+    """exccwallet pays no VSP fee above 0.2 EXCC: the operator hears of it before stakers do."""
+    vsp = admin
+    from vspclient import quote_new_ticket
+    _, text, _ = await get(vsp, "/admin?tab=status")
+    assert 'id="warning-1"' not in text  # 2 % at the 0.2 EXCC simnet price: about 0.003 EXCC
+    vsp.chain.sbits_next = 100.0  # the next window's price: 2 % of a 33 EXCC vote at 100 EXCC is ~0.5 EXCC
+    _, text, _ = await get(vsp, "/admin?tab=status")
+    assert 'id="warning-1"' in text and "next price 100 EXCC" in text and "lower vspfee" in text
+    auth = {"Authorization": "Basic " + __import__("base64").b64encode(b"admin:correct horse battery").decode()}
+    async with vsp.client.http.get(vsp.url + "/admin/status", headers=auth) as r:
+        body = await r.json()
+    assert any("0.2 EXCC" in w for w in body["warnings"]), body
+
+    nt = await quote_new_ticket(vsp.client, vsp.chain)
+    assert nt.reply.status == 200
+    _, text, _ = await get(vsp, "/admin?tab=unpaid")
+    assert nt.hash in text and f"{nt.reply.json['feeamount'] / 1e8:.8f} EXCC" in text

@@ -12,8 +12,13 @@ from rpcclient.voterclient import VoterAddress
 from rpcclient.voterserver import serve, server_credentials
 from schema import voter_pb2 as pb
 from schema import voter_pb2_grpc as pbg
+from vspd.chain.params import MAINNET
+from vspd.feecap import quotes
 from vspd.preflight import Facts, evaluate, render
 from vspd.tlsutil import self_signed
+
+
+COIN = 100_000_000
 
 
 def healthy(i: int, **kw) -> pb.HealthReply:
@@ -29,7 +34,7 @@ def good_facts(**kw) -> Facts:
     f = Facts("mainnet", 3, 6, "frontendhost", local_height=1000,
               voters=[(VoterAddress(f"v{i}", f"10.0.{i}.1", 9113), healthy(i), "") for i in range(3)],
               frontend_cert_days=800, ca_days=3000, xpub="xpub661My", closed=True, own_voted=1, own_total=1,
-              replica_age=5)
+              replica_age=5, fee_quotes=quotes(100_000, 50 * COIN, 50 * COIN, 3.0, MAINNET))
     return dataclasses.replace(f, **kw)
 
 
@@ -67,6 +72,11 @@ def voters_with(i, **kw):
     (dict(replica_age=7200), "backups replicating"),
     (dict(closed=False, own_voted=0), "mainnet test mode (closed) until an own ticket voted"),
     (dict(own_voted=0), "an operator ticket has voted"),
+    (dict(fee_quotes="exccd cannot tell the ticket price: connection lost"), "fee within exccwallet's limit"),
+    # 30 % of a mainnet vote's subsidy (~1.8 EXCC at this height) at a 300 EXCC price: above the 0.2 EXCC
+    # that exccwallet pays; and the same only at the next price.
+    (dict(fee_quotes=quotes(100_000, 300 * COIN, 300 * COIN, 30.0, MAINNET)), "fee within exccwallet's limit"),
+    (dict(fee_quotes=quotes(100_000, COIN // 5, 300 * COIN, 30.0, MAINNET)), "fee within exccwallet's limit"),
 ])
 def test_each_rule_fails(change, rule):
     checks = evaluate(good_facts(**change))
@@ -190,3 +200,14 @@ def test_preflight_on_mainnet_exits_1_while_a_rule_fails(tmp_path):
     assert "an operator ticket has voted" in r.stdout
     test_mode = next(line for line in r.stdout.splitlines() if line.startswith("mainnet test mode"))
     assert "PASS" in test_mode and "VSP closed" in test_mode  # a new mainnet database starts closed
+
+
+def test_fee_cap_names_the_price_and_the_cure():
+    from vspd.chain.fees import WALLET_MAX_FEE
+    q = quotes(100_000, 300 * COIN, COIN // 5, 30.0, MAINNET)
+    assert q.fee_now > WALLET_MAX_FEE >= q.fee_next
+    problem = q.problem()
+    assert "0.2 EXCC" in problem and "current price 300 EXCC" in problem and "next price" not in problem
+    assert "lower vspfee" in problem
+    ok = quotes(100_000, 50 * COIN, 50 * COIN, 3.0, MAINNET)
+    assert ok.problem() is None and "exccwallet pays at most 0.2 EXCC" in ok.detail()

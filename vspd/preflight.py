@@ -13,6 +13,7 @@ import datetime
 import time
 from dataclasses import dataclass, field
 
+from rpcclient.exccd import Exccd
 from rpcclient.voterclient import VoterAddress, VoterClient, VoterUnavailable
 from schema import voter_pb2 as pb
 
@@ -21,6 +22,7 @@ from .chain.errors import ChainError
 from .chain.params import NetParams
 from .chain.semver import SemVer, compatible
 from .config import Config
+from .feecap import FeeQuotes, current_quotes
 from .identity import host_id
 from .paths import key_file
 from .replication import Replicator
@@ -58,6 +60,7 @@ class Facts:
     replica_age: float | None = None
     replica_error: str = ""
     local_height: int = 0
+    fee_quotes: FeeQuotes | str = "not asked"  # the quotes, or why they are unknown
 
 
 def _version_ok(text: str, required: SemVer) -> bool:
@@ -103,6 +106,11 @@ def evaluate(f: Facts) -> list[Check]:
     checks.append(Check("voter-link certificates valid", min(f.frontend_cert_days, f.ca_days) >= CERT_WARN_DAYS,
                         f"frontend certificate {f.frontend_cert_days:.0f} days, CA {f.ca_days:.0f} days left"))
     checks.append(Check("fee xpub set", bool(f.xpub), f.xpub[:20] + "…" if f.xpub else "none"))
+    if isinstance(f.fee_quotes, FeeQuotes):
+        too_high = f.fee_quotes.problem()
+        checks.append(Check("fee within exccwallet's limit", too_high is None, too_high or f.fee_quotes.detail()))
+    else:
+        checks.append(Check("fee within exccwallet's limit", False, f.fee_quotes))
     if f.replica_age is None:
         checks.append(Check("backups replicating", False, f.replica_error or "nothing on the replica"))
     else:
@@ -189,13 +197,28 @@ async def gather(cfg: Config) -> Facts:
     finally:
         await store.close()
     f.replica_age, f.replica_error = await _replica_age(cfg)
+    f.fee_quotes = await _fee_quotes(cfg)
     return f
 
 
+async def _fee_quotes(cfg: Config) -> FeeQuotes | str:
+    host, port = cfg.exccdhost
+    exccd = Exccd(cfg.net, host, port, cfg.exccduser, cfg.exccdpass, cfg.exccdcert)
+    link = asyncio.create_task(exccd.run())
+    try:
+        if not await exccd.wait_connected(15):
+            return f"exccd at {host}:{port} unreachable: {exccd.rpc.last_error}"
+        return await current_quotes(exccd, cfg.vspfee, cfg.net)
+    finally:
+        link.cancel()
+        await asyncio.gather(link, return_exceptions=True)
+
+
 async def running_facts(network: NetParams, voters: VoterPool, replicator: Replicator | None, store: Store,
-                        closed: bool) -> Facts:
-    """For the admin page of a running frontend: what it already knows, asking no one."""
+                        closed: bool, exccd: Exccd, vspfee: float) -> Facts:
+    """For the admin page of a running frontend: what it already knows, and the ticket price from its exccd."""
     f = Facts(network.name, network.min_voters, voters.maxlag, host_id(), local_height=voters.local_height())
+    f.fee_quotes = await current_quotes(exccd, vspfee, network)
     f.voters = [(s.client.addr, s.health, s.error) for s in voters]
     f.frontend_cert_days, f.ca_days = certs.days_left(voters.cert), certs.days_left(voters.ca)
     await _database_facts(f, store, closed)

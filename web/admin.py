@@ -27,13 +27,13 @@ from vspd.store.models import EXPIRED, MISSED
 
 from . import session
 from .context import AppContext, ctx_of
-from .health import problems
+from .health import problems, warnings
 from .pages import base_context
 from .ratelimit import RateLimiter
 
 log = logging.getLogger("web.admin")
 LOGIN_LIMIT = web.AppKey("login_limiter", RateLimiter)
-TABS = (("status", "VSP status"), ("tickets", "Ticket search"), ("missed", "Missed tickets"),
+TABS = (("status", "VSP status"), ("tickets", "Ticket search"), ("unpaid", "Unpaid"), ("missed", "Missed tickets"),
         ("xpubs", "Fee xpubs"), ("revenue", "Revenue"), ("backup", "Database"), ("settings", "Open/close"),
         ("listing", "Listing rules"), ("log", "Admin log"))
 _HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -72,7 +72,11 @@ async def admin_page(request: web.Request, tab: str = "status", status: int = 20
             "tip": ctx.voters.tip() if ctx.voters is not None else ctx.exccd.height,
             "link": lambda kind, value: explorer_link(ctx, kind, value), "redact": redact_wif}
     data["backup"] = ctx.replication.as_dict() if ctx.replication is not None else {"replication": "off"}
-    if tab == "missed":
+    if tab == "status":
+        data["warnings"] = await warnings(ctx)
+    elif tab == "unpaid":
+        data["unpaid"] = await ctx.store.unpaid_tickets(limit=1000)
+    elif tab == "missed":
         data["missed"] = await ctx.store.tickets_where("outcome IN (?, ?) ORDER BY purchase_height DESC",
                                                        (MISSED, EXPIRED), limit=1000)
     elif tab == "xpubs":
@@ -84,7 +88,8 @@ async def admin_page(request: web.Request, tab: str = "status", status: int = 20
     elif tab == "settings":
         data["own"] = await ctx.store.tickets_where("fee_waived = 1", limit=1000)
     elif tab == "listing" and ctx.voters is not None:
-        facts = await preflight.running_facts(ctx.net, ctx.voters, ctx.replication, ctx.store, ctx.vspclosed)
+        facts = await preflight.running_facts(ctx.net, ctx.voters, ctx.replication, ctx.store, ctx.vspclosed,
+                                              ctx.exccd, ctx.vspfee)
         data["checks"] = preflight.evaluate(facts)
     elif tab == "log":
         data["log"] = await ctx.store.admin_log()

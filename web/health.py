@@ -14,6 +14,7 @@ import time
 
 from aiohttp import web
 
+from vspd.feecap import current_quotes
 from vspd.version import __version__
 
 from .context import AppContext, ctx_of
@@ -43,6 +44,15 @@ def problems(ctx: AppContext) -> list[str]:
         if backup:
             found.append(backup)
     return found
+
+
+async def warnings(ctx: AppContext) -> list[str]:
+    """What the operator should fix though nothing is down: the fee above what wallets pay."""
+    quotes = await current_quotes(ctx.exccd, ctx.vspfee, ctx.net)
+    if isinstance(quotes, str):  # exccd unreachable: problems() says so already
+        return []
+    problem = quotes.problem()
+    return [problem] if problem else []
 
 
 def _json(data: dict, status: int) -> web.Response:
@@ -84,8 +94,8 @@ async def admin_status(request: web.Request) -> web.Response:
     found = problems(ctx)
     p = ctx.pipeline
     body = {
-        "status": "ok" if not found else "degraded", "problems": found, "version": __version__,
-        "network": ctx.net.name, "vspclosed": ctx.vspclosed,
+        "status": "ok" if not found else "degraded", "problems": found, "warnings": await warnings(ctx),
+        "version": __version__, "network": ctx.net.name, "vspclosed": ctx.vspclosed,
         "exccd": {"host": ctx.exccd.rpc.url, "connected": ctx.exccd.connected,
                   "error": ctx.exccd.rpc.last_error, "version": str(ctx.exccd.version or ""),
                   "bestblockheight": ctx.stats.stats.blockheight if ctx.stats and ctx.stats.stats else 0},

@@ -27,6 +27,7 @@ class FakeChain:
     net: NetParams
     height: int = 200
     sbits: float = 0.2
+    sbits_next: float | None = None
     pool_size: int = 64
     txs: dict = field(default_factory=dict)
     live: set = field(default_factory=set)
@@ -118,6 +119,8 @@ class FakeExccd(FakeJSONRPCServer):
             return bits.to_bytes(max(1, (len(params[0]) + 7) // 8), "little").hex()
         if method == "getblockhash":
             return c.block_hash(int(params[0]))
+        if method == "getstakedifficulty":
+            return {"current": c.sbits, "next": c.sbits_next if c.sbits_next is not None else c.sbits}
         if method == "getblockchaininfo":
             return {"chain": c.net.name, "blocks": c.height, "initialblockdownload": False}
         if method == "getblock":

@@ -58,3 +58,12 @@ def coins_to_atoms(coins: float) -> int:
         raise ChainError(f"invalid coin amount {coins!r}")
     x = coins * 1e8
     return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+
+
+# exccwallet's purchaseticket pays no VSP fee above this (hard-coded on its RPC path, and the default
+# of --vsp.maxfee): it publishes the ticket, is quoted more, and silently never pays.
+WALLET_MAX_FEE = 20_000_000
+
+
+def atoms_to_coins_text(atoms: int) -> str:
+    return f"{atoms / 1e8:.8f}".rstrip("0").rstrip(".") + " EXCC"

@@ -276,6 +276,11 @@ class Store:
             sql += f" LIMIT {int(limit)}"
         return [self._row_to_ticket(r) for r in await self._read(sql, params)]
 
+    async def unpaid_tickets(self, limit: int) -> list[Ticket]:
+        """Tickets quoted a fee that was never paid (or not broadcastable), newest first."""
+        return await self.tickets_where("fee_tx_status IN ('none', 'error') AND fee_waived = 0 AND outcome = '' "
+                                        "ORDER BY created DESC", limit=limit)
+
     async def ticket_counts(self) -> dict[str, int]:
         """Counts of fee-confirmed tickets by outcome ('' = still voting)."""
         rows = await self._read("SELECT outcome, COUNT(*) FROM tickets WHERE fee_tx_status = ? "
