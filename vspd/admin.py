@@ -348,6 +348,17 @@ async def preflight(args) -> str:
     return f"{table}\n\n{cfg.net.name}: {len(failed)} rule(s) fail" if failed else f"{table}\n\nall rules pass"
 
 
+async def import_vspd(args) -> str:
+    """An EXCCoin/vspd database (bbolt) becomes this frontend's database; see vspd/importvspd.py."""
+    from . import importvspd
+    net, homedir, _ = _paths(args)
+    try:
+        report = await importvspd.import_vspd(Path(args.path), homedir, net.name, args.force, args.dry_run)
+    except importvspd.Refused as e:
+        raise AdminError(str(e)) from None
+    return report.render()
+
+
 class PreflightFailed(Exception):
     """Printed in full on stdout, then exit 1."""
 
@@ -408,13 +419,18 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gencerts", help="CA and certificates of the frontend -> voter link")
     g.add_argument("--voters", required=True, help="comma-separated voter names (DNS labels)")
     g.add_argument("--host", dest="hosts", action="append", help="NAME=HOST: extra SAN for a voter")
+    iv = sub.add_parser("importvspd", help="import the database of an EXCCoin/vspd (Go) deployment")
+    iv.add_argument("path", help="its vspd.db (the Go vspd stopped)")
+    iv.add_argument("--force", action="store_true", help="replace an existing database (backed up first)")
+    iv.add_argument("--dry-run", action="store_true", help="check and report; write nothing")
     w = sub.add_parser("writeconfig", help="write a commented vspd.conf with every option")
     w.add_argument("--role", choices=ROLES, default=None)
     w.add_argument("--output", default=None, help="path (default {homedir}/vspd.conf)")
     return p
 
 
-COMMANDS = {"preflight": preflight, "restore": restore, "backup": backup, "rotatekey": rotate_key, "gencerts": gen_certs, "createdatabase": create_database, "retirexpub": retire_xpub, "writeconfig": write_config}
+COMMANDS = {"preflight": preflight, "restore": restore, "backup": backup, "rotatekey": rotate_key, "gencerts": gen_certs, "createdatabase": create_database, "retirexpub": retire_xpub, "writeconfig": write_config,
+            "importvspd": import_vspd}
 
 
 def main(argv: list[str] | None = None) -> int:
