@@ -25,6 +25,7 @@ import aiohttp
 import pytest
 
 from conftest import SIMNET_XPUB
+from govspd import go_dbs  # noqa: F401  (fixture)
 from fakes.exccd import FakeChain, FakeExccd
 from fakes.exccwallet import FakeWallet
 from procs import BIN, Proc, Staker, free_port, status, wait_for
@@ -113,7 +114,7 @@ def state(preflight_output: str, rule: str) -> str:
 
 
 @pytest.mark.slow
-async def test_walk_the_operator_guide(tmp_path):
+async def test_walk_the_operator_guide(tmp_path, go_dbs):
     walk = Walk(tmp_path)
     chain = FakeChain(SIMNET)
     node = FakeExccd(chain, password="guide-rpc-pass")
@@ -230,6 +231,20 @@ async def test_walk_the_operator_guide(tmp_path):
             assert staker.client.pubkey == pubkey and r.json["voting"] == 1, r.json
             r = await staker.client.ticketstatus(commit.secret, t.txid())
             assert r.status == 200 and r.json["feetxstatus"] == "confirmed", r.json
+
+            # Moving from EXCCoin/vspd: a database the real Go vspd wrote, on a new frontend machine.
+            moved = tmp_path / "moved-frontend"
+            moved.mkdir()
+            shutil.copy(frontend / "vspd.conf", moved / "vspd.conf")
+            old_db = {re.escape("/home/vspd/.vspd/data/testnet/vspd.db"): str(go_dbs.path("upgraded"))}
+            out = await walk.run("vspadmin --homedir=/var/lib/vspd --network=testnet importvspd --dry-run", moved, old_db)
+            assert "dry run: nothing written" in out and not (moved / "data").exists()
+            assert f"pubkey: {go_dbs.answers['upgraded']['pubkey']}" in out
+            assert "as /vspinfo counts them: voting 25, voted 1, revoked 1" in out
+            out = await walk.run("vspadmin --homedir=/var/lib/vspd --network=testnet importvspd /", moved, old_db)
+            con = sqlite3.connect(moved / "data" / "simnet" / "vspd.db")
+            assert con.execute("SELECT COUNT(*) FROM tickets").fetchone()[0] == 32
+            con.close()
     finally:
         for proc in procs.values():
             await proc.halt()
