@@ -12,15 +12,7 @@ make branch pages; a value larger than a page gets overflow pages.
 import struct
 from pathlib import Path
 
-BRANCH, LEAF, META, FREELIST = 0x01, 0x02, 0x04, 0x10
-MAGIC, VERSION = 0xED0CDAED, 2
-
-
-def fnv1a64(data: bytes) -> int:
-    h = 0xCBF29CE484222325
-    for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
+from vspd.bbolt import BRANCH, FREELIST, LEAF, MAGIC, META, VERSION, fnv1a64
 
 
 def _leaf(pgid: int, elems: list[tuple[int, bytes, bytes]]) -> bytes:

@@ -308,37 +308,37 @@ def go_answers(go: GoVspd, specs: list[Spec]) -> dict:
     return out
 
 
+def run(go: GoVspd, ask) -> dict:
+    """Start the Go vspd on its database, ask it, stop it, whatever happens."""
+    go.start()
+    try:
+        return ask(go)
+    finally:
+        go.stop()
+
+
+def alt_signed_status(go: GoVspd, specs: list[Spec]) -> dict:
+    live = next(t for t in specs if t.alt)
+    status, data = go.ticketstatus(live, signer=live.alt_key)  # the Go vspd takes the alt key's word
+    assert status == 200, data
+    return {"alt-signed ticketstatus": data}
+
+
 def make_databases(out: Path, exe: Path, src: Path, work: Path) -> dict:
     """Run the real Go vspd to write every database the tests read; returns what it answered."""
     out.mkdir(parents=True, exist_ok=True)
     specs = scenario()
-    answers = {}
-    fresh = GoVspd(work / "fresh", exe, src)
+    fresh, tickets, crafted = (GoVspd(work / name, exe, src) for name in ("fresh", "tickets", "crafted"))
     (out / "created.db").write_bytes(fresh.create().read_bytes())
-    fresh.start()
-    try:
-        answers["started"] = {"pubkey": json.loads(fresh.vspinfo()[0])["pubkey"]}
-    finally:
-        fresh.stop()
+    answers = {"started": run(fresh, lambda go: {"pubkey": json.loads(go.vspinfo()[0])["pubkey"]})}
     (out / "started.db").write_bytes(fresh.db.read_bytes())
-    tickets = GoVspd(work / "tickets", exe, src)
-    write_v1(tickets.db.parent.mkdir(parents=True) or tickets.db, specs)
-    tickets.start()
-    try:
-        answers["upgraded"] = go_answers(tickets, specs)
-    finally:
-        tickets.stop()
+    tickets.db.parent.mkdir(parents=True)
+    write_v1(tickets.db, specs)
+    answers["upgraded"] = run(tickets, lambda go: go_answers(go, specs))
     (out / "upgraded.db").write_bytes(tickets.db.read_bytes())
-    crafted = GoVspd(work / "crafted", exe, src)
-    write_v4(crafted.db.parent.mkdir(parents=True) or crafted.db, specs)
-    crafted.start()
-    try:
-        live = next(t for t in specs if t.alt)
-        status, data = crafted.ticketstatus(live, signer=live.alt_key)  # the Go vspd takes the alt key's word
-        assert status == 200, data
-        answers["crafted-v4"] = {"alt-signed ticketstatus": data}
-    finally:
-        crafted.stop()
+    crafted.db.parent.mkdir(parents=True)
+    write_v4(crafted.db, specs)
+    answers["crafted-v4"] = run(crafted, lambda go: alt_signed_status(go, specs))
     (out / "answers.json").write_text(json.dumps(answers, indent=1, sort_keys=True) + "\n")
     return answers
 
