@@ -36,9 +36,9 @@ from vspd import certs
 from vspd.chain import bip32
 from vspd.chain.message import sign_message
 from vspd.chain.params import SIMNET
+from vspd.simnet import peers
 from web.wire import go_json
 
-MODULE_VERSION = "v0.0.0-20230404182008-faf87dabebf0"
 DATA = Path(__file__).parent / "data" / "govspd"
 T0 = 1_790_000_000
 SEED = hashlib.sha256(b"govspd fixture signing seed").digest()
@@ -46,12 +46,13 @@ COOKIE = hashlib.sha256(b"govspd fixture cookie secret").digest()
 
 
 def binary() -> Path | None:
-    named = os.environ.get("VSPD_GO_BIN")
-    if named:
-        return Path(named)
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    cached = base / "vspd" / "peers" / MODULE_VERSION / "bin" / "vspd"
-    return cached if cached.exists() else None
+    """The reference Go vspd as the simnet harness finds it (named, on PATH or built); None if not built."""
+    try:
+        return peers.find(peers.VSPD_GO, build_missing=False)
+    except peers.PeerError:
+        if os.environ.get("VSPD_REQUIRE_PEERS") == "1":
+            raise
+        return None
 
 
 def source_dir() -> Path | None:
@@ -59,10 +60,9 @@ def source_dir() -> Path | None:
     if named:
         return Path(named)
     try:
-        cache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
+        src = peers.module_source(peers.VSPD_GO)
+    except peers.PeerError:
         return None
-    src = Path(cache) / "github.com" / "!e!x!c!coin" / f"vspd@{MODULE_VERSION}"
     return src if (src / "webapi" / "templates").is_dir() else None
 
 

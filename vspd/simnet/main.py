@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .children import ChildError
 from .network import SimnetVSP
-from .peers import PeerError, default_cache, find_peers
+from .peers import VSPD_GO, PeerError, default_cache, find, find_peers
 
 MARKER = ".vspd-simnet"
 
@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="file-based Go module mirror with the EXCCoin modules (default: VSPD_GOPROXY_MIRROR "
                         "or ../shared/goproxy beside the checkout)")
     p.add_argument("--build-only", action="store_true", help="find or build the peers, print their paths, exit")
+    p.add_argument("--reference-vspd", action="store_true",
+                   help="with --build-only: also the reference Go vspd (EXCCoin/vspd), for benchmarks and the import test")
     return p
 
 
@@ -113,6 +115,9 @@ async def run(args: argparse.Namespace) -> int:
                                        args.goproxy_mirror, progress)
     if args.build_only:
         print(f"exccd      {binaries.exccd}\nexccwallet {binaries.exccwallet}")
+        if args.reference_vspd:
+            go_vspd = await asyncio.to_thread(find, VSPD_GO, None, args.peer_cache, args.goproxy_mirror, progress)
+            print(f"vspd (Go)  {go_vspd}")
         return 0
     prepare_root(args.root, args.keep)
     net = SimnetVSP(binaries, args.root, voters=args.voters, vspfee=args.vspfee,

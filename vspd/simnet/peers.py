@@ -10,6 +10,7 @@ or ../shared/goproxy beside this checkout when it exists.
 """
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -172,6 +173,24 @@ def find(spec: PeerSpec, given: str | None = None, cache: Path | None = None, mi
     if not build_missing:
         raise PeerError(f"{spec.name} {spec.version} is not built; run `vspd-simnet --build-only`")
     return build(spec, cache, mirror if mirror is not None else default_mirror(), progress)
+
+
+def module_source(spec: PeerSpec, mirror: Path | None = None) -> Path:
+    """The pinned module's source folder (the Go vspd reads its HTML templates from there)."""
+    problem = toolchain_problem()
+    if problem:
+        raise PeerError(problem)
+    mirror = mirror if mirror is not None else default_mirror()
+    env = go_env(mirror, default_cache() / spec.version / "bin")
+    try:
+        p = subprocess.run(["go", "mod", "download", "-json", f"{spec.module}@{spec.version}"], env=env,
+                           capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+        folder = Path(json.loads(p.stdout)["Dir"])
+    except (subprocess.TimeoutExpired, ValueError, KeyError) as e:
+        raise PeerError(f"cannot fetch the source of {spec.module}@{spec.version}: {e}") from None
+    if not folder.is_dir():
+        raise PeerError(f"go mod download gave {folder}, which is not a folder")
+    return folder
 
 
 @dataclass(frozen=True)
