@@ -81,8 +81,9 @@ class Child:
             await self.proc.wait()
 
 
-async def run_once(name: str, args: list, log_path: Path, stdin: bytes = b"", timeout: float = 120.0) -> str:
-    """Run a command to completion (e.g. `exccwallet --create`); its output, or ChildError."""
+async def run_once(name: str, args: list, log_path: Path, stdin: bytes = b"", timeout: float = 120.0,
+                   check: bool = True) -> str:
+    """Run a command to completion (e.g. `exccwallet --create`); its output, or ChildError if `check`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     proc = await asyncio.create_subprocess_exec(*map(str, args), stdin=asyncio.subprocess.PIPE,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
@@ -94,6 +95,6 @@ async def run_once(name: str, args: list, log_path: Path, stdin: bytes = b"", ti
         raise ChildError(f"{name} did not finish in {timeout:.0f} s") from None
     text = out.decode(errors="replace")
     log_path.write_text(text)
-    if proc.returncode != 0:
+    if check and proc.returncode != 0:
         raise ChildError(f"{name} failed (status {proc.returncode}):\n{text[-2000:]}")
     return text

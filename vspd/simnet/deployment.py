@@ -99,9 +99,9 @@ class Deployment:
         return "\n".join(f"[{c.name}] {line}" for c in [self.frontend] + [v.vspd for v in self.voters]
                          for line in tail(c.log_path, lines).splitlines())
 
-    async def admin(self, *args, home: Path | None = None) -> str:
+    async def admin(self, *args, home: Path | None = None, check: bool = True) -> str:
         return await run_once("vspadmin", vspadmin_command(f"--homedir={home or self.home}", "--network=simnet", *args),
-                              self.logdir / "vspadmin.log")
+                              self.logdir / "vspadmin.log", check=check)
 
     # -- start ---------------------------------------------------------------
     async def start(self) -> None:
