@@ -43,6 +43,9 @@ class SimnetVSP:
         t = t0 = time.monotonic()
         self.progress("starting the miner exccd and the keeper wallet")
         await self.chain.start()
+        miner, keeper = self.chain.miner, self.chain.keeper
+        self.progress(f"exccd JSON-RPC API {'.'.join(map(str, miner.api))}, "
+                      f"exccwallet JSON-RPC API {'.'.join(map(str, keeper.api))}")
         t = self._lap("chain started", t)
         self.progress("starting the fee wallet, and each voter's exccd and voting wallet")
         await self.vsp.start_peers()

@@ -50,6 +50,19 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what:
     raise ChildError(f"timed out after {timeout:.0f} s waiting for {what}" + (f" (last error: {last})" if last else ""))
 
 
+# What the harness was built against; others are refused with a clear message.
+EXCCD_API_MAJOR = 7             # exccdjsonrpcapi 7.x (exccd 2.7.6 answers 7.0.0)
+WALLET_API_MIN = (8, 8)         # exccwalletjsonrpcapi 8.x from 8.8 (exccwallet 2.7.6 answers 8.9.0)
+
+
+def api_version(answer: dict, key: str, who: str) -> tuple[int, int, int]:
+    try:
+        v = answer[key]
+        return int(v["major"]), int(v["minor"]), int(v["patch"])
+    except (KeyError, TypeError, ValueError):
+        raise ChildError(f"{who} does not report {key} in its version answer: {answer}") from None
+
+
 class ExccdNode:
     """A simnet exccd. The miner has a mining address; others connect to the miner only."""
 
@@ -64,6 +77,7 @@ class ExccdNode:
         self.miningaddr = miningaddr
         self.connect = connect
         self.child: Child | None = None
+        self.api: tuple[int, int, int] | None = None
         self.rpc = JSONRPC(name, HOST, self.rpc_port, self.user, self.password, self.cert_path)
 
     @property
@@ -93,6 +107,11 @@ class ExccdNode:
         async def answers() -> bool:
             return self.cert_path.exists() and isinstance(await self.rpc.call("getblockcount", timeout=5), int)
         await wait_until(answers, START_TIMEOUT, f"{self.name} to answer RPC", self.child.check_alive)
+        self.api = api_version(await self.rpc.call("version"), "exccdjsonrpcapi", self.name)
+        if self.api[0] != EXCCD_API_MAJOR:
+            await self.stop()
+            raise ChildError(f"{self.binary} answers exccdjsonrpcapi {'.'.join(map(str, self.api))}; this harness "
+                             f"needs {EXCCD_API_MAJOR}.x (exccd 2.7.6)")
 
     async def height(self) -> int:
         return int(await self.rpc.call("getblockcount"))
@@ -122,6 +141,7 @@ class WalletNode:
         self.rpc_port = free_port()
         self.mining_address = ""
         self.child: Child | None = None
+        self.api: tuple[int, int, int] | None = None
         self.rpc = JSONRPC(name, HOST, self.rpc_port, self.user, self.password, self.cert_path, timeout=120)
 
     @property
@@ -170,6 +190,12 @@ class WalletNode:
             return self.cert_path.exists() and bool((await self.rpc.call("walletinfo", timeout=10))["daemonconnected"])
         await wait_until(connected, START_TIMEOUT, f"{self.name} to connect to {self.node.name}",
                          self.child.check_alive)
+        self.api = api_version(await self.rpc.call("version"), "exccwalletjsonrpcapi", self.name)
+        if self.api[0] != WALLET_API_MIN[0] or self.api[1] < WALLET_API_MIN[1]:
+            await self.stop()
+            raise ChildError(f"{self.binary} answers exccwalletjsonrpcapi {'.'.join(map(str, self.api))}; this "
+                             f"harness needs {WALLET_API_MIN[0]}.x from {WALLET_API_MIN[0]}.{WALLET_API_MIN[1]} "
+                             f"(exccwallet 2.7.6)")
         if wait_synced:
             await self.wait_synced()
 
