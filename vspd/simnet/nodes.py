@@ -50,35 +50,25 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what:
     raise ChildError(f"timed out after {timeout:.0f} s waiting for {what}" + (f" (last error: {last})" if last else ""))
 
 
-# What the harness was built against; others are refused with a clear message.
-EXCCD_API_MAJOR = 7             # exccdjsonrpcapi 7.x (exccd 2.7.6 answers 7.0.0)
-WALLET_API_MIN = (8, 8)         # exccwalletjsonrpcapi 8.x from 8.8 (exccwallet 2.7.6 answers 8.9.0)
+class Daemon:
+    """What a simnet exccd and exccwallet share: a folder, a port, credentials, a process and its RPC.
 
+    A subclass names its API version key and range, the ready check, and its command line.
+    """
+    api_key = ""
+    api_major, api_min_minor = 0, 0
+    needs = ""  # the release the harness was built against, for the refusal message
 
-def api_version(answer: dict, key: str, who: str) -> tuple[int, int, int]:
-    try:
-        v = answer[key]
-        return int(v["major"]), int(v["minor"]), int(v["patch"])
-    except (KeyError, TypeError, ValueError):
-        raise ChildError(f"{who} does not report {key} in its version answer: {answer}") from None
-
-
-class ExccdNode:
-    """A simnet exccd. The miner has a mining address; others connect to the miner only."""
-
-    def __init__(self, name: str, binary: Path, home: Path, logdir: Path, *, miningaddr: str = "",
-                 connect: "ExccdNode | None" = None):
+    def __init__(self, name: str, binary: Path, home: Path, logdir: Path, rpc_timeout: float):
         self.name = name
         self.binary = binary
         self.appdata = home
         self.log_path = logdir / f"{name}.log"
-        self.user, self.password = f"{name}-rpc", credential()
-        self.rpc_port, self.p2p_port = free_port(), free_port()
-        self.miningaddr = miningaddr
-        self.connect = connect
+        self.user, self.password = f"{name}-rpc", credential()  # its own, so a port clash fails to authenticate
+        self.rpc_port = free_port()
         self.child: Child | None = None
         self.api: tuple[int, int, int] | None = None
-        self.rpc = JSONRPC(name, HOST, self.rpc_port, self.user, self.password, self.cert_path)
+        self.rpc = JSONRPC(name, HOST, self.rpc_port, self.user, self.password, self.cert_path, timeout=rpc_timeout)
 
     @property
     def cert_path(self) -> Path:
@@ -87,6 +77,52 @@ class ExccdNode:
     @property
     def rpc_address(self) -> str:
         return f"{HOST}:{self.rpc_port}"
+
+    def args(self) -> list:
+        raise NotImplementedError
+
+    async def ready(self) -> bool:
+        raise NotImplementedError
+
+    async def _start(self, what: str) -> None:
+        self.appdata.mkdir(parents=True, exist_ok=True)
+        self.rpc.forget_certificate()
+        self.child = await Child(self.name, self.args(), self.log_path).start()
+
+        async def ready() -> bool:
+            return self.cert_path.exists() and await self.ready()
+        await wait_until(ready, START_TIMEOUT, f"{self.name} to {what}", self.child.check_alive)
+        answer = await self.rpc.call("version")
+        try:
+            v = answer[self.api_key]
+            self.api = int(v["major"]), int(v["minor"]), int(v["patch"])
+        except (KeyError, TypeError, ValueError):
+            await self.stop()
+            raise ChildError(f"{self.name} does not report {self.api_key} in its version answer: {answer}") from None
+        if self.api[0] != self.api_major or self.api[1] < self.api_min_minor:
+            await self.stop()
+            raise ChildError(f"{self.binary} answers {self.api_key} {'.'.join(map(str, self.api))}; this harness "
+                             f"needs {self.api_major}.x from {self.api_major}.{self.api_min_minor} ({self.needs})")
+
+    async def stop(self) -> None:
+        if self.child is not None:
+            await self.child.stop()
+        await self.rpc.close()
+
+    def tail(self, lines: int = 15) -> str:
+        return tail(self.log_path, lines)
+
+
+class ExccdNode(Daemon):
+    """A simnet exccd. The miner has a mining address; others connect to the miner only."""
+    api_key, api_major, needs = "exccdjsonrpcapi", 7, "exccd 2.7.6 answers 7.0.0"
+
+    def __init__(self, name: str, binary: Path, home: Path, logdir: Path, *, miningaddr: str = "",
+                 connect: "ExccdNode | None" = None):
+        super().__init__(name, binary, home, logdir, rpc_timeout=60.0)
+        self.p2p_port = free_port()
+        self.miningaddr = miningaddr
+        self.connect = connect
 
     def args(self) -> list:
         args = [self.binary, "--simnet", f"--appdata={self.appdata}", f"--rpcuser={self.user}",
@@ -99,58 +135,27 @@ class ExccdNode:
             args.append(f"--connect={HOST}:{self.connect.p2p_port}")
         return args
 
-    async def start(self) -> None:
-        self.appdata.mkdir(parents=True, exist_ok=True)
-        self.rpc.forget_certificate()
-        self.child = await Child(self.name, self.args(), self.log_path).start()
+    async def ready(self) -> bool:
+        return isinstance(await self.rpc.call("getblockcount", timeout=5), int)
 
-        async def answers() -> bool:
-            return self.cert_path.exists() and isinstance(await self.rpc.call("getblockcount", timeout=5), int)
-        await wait_until(answers, START_TIMEOUT, f"{self.name} to answer RPC", self.child.check_alive)
-        self.api = api_version(await self.rpc.call("version"), "exccdjsonrpcapi", self.name)
-        if self.api[0] != EXCCD_API_MAJOR:
-            await self.stop()
-            raise ChildError(f"{self.binary} answers exccdjsonrpcapi {'.'.join(map(str, self.api))}; this harness "
-                             f"needs {EXCCD_API_MAJOR}.x (exccd 2.7.6)")
+    async def start(self) -> None:
+        await self._start("answer RPC")
 
     async def height(self) -> int:
         return int(await self.rpc.call("getblockcount"))
 
-    async def stop(self) -> None:
-        if self.child is not None:
-            await self.child.stop()
-        await self.rpc.close()
 
-    def tail(self, lines: int = 15) -> str:
-        return tail(self.log_path, lines)
-
-
-class WalletNode:
+class WalletNode(Daemon):
     """A simnet exccwallet in RPC mode (never SPV), on its own node, created from a seed."""
+    api_key, api_major, api_min_minor, needs = "exccwalletjsonrpcapi", 8, 8, "exccwallet 2.7.6 answers 8.9.0"
 
     def __init__(self, name: str, binary: Path, home: Path, logdir: Path, node: ExccdNode, *, seed: str,
                  passphrase: str, flags: tuple = ()):
-        self.name = name
-        self.binary = binary
-        self.appdata = home
-        self.log_path = logdir / f"{name}.log"
+        super().__init__(name, binary, home, logdir, rpc_timeout=120.0)
         self.node = node
         self.seed, self.passphrase = seed, passphrase
         self.flags = list(flags)
-        self.user, self.password = f"{name}-rpc", credential()
-        self.rpc_port = free_port()
         self.mining_address = ""
-        self.child: Child | None = None
-        self.api: tuple[int, int, int] | None = None
-        self.rpc = JSONRPC(name, HOST, self.rpc_port, self.user, self.password, self.cert_path, timeout=120)
-
-    @property
-    def cert_path(self) -> Path:
-        return self.appdata / "rpc.cert"
-
-    @property
-    def rpc_address(self) -> str:
-        return f"{HOST}:{self.rpc_port}"
 
     @property
     def created(self) -> bool:
@@ -180,22 +185,13 @@ class WalletNode:
                 f"--rpclisten={self.rpc_address}", "--nogrpc", "--tlscurve=P-256", "--nofilelogging",
                 "--debuglevel=info", *self.flags]
 
+    async def ready(self) -> bool:
+        return bool((await self.rpc.call("walletinfo", timeout=10))["daemonconnected"])
+
     async def start(self, wait_synced: bool = True) -> None:
         if not self.created:
             await self.create()
-        self.rpc.forget_certificate()
-        self.child = await Child(self.name, self.args(), self.log_path).start()
-
-        async def connected() -> bool:
-            return self.cert_path.exists() and bool((await self.rpc.call("walletinfo", timeout=10))["daemonconnected"])
-        await wait_until(connected, START_TIMEOUT, f"{self.name} to connect to {self.node.name}",
-                         self.child.check_alive)
-        self.api = api_version(await self.rpc.call("version"), "exccwalletjsonrpcapi", self.name)
-        if self.api[0] != WALLET_API_MIN[0] or self.api[1] < WALLET_API_MIN[1]:
-            await self.stop()
-            raise ChildError(f"{self.binary} answers exccwalletjsonrpcapi {'.'.join(map(str, self.api))}; this "
-                             f"harness needs {WALLET_API_MIN[0]}.x from {WALLET_API_MIN[0]}.{WALLET_API_MIN[1]} "
-                             f"(exccwallet 2.7.6)")
+        await self._start(f"connect to {self.node.name}")
         if wait_synced:
             await self.wait_synced()
 
@@ -210,11 +206,3 @@ class WalletNode:
 
     async def spendable(self) -> float:
         return float((await self.rpc.call("getbalance", "default", 1))["balances"][0]["spendable"])
-
-    async def stop(self) -> None:
-        if self.child is not None:
-            await self.child.stop()
-        await self.rpc.close()
-
-    def tail(self, lines: int = 15) -> str:
-        return tail(self.log_path, lines)
