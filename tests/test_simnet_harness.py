@@ -63,7 +63,11 @@ def test_missing_toolchain_is_one_clear_line(tmp_path, monkeypatch):
     assert "\n" not in msg and "go, gcc, g++" in msg and "EXCCD_BIN" in msg
 
 
-def test_children_die_with_a_harness_killed_with_9(tmp_path):
+@pytest.mark.parametrize("command,death_signal", [
+    (["sleep", "600"], "TERM"),
+    (["sh", "-c", "trap '' TERM; exec sleep 600"], "KILL"),  # deaf to SIGTERM, as exccwallet can be mid-start
+])
+def test_children_die_with_a_harness_killed_with_9(tmp_path, command, death_signal):
     """kill -9 of the harness leaves no child behind (PR_SET_PDEATHSIG through the orphan guard)."""
     script = tmp_path / "harness.py"
     pidfile = tmp_path / "child.pid"
@@ -71,7 +75,8 @@ def test_children_die_with_a_harness_killed_with_9(tmp_path):
         import asyncio, pathlib
         from vspd.simnet.children import Child
         async def main():
-            c = await Child("sleeper", ["sleep", "600"], pathlib.Path({str(tmp_path / 'sleeper.log')!r})).start()
+            c = await Child("sleeper", {command!r}, pathlib.Path({str(tmp_path / 'sleeper.log')!r}),
+                            death_signal={death_signal!r}).start()
             pathlib.Path({str(pidfile)!r}).write_text(str(c.pid))
             await asyncio.sleep(600)
         asyncio.run(main())
@@ -83,6 +88,7 @@ def test_children_die_with_a_harness_killed_with_9(tmp_path):
             time.sleep(0.05)
         child = int(pidfile.read_text())
         time.sleep(0.3)  # the guard has exec'ed sleep by now
+        time.sleep(0.2)
         assert Path(f"/proc/{child}/cmdline").read_bytes().startswith(b"sleep"), "the guard became the command"
         harness.kill()
         harness.wait()
@@ -131,9 +137,11 @@ def test_bad_arguments_stop_before_anything_starts(argv, message):
 
 
 def test_orphan_guard_refuses_when_its_parent_is_already_gone():
-    r = subprocess.run([sys.executable, "-m", "vspd.simnet.orphanguard", "1", "--", "true"], capture_output=True)
+    guard = [sys.executable, "-m", "vspd.simnet.orphanguard"]
+    r = subprocess.run([*guard, "1", "TERM", "--", "true"], capture_output=True)
     assert r.returncode == 1  # pid 1 is not its parent: it must not run an unguarded child
-    r = subprocess.run([sys.executable, "-m", "vspd.simnet.orphanguard", str(os.getpid()), "--", "true"])
+    r = subprocess.run([*guard, str(os.getpid()), "KILL", "--", "true"])
     assert r.returncode == 0
-    r = subprocess.run([sys.executable, "-m", "vspd.simnet.orphanguard"], capture_output=True, text=True)
-    assert r.returncode != 0 and "usage" in r.stderr
+    for bad in ([], [str(os.getpid()), "--", "true"], [str(os.getpid()), "HUP", "--", "true"]):
+        r = subprocess.run([*guard, *bad], capture_output=True, text=True)
+        assert r.returncode != 0 and "usage" in r.stderr

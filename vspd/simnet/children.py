@@ -26,11 +26,14 @@ def tail(path: Path, lines: int = 15) -> str:
 
 
 class Child:
-    def __init__(self, name: str, args: list, log_path: Path, env: dict | None = None):
+    def __init__(self, name: str, args: list, log_path: Path, env: dict | None = None, cwd: Path | None = None,
+                 death_signal: str = "TERM"):
         self.name = name
+        self.death_signal = death_signal  # what it gets if the harness dies (see orphanguard)
         self.args = [str(a) for a in args]
         self.log_path = log_path
         self.env = env
+        self.cwd = cwd
         self.proc: asyncio.subprocess.Process | None = None
 
     def __repr__(self) -> str:
@@ -48,11 +51,11 @@ class Child:
         if self.running:
             return self
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        guard = [sys.executable, "-m", "vspd.simnet.orphanguard", str(os.getpid()), "--"]
+        guard = [sys.executable, "-m", "vspd.simnet.orphanguard", str(os.getpid()), self.death_signal, "--"]
         with open(self.log_path, "ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
                 *guard, *self.args, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT,
-                env=self.env, start_new_session=True)
+                env=self.env, cwd=self.cwd, start_new_session=True)
         return self
 
     def check_alive(self) -> None:
@@ -82,10 +85,10 @@ class Child:
 
 
 async def run_once(name: str, args: list, log_path: Path, stdin: bytes = b"", timeout: float = 120.0,
-                   check: bool = True) -> str:
+                   check: bool = True, cwd: Path | None = None) -> str:
     """Run a command to completion (e.g. `exccwallet --create`); its output, or ChildError if `check`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    proc = await asyncio.create_subprocess_exec(*map(str, args), stdin=asyncio.subprocess.PIPE,
+    proc = await asyncio.create_subprocess_exec(*map(str, args), stdin=asyncio.subprocess.PIPE, cwd=cwd,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(stdin), timeout)

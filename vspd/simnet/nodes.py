@@ -87,7 +87,7 @@ class Daemon:
     async def _start(self, what: str) -> None:
         self.appdata.mkdir(parents=True, exist_ok=True)
         self.rpc.forget_certificate()
-        self.child = await Child(self.name, self.args(), self.log_path).start()
+        self.child = await Child(self.name, self.args(), self.log_path, death_signal="KILL").start()
 
         async def ready() -> bool:
             return self.cert_path.exists() and await self.ready()
