@@ -17,7 +17,9 @@ from rpcclient.errors import RPCError
 from vspclient import VSPClient
 from vspd.chain import wif as wifmod
 from vspd.chain.params import SIMNET
+from vspd.simnet.main import prepare_root
 from vspd.simnet.network import SimnetVSP
+from vspd.simnet.nodes import wait_until
 from vspd.simnet.peers import PeerError, find_peers
 
 
@@ -78,6 +80,14 @@ class RealNet:
             return s["ticketconfirmed"] and s["feetxstatus"] == "confirmed"
         await self.chain.mine_until(confirmed, f"fee of {ticket} confirmed", max_blocks)
 
+    async def paid_ticket_on_every_voter(self) -> tuple[str, bytes]:
+        """A ticket the staker wallet buys, whose fee confirms and which reaches every voting wallet."""
+        ticket = await self.buy()
+        key = await self.commitment_key(ticket)
+        await self.mine_until_fee_confirmed(ticket, key)
+        await wait_until(lambda: self.on_every_voter(ticket), 30, "the ticket in every voting wallet")
+        return ticket, key
+
     async def on_every_voter(self, ticket: str, sites=None) -> bool:
         for site in sites or self.vsp.voters:
             if await self.wallet_ticket(site, ticket) is None:
@@ -137,7 +147,9 @@ def peer_binaries():
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def realnet(peer_binaries, tmp_path_factory):
-    net = SimnetVSP(peer_binaries, tmp_path_factory.mktemp("simnet"), progress=progress)
+    root = tmp_path_factory.mktemp("simnet")
+    prepare_root(root, keep=False)  # as `vspd-simnet` does: the last test hands this folder to it (--keep)
+    net = SimnetVSP(peer_binaries, root, progress=progress)
     try:
         await net.start()
         TIMINGS.append(("network start", net.timings["network up"]))

@@ -12,7 +12,6 @@ import time
 
 import pytest
 
-from rpcclient.errors import RPCError
 from vspd.simnet.nodes import wait_until
 
 pytestmark = [pytest.mark.realpeers, pytest.mark.asyncio(loop_scope="session")]
@@ -51,10 +50,7 @@ async def test_1_ticket_bought_by_the_real_wallet_is_paid_added_everywhere_and_v
 async def test_2_voter_killed_before_the_call_the_ticket_is_still_voted_and_repaired(realnet, scenario_timer):
     rn = realnet
     v1 = rn.vsp.voters[0]
-    ticket = await rn.buy()
-    key = await rn.commitment_key(ticket)
-    await rn.mine_until_fee_confirmed(ticket, key)
-    await wait_until(lambda: rn.on_every_voter(ticket), 30, "the ticket in every voting wallet")
+    ticket, key = await rn.paid_ticket_on_every_voter()
 
     await asyncio.gather(v1.vspd.kill(), v1.wallet.child.kill())  # kill -9 of one voter: vspd and its wallet
     # A ticket paid while v1 is down reaches only the others; the repair must bring it to v1.
@@ -127,10 +123,7 @@ async def test_4_frontend_killed_between_payfee_and_fee_confirmation(realnet, sc
 
 async def test_5_called_while_every_voter_is_down_is_recorded_missed(realnet, scenario_timer):
     rn = realnet
-    ticket = await rn.buy()
-    key = await rn.commitment_key(ticket)
-    await rn.mine_until_fee_confirmed(ticket, key)
-    await wait_until(lambda: rn.on_every_voter(ticket), 30, "the ticket in every voting wallet")
+    ticket, key = await rn.paid_ticket_on_every_voter()
     for earlier in rn.unvoted:  # nothing else of ours may be live while the voters are down
         await rn.mine_until_voted(earlier)
     rn.unvoted.clear()
@@ -158,10 +151,7 @@ async def test_5_called_while_every_voter_is_down_is_recorded_missed(realnet, sc
 
 async def test_6_setvotechoices_reaches_every_voter_and_preflight(realnet, scenario_timer):
     rn = realnet
-    ticket = await rn.buy()
-    key = await rn.commitment_key(ticket)
-    await rn.mine_until_fee_confirmed(ticket, key)
-    await wait_until(lambda: rn.on_every_voter(ticket), 30, "the ticket in every voting wallet")
+    ticket, key = await rn.paid_ticket_on_every_voter()
 
     r = await rn.client.setvotechoices(key, ticket, {})
     assert r.status == 200, r.json

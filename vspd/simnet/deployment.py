@@ -144,14 +144,22 @@ class Deployment:
             "walletuser": v.wallet.user, "walletpass": v.wallet.password, "walletcert": v.wallet.cert_path,
             "grpclisten": f"{HOST}:{v.grpc_port}"})
 
-    def write_frontend_conf(self, **extra) -> None:
+    def write_frontend_conf(self, home: Path | None = None, port: int | None = None) -> None:
+        """The frontend's vspd.conf: this deployment's, or another frontend's (its own home and port)."""
         miner = self.chain.miner
-        write_conf(self.home / "vspd.conf", {
+        write_conf((home or self.home) / "vspd.conf", {
             "network": "simnet", "loglevel": "info", "exccdhost": miner.rpc_address, "exccduser": miner.user,
-            "exccdpass": miner.password, "exccdcert": miner.cert_path, "listen": f"{HOST}:{self.port}",
+            "exccdpass": miner.password, "exccdcert": miner.cert_path, "listen": f"{HOST}:{port or self.port}",
             "supportemail": "operator@localhost", "adminpass": self.adminpass, "vspfee": self.vspfee,
             "designation": "simnet VSP", "voters": ",".join(v.address for v in self.voters),
-            "minvoters": self.minvoters, "healthinterval": self.healthinterval, **extra})
+            "minvoters": self.minvoters, "healthinterval": self.healthinterval})
+
+    def other_frontend(self, name: str, home: Path, port: int) -> Child:
+        """A second frontend on these voters (same voter-link certificates), e.g. over an imported database."""
+        if not (home / "certs").exists():
+            shutil.copytree(self.home / "certs", home / "certs")
+        self.write_frontend_conf(home, port)
+        return Child(name, vspd_command("--role=frontend", f"--homedir={home}"), self.logdir / f"{name}.log")
 
     async def start_frontend(self, timeout: float = 60.0) -> None:
         await self.frontend.start()

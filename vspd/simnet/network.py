@@ -24,6 +24,7 @@ class SimnetVSP:
     def __init__(self, binaries: PeerBinaries, root: Path, *, voters: int = 3, vspfee: float = 3.0,
                  own_voter_nodes: bool = True, progress: Callable[[str], None] = print):
         self.root = root
+        self.binaries = binaries
         self.progress = progress
         self.chain = Chain(binaries, root, progress)
         self.vsp = Deployment(self.chain, binaries, root, voters=voters, vspfee=vspfee,
