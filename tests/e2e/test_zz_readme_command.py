@@ -63,7 +63,7 @@ async def wait_gone(root: Path, timeout: float) -> list[int]:
     return left
 
 
-async def test_readme_command_buys_and_votes_then_stops_clean(realnet, tmp_path):
+async def test_readme_command_buys_and_votes_then_stops_clean(realnet, tmp_path, scenario_timer):
     root = realnet.net.root
     await realnet.net.stop()
     assert await wait_gone(root, 30) == []
