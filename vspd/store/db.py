@@ -112,9 +112,15 @@ class Store:
             await self._w.execute("COMMIT")
 
     async def _read(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
+        """Run and drain one query in a single call on the reader's thread.
+
+        The reader connection is shared. A statement left open between two
+        thread calls (execute, then fetchall) keeps its read transaction, and
+        any read issued meanwhile joins that older snapshot: a row committed
+        just before would be missing. One call leaves no statement open.
+        """
         self.query_count += 1
-        async with self._r.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
+        return list(await self._r.execute_fetchall(sql, tuple(params)))
 
     async def _read_one(self, sql: str, params: Iterable = ()):
         rows = await self._read(sql, params)
