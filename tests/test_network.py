@@ -85,6 +85,56 @@ async def test_voter_down_mid_pass_then_repaired_and_status_is_honest(net):
         await wait_for(all_ok, 10, "/status back to 200")
 
 
+async def test_voter_restarted_between_health_checks_is_repaired_at_once_and_counted_meanwhile(tmp_path):
+    """An AddTicket that fails on a voter the pool still thinks healthy (#14 item 2).
+
+    Health is polled once a minute here, so the voter is killed and started
+    again between two polls: nothing but the failed add tells the frontend.
+    """
+    net = await Network.create(tmp_path, nvoters=3, extra_args=["--healthinterval=60"])
+    try:
+        await net.voters_ready()  # so that the frontend's first poll finds all three healthy
+        await net.start_frontend(wait_healthy=3)
+        async with aiohttp.ClientSession() as http:
+            st = Staker(net, http)
+            await st.client.vspinfo()
+            commit, t = await st.buy_and_pay()
+            v3 = net.voters[2]
+            v3.proc.kill()
+            await st.mine_until_confirmed(commit, t)
+
+            async def in_two():
+                return all(t.txid() in v.wallet.tickets for v in net.voters[:2])
+            await wait_for(in_two, 10, "ticket in the two live voters")
+
+            async def counted():
+                code, body = await status(http, net)
+                return code == 503 and "voter v3: 1 ticket(s) not added yet (repair retrying)" in body["problems"]
+            await wait_for(counted, 10, "/status counts the ticket missing on v3")
+            auth = {"Authorization": "Basic " + base64.b64encode(b"admin:Sup3rSecretAdm1n").decode()}
+            async with http.get(net.url + "/admin/status", headers=auth) as r:
+                voters = {v["name"]: v for v in (await r.json())["voters"]}
+            assert voters["v3"]["missing_tickets"] == 1 and voters["v3"]["healthy"] is True
+            assert voters["v1"]["missing_tickets"] == 0
+            async with http.get(net.url + "/metrics") as r:
+                text = await r.text()
+            assert 'vspd_voter_missing_tickets{voter="v3"} 1.0' in text
+
+            v3.proc = net.voter_proc(v3).start()
+
+            async def repaired():
+                return t.txid() in v3.wallet.tickets
+            await wait_for(repaired, 30, "v3 repaired without waiting for a health check")
+
+            async def all_ok():
+                return (await status(http, net))[0] == 200
+            await wait_for(all_ok, 10, "/status back to 200")
+            async with http.get(net.url + "/metrics") as r:
+                assert 'vspd_voter_missing_tickets{voter="v3"} 0.0' in await r.text()
+    finally:
+        await net.close()
+
+
 async def test_locked_wallet_stops_intake_and_unlock_resumes(net):
     net.extra_args.append("--minvoters=3")
     await net.start_frontend(wait_healthy=3)
