@@ -221,7 +221,10 @@ def add_to_server(service: VoterService, server: grpc.aio.Server) -> None:
 async def serve(service: VoterService, listen: str, creds: grpc.ServerCredentials) -> grpc.aio.Server:
     server = grpc.aio.server()
     add_to_server(service, server)
-    port = server.add_secure_port(listen, creds)
+    try:
+        port = server.add_secure_port(listen, creds)
+    except RuntimeError as e:  # grpc's 'Failed to bind to address ...', whatever the cause
+        raise ListenError(f"cannot listen on {listen}: {str(e).split(';')[0]}") from None
     if port == 0:
         raise ListenError(f"cannot listen on {listen}")
     await server.start()
