@@ -17,6 +17,7 @@ from . import tlsutil
 from .certs import NAME_RE
 from .chain.errors import ChainError
 from .chain.params import NetParams, by_name
+from .logs import WHOLE_WORD_BELOW
 
 SECTION = "Application Options"
 ROLES = ("frontend", "voter")
@@ -27,6 +28,7 @@ LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "critical")
 MAX_VALUE_CHARS = 4096  # any one option's value; a few have tighter limits below
 MAX_DESIGNATION_CHARS = 64
 MAX_CLOSEDMSG_CHARS = 500  # as the admin page's close form
+MIN_SECRET_CHARS = WHOLE_WORD_BELOW  # shorter: refused on mainnet, warned about elsewhere (the log hides less)
 
 
 class ConfigError(Exception):
@@ -125,6 +127,10 @@ class Config:
 
     def secrets(self) -> list[str]:
         return [self.values[n] for n in SECRET_OPTIONS if self.values.get(n)]
+
+    def short_secrets(self) -> list[str]:
+        """Names of the secret options whose value is too short to be a secret (not the values)."""
+        return [n for n in SECRET_OPTIONS if 0 < len(self.values.get(n) or "") < MIN_SECRET_CHARS]
 
 
 # -- value parsers: each returns the typed value or raises ValueError -------
@@ -303,6 +309,8 @@ def validate(raw: dict[str, str], homedir: Path, configfile: Path) -> Config:
     for o in OPTIONS:
         if role in o.roles and o.required and values.get(o.name) in ("", None):
             raise ConfigError(f"option {o.name}: required for the {role} role")
+        if o.secret and values["network"] == "mainnet" and 0 < len(values[o.name] or "") < MIN_SECRET_CHARS:
+            raise ConfigError(f"option {o.name}: must be at least {MIN_SECRET_CHARS} characters on mainnet")
     try:
         net = by_name(values["network"])
     except ChainError as e:
@@ -402,8 +410,6 @@ def _check_values(values: dict, role: str, net: NetParams, homedir: Path) -> Non
             raise ConfigError(f"option vspclosedmsg: at most {MAX_CLOSEDMSG_CHARS} characters")
         if "@" not in values["supportemail"] or any(c.isspace() for c in values["supportemail"]):
             raise ConfigError("option supportemail: not an e-mail address")
-        if len(values["adminpass"]) < 8 and net.name == "mainnet":
-            raise ConfigError("option adminpass: must be at least 8 characters on mainnet")
         if not values["vspclosed"]:
             values["vspclosedmsg"] = ""
         voters = []
