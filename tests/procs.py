@@ -197,6 +197,10 @@ class Network:
             finally:
                 await client.close()
 
+    def tracebacks(self) -> int:
+        """Tracebacks in the output of every process this network started (their logs go there too)."""
+        return sum(p.read_text(errors="replace").count("Traceback") for p in self.home.glob("*.out"))
+
     async def close(self) -> None:
         if self.frontend is not None:
             await self.frontend.halt()

@@ -196,6 +196,7 @@ async def main() -> int:
         lost_fee, lost_pay, reused, check = check_database(net.home / "data" / "simnet" / "vspd.db", both)
     finally:
         await net.close()
+    tracebacks = net.tracebacks()
     misses = len(kill.misses) + len(raw.misses)
     print(f"durability_bench: {args.stakers} stakers, 1 frontend and 1 voter process, loopback")
     print(f"kill -9 cycles {cycles} ({t1 - t0:.0f} s): acknowledged feeaddress {len(kill.fee_acked)}, "
@@ -204,7 +205,7 @@ async def main() -> int:
           f"beside {polls} ticketstatus polls, {kill.pairs} more during the kills; misses {misses}")
     print(f"acknowledged in all: feeaddress {len(both.fee_acked)}, payfee {len(both.pay_acked)}; "
           f"lost {lost_fee + lost_pay} ({lost_fee} fee addresses, {lost_pay} payments); "
-          f"fee addresses reused {reused}; quick_check {check}")
+          f"fee addresses reused {reused}; quick_check {check}; tracebacks in the logs {tracebacks}")
     others: dict = {}
     for t in (kill, raw):
         for k, v in t.other.items():
@@ -213,7 +214,7 @@ async def main() -> int:
         print("other answers: " + ", ".join(f"{w} {s}/code {c}: {n}" for (w, s, c), n in sorted(others.items())))
     for p in problems:
         print("PROBLEM:", p)
-    return 1 if problems or lost_fee or lost_pay or reused or check != "ok" or misses else 0
+    return 1 if problems or lost_fee or lost_pay or reused or check != "ok" or misses or tracebacks else 0
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ async def measure(name: str, probe: Probe, send, repeat: int, results: list) -> 
         refused += await send()
     await asyncio.sleep(0.05)  # the probe's answer that overlapped the last send
     worst, n = probe.worst(t0)
-    results.append((name, worst))
+    results.append((name, worst, repeat, refused))
     print(f"  {name:46s} sent {repeat:3d}  refused {refused:3d}  probes {n:5d}  worst probe {worst * 1000:8.1f} ms")
 
 
@@ -210,7 +210,7 @@ async def main() -> None:
     repeat = 3 if args.short else args.repeat
     net = await Network.create(Path(tempfile.mkdtemp(prefix="vspd-hostile-")), nvoters=1,
                                extra_args=["--loglevel=warn"])
-    results: list[tuple[str, float]] = []
+    results: list[tuple[str, float, int, int]] = []  # case, worst probe, sent, refused
     try:
         await net.voters_ready()
         await net.start_frontend(wait_healthy=1)
@@ -219,13 +219,17 @@ async def main() -> None:
         await frontend_cases(net, repeat, results)
     finally:
         await net.close()
-    cases = [(n, s) for n, s in results if not n.startswith("baseline")]
-    name, worst = max(cases, key=lambda c: c[1])
-    base = statistics.median(s for n, s in results if n.startswith("baseline"))
+    cases = [r for r in results if not r[0].startswith("baseline")]
+    name, worst, _, _ = max(cases, key=lambda c: c[1])
+    base = statistics.median(r[1] for r in results if r[0].startswith("baseline"))
     print(f"largest stall: {worst * 1000:.1f} ms ({name}); worst baseline probe {base * 1000:.1f} ms")
+    print(f"hostile requests {sum(r[2] for r in cases)} in {len(cases)} cases, refused {sum(r[3] for r in cases)}; "
+          f"tracebacks in the logs {net.tracebacks()}")
     for proc in [net.frontend] + [v.proc for v in net.voters]:
         if proc.proc.returncode not in (0, -15):
             raise SystemExit(f"{proc.name} exited with {proc.proc.returncode}:\n{proc.output()[-2000:]}")
+    if net.tracebacks():
+        raise SystemExit("a process logged a traceback")
 
 
 if __name__ == "__main__":
