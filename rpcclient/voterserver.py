@@ -27,6 +27,7 @@ from .exccwallet import ExccWallet
 log = logging.getLogger("voter.service")
 OUTCOME_STATUSES = ("voted", "missed", "expired", "revoked")
 _HASH = re.compile(r"[0-9a-f]{64}")
+MAX_REQUEST_BYTES = 1 << 20  # a solo ticket is a few KB; grpc refuses more before Python reads it
 MAX_CHOICES = 64  # vote choices in one request
 MAX_CHOICE_CHARS = 128  # characters of an agenda or choice id
 
@@ -219,7 +220,7 @@ def add_to_server(service: VoterService, server: grpc.aio.Server) -> None:
 
 
 async def serve(service: VoterService, listen: str, creds: grpc.ServerCredentials) -> grpc.aio.Server:
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
     add_to_server(service, server)
     try:
         port = server.add_secure_port(listen, creds)
