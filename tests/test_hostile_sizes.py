@@ -14,13 +14,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chainbuilders import Key, make_ticket
+from chainbuilders import Key
 from conftest import SIMNET_XPUB
 from procs import vspadmin
 from rpcclient.voterclient import VoterUnavailable
 from test_api import paid, quote
 from test_pages import admin, post  # noqa: F401 (admin is a fixture)
-from test_voter_link import client, voter  # noqa: F401 (voter is a fixture)
+from test_voter_link import client, good_add, voter  # noqa: F401 (voter is a fixture)
 from vspclient import now
 from vspd.chain import address, base58, bip32, tx, wif
 from vspd.chain.errors import ChainError
@@ -92,20 +92,15 @@ async def test_api_quotes_at_most_a_little_of_an_overlong_vote_choice(vsp):
 
 async def test_voter_refuses_overlong_fields_before_the_wallet(voter):
     port, d, chain, wallet = voter
-    voting, commit = Key(SIMNET), Key(SIMNET)
-    t = make_ticket(voting, commit)
-    good = dict(ticket_hash=t.txid(), ticket_hex=t.serialize().hex(), block_hash=chain.block_hash(190),
-                block_height=190, voting_wif=voting.wif, choices={})
+    voting, _, t, good = good_add(chain)
     c = client(port, d)
     try:
         for change, needle in ((dict(voting_wif="9" * HUGE), "base58: 200000 characters"),
                                (dict(ticket_hex="00" * 400_000), "trailing bytes"),
                                (dict(choices={f"a{i}": "yes" for i in range(65)}), "at most 64 vote choices"),
                                (dict(choices={"a" * 129: "yes"}), "at most 64 vote choices")):
-            args = good | change
             with pytest.raises(VoterUnavailable, match="INVALID_ARGUMENT") as e:
-                await c.add_ticket(args["ticket_hash"], args["ticket_hex"], args["block_hash"],
-                                   args["block_height"], args["voting_wif"], args["choices"])
+                await c.add_ticket(**(good | change))
             assert needle in str(e.value) and len(str(e.value)) < SHORT, str(e.value)[:300]
         with pytest.raises(VoterUnavailable, match="INVALID_ARGUMENT: at most 64"):
             await c.set_vote_choices(t.txid(), {"a" * HUGE: "yes"})
