@@ -9,6 +9,7 @@ import logging
 import re
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from schema import voter_pb2 as pb
 from schema import voter_pb2_grpc as pbg
@@ -25,11 +26,34 @@ from .exccwallet import ExccWallet
 
 log = logging.getLogger("voter.service")
 OUTCOME_STATUSES = ("voted", "missed", "expired", "revoked")
-_HASH = re.compile(r"^[0-9a-f]{64}$")
+_HASH = re.compile(r"[0-9a-f]{64}")
+MAX_REQUEST_BYTES = 1 << 20  # a solo ticket is a few KB; grpc refuses more before Python reads it
+MAX_CHOICES = 64  # vote choices in one request
+MAX_CHOICE_CHARS = 128  # characters of an agenda or choice id
 
 
 class ListenError(Exception):
     """The gRPC server could not bind its address."""
+
+
+class Undecodable:
+    """A request whose bytes are not its protobuf message: its method refuses it as INVALID_ARGUMENT.
+
+    grpc's own handling of a deserializer error is a logged traceback and
+    UNKNOWN; decoding leniently lets the method answer like any bad request.
+    """
+
+    def __init__(self, type_name: str):
+        self.type_name = type_name
+
+
+def _lenient(message_class):
+    def parse(data: bytes):
+        try:
+            return message_class.FromString(data)
+        except DecodeError:
+            return Undecodable(message_class.DESCRIPTOR.name)
+    return parse
 
 
 def peer_name(context) -> str:
@@ -46,11 +70,14 @@ class VoterService(pbg.VoterServicer):
         self.wallet = wallet
         self.node_id, self.host_id, self.cert_days_left = node_id, host_id, cert_days_left
 
-    async def _authorize(self, context) -> None:
+    async def _admit(self, request, context) -> None:
+        """Only the frontend's certificate, and only requests that decoded."""
         name = peer_name(context)
         if name != FRONTEND_CN:
             log.warning("refused a call from certificate %r (only %r may call)", name, FRONTEND_CN)
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "only the frontend may call a voter")
+        if isinstance(request, Undecodable):
+            await self._invalid(context, f"the request is not a valid {request.type_name} message")
 
     async def _fail(self, context, err: Exception, what: str):
         code = grpc.StatusCode.UNAVAILABLE if isinstance(err, NodeUnavailable) else grpc.StatusCode.INTERNAL
@@ -58,7 +85,7 @@ class VoterService(pbg.VoterServicer):
         await context.abort(code, f"{what}: {err}")
 
     async def Health(self, request, context):
-        await self._authorize(context)
+        await self._admit(request, context)
         r = pb.HealthReply(voter_version=__version__, network=self.net_name, node_id=self.node_id,
                            host_id=self.host_id, cert_days_left=self.cert_days_left)
         try:
@@ -94,12 +121,20 @@ class VoterService(pbg.VoterServicer):
         log.warning("refused a malformed request: %s", message)
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
 
+    async def _check_choices(self, request, context) -> None:
+        if len(request.vote_choices) > MAX_CHOICES or any(
+                len(c.agenda_id) > MAX_CHOICE_CHARS or len(c.choice_id) > MAX_CHOICE_CHARS
+                for c in request.vote_choices):
+            await self._invalid(context, f"at most {MAX_CHOICES} vote choices of at most {MAX_CHOICE_CHARS} "
+                                         f"characters each")
+
     async def _check_ticket(self, request, context) -> None:
         """Everything in an AddTicket request is checked before the wallet sees it."""
-        if not _HASH.match(request.ticket_hash) or not _HASH.match(request.block_hash):
+        if not _HASH.fullmatch(request.ticket_hash) or not _HASH.fullmatch(request.block_hash):
             await self._invalid(context, "ticket and block hashes must be 64 lower-case hex characters")
         if request.block_height < 0:
             await self._invalid(context, "block height must not be negative")
+        await self._check_choices(request, context)
         try:
             t = txmod.from_hex(request.ticket_hex)
             key = wifmod.decode(request.voting_wif, self.exccd.net)
@@ -112,7 +147,7 @@ class VoterService(pbg.VoterServicer):
             await self._invalid(context, "the voting key does not match the ticket")
 
     async def AddTicket(self, request, context):
-        await self._authorize(context)
+        await self._admit(request, context)
         await self._check_ticket(request, context)
         try:
             height = await self.wallet.best_height()
@@ -131,9 +166,10 @@ class VoterService(pbg.VoterServicer):
         return pb.AddTicketReply(already_known=known)
 
     async def SetVoteChoices(self, request, context):
-        await self._authorize(context)
-        if not _HASH.match(request.ticket_hash):
+        await self._admit(request, context)
+        if not _HASH.fullmatch(request.ticket_hash):
             await self._invalid(context, "ticket hash must be 64 lower-case hex characters")
+        await self._check_choices(request, context)
         try:
             for c in request.vote_choices:
                 await self.wallet.set_vote_choice(c.agenda_id, c.choice_id, request.ticket_hash)
@@ -155,12 +191,12 @@ class VoterService(pbg.VoterServicer):
                              choices=[pb.VoteChoice(agenda_id=a, choice_id=c) for a, c in t.choices])
 
     async def ListTickets(self, request, context):
-        await self._authorize(context)
+        await self._admit(request, context)
         for t in await self._tickets(request.start_height, context):
             yield self._info(t)
 
     async def Outcomes(self, request, context):
-        await self._authorize(context)
+        await self._admit(request, context)
         tickets = await self._tickets(request.start_height, context)
         return pb.OutcomesReply(tickets=[self._info(t) for t in tickets if t.status in OUTCOME_STATUSES])
 
@@ -171,10 +207,25 @@ def server_credentials(ca_pem: bytes, cert_pem: bytes, key_pem: bytes) -> grpc.S
                                        require_client_auth=True)
 
 
+def add_to_server(service: VoterService, server: grpc.aio.Server) -> None:
+    """The generated add_VoterServicer_to_server, with requests decoded leniently (see Undecodable)."""
+    desc = pb.DESCRIPTOR.services_by_name["Voter"]
+    handlers = {}
+    for m in desc.methods:
+        make = grpc.unary_stream_rpc_method_handler if m.server_streaming else grpc.unary_unary_rpc_method_handler
+        handlers[m.name] = make(getattr(service, m.name),
+                                request_deserializer=_lenient(getattr(pb, m.input_type.name)),
+                                response_serializer=getattr(pb, m.output_type.name).SerializeToString)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(desc.full_name, handlers),))
+
+
 async def serve(service: VoterService, listen: str, creds: grpc.ServerCredentials) -> grpc.aio.Server:
-    server = grpc.aio.server()
-    pbg.add_VoterServicer_to_server(service, server)
-    port = server.add_secure_port(listen, creds)
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
+    add_to_server(service, server)
+    try:
+        port = server.add_secure_port(listen, creds)
+    except RuntimeError as e:  # grpc's 'Failed to bind to address ...', whatever the cause
+        raise ListenError(f"cannot listen on {listen}: {str(e).split(';')[0]}") from None
     if port == 0:
         raise ListenError(f"cannot listen on {listen}")
     await server.start()

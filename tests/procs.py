@@ -19,9 +19,11 @@ from chainbuilders import make_fee_tx
 from conftest import SIMNET_XPUB, make_certs
 from fakes.exccd import FakeChain, FakeExccd
 from fakes.exccwallet import FakeWallet
+from rpcclient.voterclient import VoterAddress, VoterClient, VoterUnavailable
 from vspclient import VSPClient, quote_new_ticket
 from vspd.chain import address
 from vspd.chain.params import SIMNET
+from vspd.voters import judge
 
 BIN = Path(sys.executable).parent
 
@@ -175,6 +177,29 @@ class Network:
                     return False
             await wait_for(up, 60, "frontend", interval=0.4)
         return self.frontend
+
+    async def voters_ready(self, timeout: float = 30) -> None:
+        """Every voter process answers Health and judges itself healthy (asked with the frontend's certificate)."""
+        certdir = self.home / "certs"
+        ca, cert, key = ((certdir / f).read_bytes() for f in ("ca.pem", "frontend.pem", "frontend.key"))
+        for v in self.voters:
+            client = VoterClient(VoterAddress(v.name, "127.0.0.1", v.port), ca, cert, key)
+
+            async def healthy() -> bool:
+                assert v.proc.running, v.proc.output()
+                try:
+                    h = await client.health(timeout=2)
+                except VoterUnavailable:
+                    return False
+                return judge(h, "", self.chain.height, 6, "simnet") == []
+            try:
+                await wait_for(healthy, timeout, f"voter {v.name} ready", interval=0.2)
+            finally:
+                await client.close()
+
+    def tracebacks(self) -> int:
+        """Tracebacks in the output of every process this network started (their logs go there too)."""
+        return sum(p.read_text(errors="replace").count("Traceback") for p in self.home.glob("*.out"))
 
     async def close(self) -> None:
         if self.frontend is not None:

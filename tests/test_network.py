@@ -17,6 +17,29 @@ from vspd.chain.params import SIMNET
 pytestmark = pytest.mark.slow
 
 
+async def held_by(t, voters, what: str, timeout: float = 10) -> None:
+    """Wait until every one of `voters` has ticket `t` in its wallet."""
+    async def held():
+        return all(t.txid() in v.wallet.tickets for v in voters)
+    await wait_for(held, timeout, what)
+
+
+async def status_ok(http, net) -> None:
+    async def ok():
+        return (await status(http, net))[0] == 200
+    await wait_for(ok, 10, "/status back to 200")
+
+
+async def paid_then_v3_killed(net, http) -> tuple:
+    """A staker's paid ticket (fee not yet confirmed), then voter v3 killed: (staker, commitment, ticket, v3)."""
+    st = Staker(net, http)
+    await st.client.vspinfo()
+    commit, t = await st.buy_and_pay()
+    v3 = net.voters[2]
+    v3.proc.kill()
+    return st, commit, t, v3
+
+
 @pytest.fixture
 async def net(tmp_path):
     n = await Network.create(tmp_path, nvoters=3, extra_args=["--healthinterval=0.3"])
@@ -33,9 +56,7 @@ async def test_paid_ticket_reaches_every_voter_and_its_vote_is_recorded(net):
 
         await st.mine_until_confirmed(commit, t)
 
-        async def in_all_wallets():
-            return all(t.txid() in v.wallet.tickets for v in net.voters)
-        await wait_for(in_all_wallets, 10, "ticket in every wallet")
+        await held_by(t, net.voters, "ticket in every wallet")
         assert all(len(v.wallet.keys) == 1 for v in net.voters)
         r = await st.client.ticketstatus(commit.secret, t.txid())
         assert r.json["ticketconfirmed"] is True
@@ -56,11 +77,7 @@ async def test_paid_ticket_reaches_every_voter_and_its_vote_is_recorded(net):
 async def test_voter_down_mid_pass_then_repaired_and_status_is_honest(net):
     await net.start_frontend(wait_healthy=3)
     async with aiohttp.ClientSession() as http:
-        st = Staker(net, http)
-        await st.client.vspinfo()
-        commit, t = await st.buy_and_pay()
-        v3 = net.voters[2]
-        v3.proc.kill()
+        st, commit, t, v3 = await paid_then_v3_killed(net, http)
 
         async def named_down():
             code, body = await status(http, net)
@@ -69,20 +86,50 @@ async def test_voter_down_mid_pass_then_repaired_and_status_is_honest(net):
 
         await st.mine_until_confirmed(commit, t)
 
-        async def in_two():
-            return all(t.txid() in v.wallet.tickets for v in net.voters[:2])
-        await wait_for(in_two, 10, "ticket in the two live voters")
+        await held_by(t, net.voters[:2], "ticket in the two live voters")
         assert t.txid() not in v3.wallet.tickets
 
         v3.proc = net.voter_proc(v3).start()
+        await held_by(t, [v3], "consistency repairs v3", timeout=20)
+        await status_ok(http, net)
 
-        async def repaired():
-            return t.txid() in v3.wallet.tickets
-        await wait_for(repaired, 20, "consistency repairs v3")
 
-        async def all_ok():
-            return (await status(http, net))[0] == 200
-        await wait_for(all_ok, 10, "/status back to 200")
+async def test_voter_restarted_between_health_checks_is_repaired_at_once_and_counted_meanwhile(tmp_path):
+    """An AddTicket that fails on a voter the pool still thinks healthy (#14 item 2).
+
+    Health is polled once a minute here, so the voter is killed and started
+    again between two polls: nothing but the failed add tells the frontend.
+    """
+    net = await Network.create(tmp_path, nvoters=3, extra_args=["--healthinterval=60"])
+    try:
+        await net.voters_ready()  # so that the frontend's first poll finds all three healthy
+        await net.start_frontend(wait_healthy=3)
+        async with aiohttp.ClientSession() as http:
+            st, commit, t, v3 = await paid_then_v3_killed(net, http)
+            await st.mine_until_confirmed(commit, t)
+
+            await held_by(t, net.voters[:2], "ticket in the two live voters")
+
+            async def counted():
+                code, body = await status(http, net)
+                return code == 503 and "voter v3: 1 ticket(s) not added yet (repair retrying)" in body["problems"]
+            await wait_for(counted, 10, "/status counts the ticket missing on v3")
+            auth = {"Authorization": "Basic " + base64.b64encode(b"admin:Sup3rSecretAdm1n").decode()}
+            async with http.get(net.url + "/admin/status", headers=auth) as r:
+                voters = {v["name"]: v for v in (await r.json())["voters"]}
+            assert voters["v3"]["missing_tickets"] == 1 and voters["v3"]["healthy"] is True
+            assert voters["v1"]["missing_tickets"] == 0
+            async with http.get(net.url + "/metrics") as r:
+                text = await r.text()
+            assert 'vspd_voter_missing_tickets{voter="v3"} 1.0' in text
+
+            v3.proc = net.voter_proc(v3).start()
+            await held_by(t, [v3], "v3 repaired without waiting for a health check", timeout=30)
+            await status_ok(http, net)
+            async with http.get(net.url + "/metrics") as r:
+                assert 'vspd_voter_missing_tickets{voter="v3"} 0.0' in await r.text()
+    finally:
+        await net.close()
 
 
 async def test_locked_wallet_stops_intake_and_unlock_resumes(net):
@@ -103,9 +150,7 @@ async def test_locked_wallet_stops_intake_and_unlock_resumes(net):
 
         net.voters[0].wallet.unlocked = True
 
-        async def healthy():
-            return (await status(http, net))[0] == 200
-        await wait_for(healthy, 10, "healthy again")
+        await status_ok(http, net)
         *_, r = await st.buy()
         assert r.status == 200
 

@@ -281,8 +281,10 @@ def status_messages() -> list[str]:
     voter_problems += [judge(pb.HealthReply(**{**good, **change}), "", 100, 6, "simnet") for change in broken]
     assert all(len(p) == 1 for p in voter_problems), voter_problems
     now = time.time()
-    voters = [types.SimpleNamespace(name=f"v{i}", checked=now, problems=p) for i, p in enumerate(voter_problems)]
-    voters.append(types.SimpleNamespace(name="stale", checked=now - 600, problems=[]))
+    voters = [types.SimpleNamespace(name=f"v{i}", checked=now, problems=p, missing=set())
+              for i, p in enumerate(voter_problems)]
+    voters.append(types.SimpleNamespace(name="stale", checked=now - 600, problems=[], missing=set()))
+    voters.append(types.SimpleNamespace(name="behind", checked=now, problems=[], missing={"ab" * 32}))
 
     class Pool(list):
         interval, minvoters, maxlag, total = 5.0, 2, 6, 3
@@ -313,7 +315,7 @@ def status_messages() -> list[str]:
 
 def test_status_table_explains_every_message():
     patterns, messages = table_patterns(), status_messages()
-    assert len(messages) == 16, messages
+    assert len(messages) == 17, messages
     for message in messages:
         assert any(re.fullmatch(p, message) for p in patterns), f"the guide's /status table lacks {message!r}"
     for p in patterns:

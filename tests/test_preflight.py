@@ -191,7 +191,7 @@ def test_preflight_on_mainnet_exits_1_while_a_rule_fails(tmp_path):
     cert.write_bytes(self_signed("x", ["127.0.0.1"])[0])
     voters = ",".join(f"v{i}@127.0.0.1:{free_port()}" for i in (1, 2, 3))
     (tmp_path / "vspd.conf").write_text(
-        "[Application Options]\nnetwork = mainnet\nexccduser = u\nexccdpass = p\n"
+        "[Application Options]\nnetwork = mainnet\nexccduser = u\nexccdpass = rpc-pass-long\n"
         f"exccdcert = {cert}\nsupportemail = ops@example.org\nadminpass = adminadmin\nvoters = {voters}\n")
     assert vspadmin(tmp_path, "createdatabase", MAINNET_XPUB, network=None).returncode == 0
     r = vspadmin(tmp_path, "preflight", network=None)

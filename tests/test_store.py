@@ -1,5 +1,6 @@
 """The SQLite store: migrations, tickets, history, xpubs, sealing at rest."""
 
+import asyncio
 import os
 import sqlite3
 
@@ -146,3 +147,66 @@ async def test_update_fields_is_conditional_and_column_checked(tmp_path):
     with pytest.raises(StoreError, match="cannot match"):
         await store.update_fields("ab" * 32, {"outcome": "voted"}, {"1=1 OR hash": "x"})
     await store.close()
+
+
+async def test_a_read_sees_a_commit_made_while_another_read_is_half_done(tmp_path):
+    """Read-after-write: a read issued after a commit returns to its caller must see it.
+
+    The event loop runs other tasks between the thread calls that make up one
+    read on the shared reader connection. Here one read is held at that point
+    (as a slow or busy loop would leave it) while a ticket is committed and
+    then read back: the second read must not join the first one's older
+    snapshot (issue #14, 'unknown ticket' right after a 200 from feeaddress).
+    """
+    store = await make_store(tmp_path / "v.db")
+    reader = store._r
+    real_execute = reader._execute
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_after_first_call(fn, *args, **kwargs):
+        result = await real_execute(fn, *args, **kwargs)
+        if not held.is_set():
+            held.set()
+            await release.wait()
+        return result
+
+    reader._execute = hold_after_first_call
+    try:
+        first = asyncio.create_task(store.all_xpubs())  # one row: a statement that has not finished yet
+        await asyncio.wait_for(held.wait(), 5)
+        await store.insert_new_ticket(ticket(), derive)  # committed before it returns
+        seen = await asyncio.wait_for(store.get_ticket("ab" * 32), 5)
+        release.set()
+        assert [x.id for x in await first] == [0]
+        assert seen is not None and seen.fee_address == "addr1"
+    finally:
+        release.set()
+        await store.close()
+
+
+async def test_concurrent_insert_then_read_back_never_misses(tmp_path):
+    """Many writers each reading their own fresh row back, beside readers of many rows."""
+    store = await make_store(tmp_path / "v.db")
+    misses, stop = [], asyncio.Event()
+
+    async def writer(w: int) -> None:
+        for i in range(80):
+            h = f"{w:032x}{i:032x}"
+            await store.insert_new_ticket(ticket(h), derive)
+            if await store.get_ticket(h) is None:
+                misses.append(h)
+
+    async def background_reader() -> None:
+        for _ in range(100_000):  # bounded; stops when the writers are done
+            if stop.is_set():
+                return
+            await store.tickets_where("fee_tx_status = 'none'", limit=50)
+
+    readers = [asyncio.create_task(background_reader()) for _ in range(4)]
+    try:
+        await asyncio.gather(*(writer(w) for w in range(6)))
+    finally:
+        stop.set()
+        await asyncio.gather(*readers)
+        await store.close()
+    assert misses == [], f"{len(misses)} of 480 fresh tickets not found right after their commit"

@@ -146,21 +146,26 @@ async def test_add_ticket_is_idempotent_and_waits_for_the_wallet(voter):
     await c.close()
 
 
-async def test_malformed_requests_are_refused_before_the_wallet(voter):
-    port, d, chain, wallet = voter
+def good_add(chain) -> tuple:
+    """(voting key, commitment key, ticket, a valid AddTicket request as add_ticket's keywords)."""
     from chainbuilders import Key, make_ticket
     voting, commit = Key(SIMNET), Key(SIMNET)
     t = make_ticket(voting, commit)
-    good = dict(ticket_hash=t.txid(), ticket_hex=t.serialize().hex(), block_hash=chain.block_hash(190),
-                block_height=190, voting_wif=voting.wif, choices={})
+    return voting, commit, t, dict(ticket_hash=t.txid(), ticket_hex=t.serialize().hex(),
+                                   block_hash=chain.block_hash(190), block_height=190, voting_wif=voting.wif,
+                                   choices={})
+
+
+async def test_malformed_requests_are_refused_before_the_wallet(voter):
+    port, d, chain, wallet = voter
+    from chainbuilders import Key, make_ticket
+    voting, commit, t, good = good_add(chain)
     c = client(port, d)
     for change in (dict(ticket_hash="zz"), dict(block_hash="x" * 64), dict(block_height=-1),
                    dict(ticket_hex="00"), dict(voting_wif="nonsense"), dict(voting_wif=Key(SIMNET).wif),
                    dict(ticket_hash=make_ticket(voting, commit).txid())):
-        args = good | change
         with pytest.raises(VoterUnavailable, match="INVALID_ARGUMENT"):
-            await c.add_ticket(args["ticket_hash"], args["ticket_hex"], args["block_hash"], args["block_height"],
-                               args["voting_wif"], args["choices"])
+            await c.add_ticket(**(good | change))
     assert wallet.keys == set() and wallet.tickets == {}  # nothing reached the wallet
     with pytest.raises(VoterUnavailable, match="INVALID_ARGUMENT"):
         await c.set_vote_choices("nope", {})

@@ -41,18 +41,29 @@ class _Parser(argparse.ArgumentParser):
         raise AdminError(message)
 
 
-def _network_from_conf(homedir: Path) -> str:
+def _conf_value(homedir: Path, name: str, default: str = "") -> str:
+    """An option of {homedir}/vspd.conf; the default when there is no such file, a refusal when it is unreadable."""
+    path = homedir / "vspd.conf"
     cp = configparser.ConfigParser(interpolation=None)
     try:
-        cp.read(homedir / "vspd.conf", encoding="utf-8")
-        return cp.get(SECTION, "network", fallback="mainnet").strip().lower()
-    except (configparser.Error, UnicodeDecodeError):
-        return "mainnet"
+        with open(path, encoding="utf-8") as f:
+            cp.read_file(f)
+    except FileNotFoundError:
+        return default
+    except (OSError, UnicodeDecodeError) as e:
+        raise AdminError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+    except configparser.Error as e:
+        raise AdminError(f"cannot read {path}: {str(e).splitlines()[0]}") from None
+    return cp.get(SECTION, name, fallback=default).strip()
+
+
+def _not_a_folder(path: Path) -> str:
+    return f"{path} is not a folder" if path.exists() else f"folder {path} does not exist"
 
 
 def _paths(args) -> tuple[NetParams, Path, Path]:
     homedir = Path(os.path.expanduser(args.homedir)).resolve()
-    name = args.network or _network_from_conf(homedir)
+    name = args.network or _conf_value(homedir, "network", "mainnet").lower()
     if name not in NETWORKS:
         raise AdminError(f"--network: unknown network {name!r} (expected one of {', '.join(NETWORKS)})")
     net = NETWORKS[name]
@@ -161,15 +172,6 @@ def gen_certs(args) -> str:
     return "\n".join(done) if done else "all certificates already exist"
 
 
-def _conf_value(homedir: Path, name: str) -> str:
-    cp = configparser.ConfigParser(interpolation=None)
-    try:
-        cp.read(homedir / "vspd.conf", encoding="utf-8")
-        return cp.get(SECTION, name, fallback="").strip()
-    except (configparser.Error, UnicodeDecodeError) as e:
-        raise AdminError(f"cannot read {homedir / 'vspd.conf'}: {e}") from None
-
-
 def _replica(args, homedir: Path, net: NetParams) -> tuple[replication.Replica, str, str]:
     text = args.replica or _conf_value(homedir, "backupreplica") or str(homedir / "replica" / net.name)
     try:
@@ -269,9 +271,13 @@ async def backup(args) -> str:
     dest = Path(args.path).resolve()
     if dest.exists():
         raise AdminError(f"{dest} exists; not overwriting it")
+    if not dest.parent.is_dir():
+        raise AdminError(_not_a_folder(dest.parent))
     store = await _open(datadir)
     try:
         await store.backup_to(dest)
+    except StoreError as e:
+        raise AdminError(str(e)) from None
     finally:
         await store.close()
     dest.chmod(0o600)
@@ -388,6 +394,8 @@ def write_config(args) -> str:
     path = Path(args.output) if args.output else homedir / "vspd.conf"
     if path.exists():
         raise AdminError(f"{path} already exists; not overwriting it")
+    if args.output and not path.parent.is_dir():  # the home folder is made; a folder named by hand must exist
+        raise AdminError(f"--output: {_not_a_folder(path.parent)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -440,6 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         if asyncio.iscoroutine(result):
             result = asyncio.run(result)
     except (AdminError, ConfigError) as e:
+        print(f"vspadmin: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file the checks above did not foresee: still one line that names it
         print(f"vspadmin: {e}", file=sys.stderr)
         return 2
     except PreflightFailed as e:

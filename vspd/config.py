@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from . import tlsutil
 from .certs import NAME_RE
 from .chain.errors import ChainError
 from .chain.params import NetParams, by_name
+from .logs import WHOLE_WORD_BELOW
 
 SECTION = "Application Options"
 ROLES = ("frontend", "voter")
@@ -23,6 +25,10 @@ BOTH = ROLES
 FRONTEND = ("frontend",)
 VOTER = ("voter",)
 LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "critical")
+MAX_VALUE_CHARS = 4096  # any one option's value; a few have tighter limits below
+MAX_DESIGNATION_CHARS = 64
+MAX_CLOSEDMSG_CHARS = 500  # as the admin page's close form
+MIN_SECRET_CHARS = WHOLE_WORD_BELOW  # shorter: refused on mainnet, warned about elsewhere (the log hides less)
 
 
 class ConfigError(Exception):
@@ -122,8 +128,22 @@ class Config:
     def secrets(self) -> list[str]:
         return [self.values[n] for n in SECRET_OPTIONS if self.values.get(n)]
 
+    def short_secrets(self) -> list[str]:
+        """Names of the secret options whose value is too short to be a secret (not the values)."""
+        return [n for n in SECRET_OPTIONS if 0 < len(self.values.get(n) or "") < MIN_SECRET_CHARS]
+
 
 # -- value parsers: each returns the typed value or raises ValueError -------
+
+def _one_line(text: str) -> str:
+    """Every value: at most MAX_VALUE_CHARS, and no control characters (a NUL in a path, a line break)."""
+    if len(text) > MAX_VALUE_CHARS:
+        raise ValueError(f"{len(text)} characters, more than {MAX_VALUE_CHARS}")
+    bad = next((c for c in text if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise ValueError(f"control character {bad!r} in the value")
+    return text
+
 
 def _parse_bool(text: str) -> bool:
     t = text.strip().lower()
@@ -271,9 +291,9 @@ def validate(raw: dict[str, str], homedir: Path, configfile: Path) -> Config:
             continue
         if o.name in raw:
             try:
-                values[o.name] = PARSERS[o.kind](raw[o.name])
+                values[o.name] = PARSERS[o.kind](_one_line(raw[o.name]))
             except ValueError as e:
-                shown = "(hidden)" if o.secret else repr(raw[o.name])
+                shown = "(hidden)" if o.secret else repr(raw[o.name]) if len(raw[o.name]) <= 100 else "given"
                 raise ConfigError(f"option {o.name}: invalid value {shown}: {e}") from None
         else:
             values[o.name] = list(o.default) if isinstance(o.default, list) else o.default
@@ -289,6 +309,8 @@ def validate(raw: dict[str, str], homedir: Path, configfile: Path) -> Config:
     for o in OPTIONS:
         if role in o.roles and o.required and values.get(o.name) in ("", None):
             raise ConfigError(f"option {o.name}: required for the {role} role")
+        if o.secret and values["network"] == "mainnet" and 0 < len(values[o.name] or "") < MIN_SECRET_CHARS:
+            raise ConfigError(f"option {o.name}: must be at least {MIN_SECRET_CHARS} characters on mainnet")
     try:
         net = by_name(values["network"])
     except ChainError as e:
@@ -317,6 +339,9 @@ def _check_tls(values: dict, role: str, homedir: Path) -> None:
         values[name] = _read_pem(name, path, marker)
         if name == "tlskey" and path.stat().st_mode & 0o077:
             raise ConfigError(f"option tlskey: {path} can be read by other users; chmod 600 it")
+    problem = tlsutil.pair_problem(values["tlscert"], values["tlskey"])
+    if problem:
+        raise ConfigError(f"option tlskey: {problem}")
 
 
 def _check_backup(values: dict, homedir: Path, net: NetParams) -> None:
@@ -328,8 +353,8 @@ def _check_backup(values: dict, homedir: Path, net: NetParams) -> None:
         raise ConfigError(f"option backupreplica: {e}") from None
     if not 0.1 <= values["backupsyncinterval"] <= 3600:
         raise ConfigError("option backupsyncinterval: must be between 0.1 and 3600 seconds")
-    if values["backupmaxfailing"] < 1:
-        raise ConfigError("option backupmaxfailing: must be at least 1 second")
+    if not 1 <= values["backupmaxfailing"] <= 7 * 86400:
+        raise ConfigError("option backupmaxfailing: must be between 1 second and 7 days (604800)")
     if values["backupreplica"].kind == "sftp":
         key = values["backupsftpkey"]
         if not key or not os.access(os.path.expanduser(key), os.R_OK):
@@ -353,10 +378,10 @@ def parse_voter(text: str) -> tuple[str, str, int]:
 
 
 def _check_values(values: dict, role: str, net: NetParams, homedir: Path) -> None:
-    if values["maxlogsize"] < 1:
-        raise ConfigError("option maxlogsize: must be at least 1 (MiB)")
-    if values["logstokeep"] < 0:
-        raise ConfigError("option logstokeep: must not be negative")
+    if not 1 <= values["maxlogsize"] <= 10240:
+        raise ConfigError("option maxlogsize: must be between 1 and 10240 (MiB)")
+    if not 0 <= values["logstokeep"] <= 1000:
+        raise ConfigError("option logstokeep: must be between 0 and 1000")
     try:
         values["exccdhost"] = split_hostport(values["exccdhost"], net.node_rpc_port)
     except ValueError as e:
@@ -376,13 +401,15 @@ def _check_values(values: dict, role: str, net: NetParams, homedir: Path) -> Non
             values["listen"] = split_hostport(values["listen"], None)
         except ValueError as e:
             raise ConfigError(f"option listen: {e}") from None
-        p = int(values["vspfee"] * 100)
-        if not 1 <= p <= 10000:
+        fee = values["vspfee"]
+        if not (0 < fee < 101 and 1 <= int(fee * 100) <= 10000):  # the range first: int(1e308 * 100) overflows
             raise ConfigError("option vspfee: invalid vspfee - should be greater than 0.01 and less than 100.0")
+        if len(values["designation"]) > MAX_DESIGNATION_CHARS:
+            raise ConfigError(f"option designation: at most {MAX_DESIGNATION_CHARS} characters (a short name)")
+        if len(values["vspclosedmsg"]) > MAX_CLOSEDMSG_CHARS:
+            raise ConfigError(f"option vspclosedmsg: at most {MAX_CLOSEDMSG_CHARS} characters")
         if "@" not in values["supportemail"] or any(c.isspace() for c in values["supportemail"]):
             raise ConfigError("option supportemail: not an e-mail address")
-        if len(values["adminpass"]) < 8 and net.name == "mainnet":
-            raise ConfigError("option adminpass: must be at least 8 characters on mainnet")
         if not values["vspclosed"]:
             values["vspclosedmsg"] = ""
         voters = []
@@ -404,8 +431,8 @@ def _check_values(values: dict, role: str, net: NetParams, homedir: Path) -> Non
             raise ConfigError(f"option minvoters: must be between 1 and the number of voters ({len(voters)})")
         if not 0.2 <= values["healthinterval"] <= 300:
             raise ConfigError("option healthinterval: must be between 0.2 and 300 seconds")
-        if values["maxlag"] < 0:
-            raise ConfigError("option maxlag: must not be negative")
+        if not 0 <= values["maxlag"] <= 4096:
+            raise ConfigError("option maxlag: must be between 0 and 4096 blocks")
         _check_backup(values, homedir, net)
         for ip in values["trustedproxies"]:
             try:

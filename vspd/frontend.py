@@ -20,12 +20,13 @@ from .config import Config
 from .errors import StartupError
 from .paths import key_file
 from .pipeline import CONSISTENCY_INTERVAL, PassReport, Pipeline
+from .repairs import Repairs
 from .replication import Replicator, ReplicaError
 from .runlock import AlreadyRunning, RunLock
 from .store import Store, StoreError
 from .store.sealing import SealError, Sealer, read_key_file
 from .tasks import every, run_until
-from .voters import VoterPool, VoterState
+from .voters import VoterPool
 
 log = logging.getLogger("frontend")
 STATS_INTERVAL = 60.0
@@ -35,7 +36,6 @@ class Frontend:
     def __init__(self, cfg: Config):
         self.cfg = cfg
         self.new_block = asyncio.Event()
-        self.repairs: asyncio.Queue[VoterState] = asyncio.Queue()
         self.ctx: AppContext | None = None
         self.bound_port: int | None = None
 
@@ -89,8 +89,9 @@ class Frontend:
                 [VoterAddress(*v) for v in cfg.voters], cfg.voterca, cfg.tlscert, cfg.tlskey, cfg.net.name,
                 cfg.maxlag, cfg.minvoters,
                 local_height=lambda: exccd.height, interval=cfg.healthinterval)
-            voters.on_recovered = self._queue_repair
             ctx.pipeline = Pipeline(store, exccd, voters, cfg.net, on_changed=self._after_pass)
+            repairs = Repairs(voters, ctx.pipeline.check_voter, CONSISTENCY_INTERVAL)
+            voters.on_repair = repairs.request
             try:
                 replicator = ctx.replication = Replicator(
                     cfg.dbpath, cfg.backupreplica, cfg.datadir / "litestream.yml", cfg.logdir / "litestream.log",
@@ -118,7 +119,7 @@ class Frontend:
                 await run_until(stop, exccd.run(), voters.run(), replicator.run(),
                                 every(interval, self._refresh_stats, first_delay=0),
                                 every(300, self._mark_up, first_delay=0),
-                                self._block_worker(), self._repair_worker(), self._consistency_timer())
+                                self._block_worker(), repairs.run())
             finally:
                 await runner.cleanup()
         finally:
@@ -152,21 +153,3 @@ class Frontend:
             self.new_block.clear()
             await self.ctx.pipeline.run_pass()
 
-    async def _queue_repair(self, state: VoterState) -> None:
-        self.repairs.put_nowait(state)
-
-    async def _repair_worker(self) -> None:
-        """Voters that (re)became healthy get their tickets and choices checked."""
-        while True:
-            state = await self.repairs.get()
-            try:
-                await self.ctx.pipeline.check_voter(state)
-            except Exception:
-                log.exception("repair of voter %s failed", state.name)
-
-    async def _consistency_timer(self) -> None:
-        """The first check comes from the voters turning healthy; then every 30 minutes."""
-        while True:
-            await asyncio.sleep(CONSISTENCY_INTERVAL)
-            for state in self.ctx.voters.reachable():
-                self.repairs.put_nowait(state)

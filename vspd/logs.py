@@ -17,16 +17,35 @@ _WIF = re.compile(r"\b[59KLc][1-9A-HJ-NP-Za-km-z]{50,51}\b")
 _XPRV = re.compile(r"\b(?:xprv|tprv|sprv)[1-9A-HJ-NP-Za-km-z]{100,112}\b")
 
 
+WHOLE_WORD_BELOW = 8  # characters: a secret shorter than this is hidden only where it stands alone
+
+
+def _whole_value(secret: str) -> str:
+    """A pattern for `secret` where it appears as a value.
+
+    A password 'p' must not turn 'vspd' into 'vs***d': a short secret that
+    begins or ends with a word character is hidden only where the text
+    beside it is not one. A longer secret is hidden wherever it appears
+    (it cannot occur in other text by chance, and may be glued to a value).
+    """
+    if len(secret) >= WHOLE_WORD_BELOW:
+        return re.escape(secret)
+    left = r"(?<!\w)" if re.match(r"\w", secret[0]) else ""
+    right = r"(?!\w)" if re.match(r"\w", secret[-1]) else ""
+    return left + re.escape(secret) + right
+
+
 class SecretFilter(logging.Filter):
-    """Replaces configured secrets and anything shaped like a private key."""
+    """Replaces configured secrets (whole values) and anything shaped like a private key."""
 
     def __init__(self, secrets: list[str] = ()):
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        unique = sorted({s for s in secrets if s}, key=len, reverse=True)  # a longer secret before its parts
+        self._secrets = re.compile("|".join(_whole_value(s) for s in unique)) if unique else None
 
     def scrub(self, text: str) -> str:
-        for s in self.secrets:
-            text = text.replace(s, "***")
+        if self._secrets is not None:
+            text = self._secrets.sub("***", text)
         text = _WIF.sub("[private key]", text)
         return _XPRV.sub("[private key]", text)
 

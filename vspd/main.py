@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     warning = config.exposed(cfg.configfile)
     if warning:
         log.warning("%s", warning)
+    for name in cfg.short_secrets():
+        log.warning("option %s: shorter than %d characters, too short to be a secret (mainnet refuses it); "
+                    "the log hides it only where it stands as a whole word", name, config.MIN_SECRET_CHARS)
     try:
         asyncio.run(run(cfg))
     except StartupError as e:

@@ -10,7 +10,8 @@ Driven by exccd's block-connected notification (and run once at start):
 Every query reads only the rows that can change (partial indexes), so a
 block with nothing for us costs a few indexed lookups, whatever the table
 size. Consistency with the voters is checked at start, every 30 minutes,
-and whenever a voter becomes healthy again.
+whenever a voter becomes healthy again, and as soon as an add to a voter
+fails (vspd/repairs.py retries it with backoff).
 """
 
 import asyncio
@@ -155,21 +156,33 @@ class Pipeline:
         """Add a votable ticket to voters (all reachable ones by default); returns successes."""
         if self.voters is None:
             return 0
+        def missed(state: VoterState) -> None:
+            state.missing.add(t.hash)
+            if voters is None:  # a repair's own adds are retried by that repair
+                self.voters.request_repair(state)
+
         try:
             raw = await self.exccd.get_raw_transaction(t.hash)
         except (RPCError, NodeUnavailable) as e:
             log.warning("cannot fetch ticket %s for the voters: %s", t.hash, e)
+            for state in voters if voters is not None else self.voters:
+                missed(state)
             return 0
         targets = voters if voters is not None else self.voters.reachable()
+        for state in self.voters if voters is None else ():
+            if state not in targets:  # unreachable now: its repair adds it when it answers again
+                missed(state)
 
         async def add(state: VoterState) -> bool:
             try:
                 await state.client.add_ticket(t.hash, raw.hex, raw.blockhash, raw.blockheight, t.voting_wif,
                                               t.vote_choices)
-                return True
             except VoterUnavailable as e:
                 log.warning("ticket %s not added to voter %s: %s", t.hash, state.name, e)
+                missed(state)
                 return False
+            state.missing.discard(t.hash)
+            return True
         return sum(await asyncio.gather(*(add(s) for s in targets)))
 
     async def _scan_blocks(self, report: PassReport) -> None:
@@ -194,26 +207,31 @@ class Pipeline:
             await self.store.set_state(LAST_SCANNED, max(end, last))
 
     # -- consistency -------------------------------------------------------
-    async def check_voter(self, state: VoterState) -> tuple[int, int]:
-        """Add missing tickets and fix vote choices on one voter; (added, fixed).
+    async def check_voter(self, state: VoterState) -> bool:
+        """Add missing tickets and fix vote choices on one voter; True when it holds every votable one.
 
         Runs beside the pipeline, not under its lock: a slow voter must not
-        hold up block processing, and every voter call is idempotent.
+        hold up block processing, and every voter call is idempotent. It
+        also sets the voter's count of missing tickets to the truth.
         """
+        noted_before = set(state.missing)
         votable = await self.store.tickets_where("fee_tx_status = ? AND outcome = ''", (FEE_CONFIRMED,))
-        if not votable:
-            return 0, 0
         start = min((t.purchase_height for t in votable if t.purchase_height), default=0)
         try:
-            listed = {t.hash: t for t in await state.client.list_tickets(start)}
+            listed = {t.hash: t for t in await state.client.list_tickets(start)} if votable else {}
         except VoterUnavailable as e:
             log.warning("consistency check of voter %s skipped: %s", state.name, e)
-            return 0, 0
+            return False
+        absent = [t for t in votable if t.hash not in listed]
+        # What was noted before the listing is replaced by what the listing shows; a failure
+        # noted meanwhile (a ticket confirmed during this check) is kept.
+        state.missing = {t.hash for t in absent} | (state.missing - noted_before)
         added = fixed = 0
+        for t in absent:
+            added += await self.add_to_voters(t, [state])
         for t in votable:
             w = listed.get(t.hash)
             if w is None:
-                added += await self.add_to_voters(t, [state])
                 continue
             have = {c.agenda_id: c.choice_id for c in w.choices}
             if any(have.get(a) != c for a, c in t.vote_choices.items()):
@@ -224,4 +242,4 @@ class Pipeline:
                     log.warning("vote choices of %s not fixed on %s: %s", t.hash, state.name, e)
         if added or fixed:
             log.info("voter %s repaired: %d tickets added, %d choice sets fixed", state.name, added, fixed)
-        return added, fixed
+        return not state.missing

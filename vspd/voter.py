@@ -6,6 +6,8 @@ voter that drifted. This module only wires the links and the server.
 
 import asyncio
 import logging
+import os
+import socket
 
 from rpcclient import Exccd
 from rpcclient.exccwallet import ExccWallet
@@ -18,6 +20,16 @@ from .errors import StartupError
 from .tasks import run_until
 
 log = logging.getLogger("voter")
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Ask the kernel before grpc does: grpc says only 'Failed to bind', after its own line on stderr."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.create_server((host, port), family=family):
+            pass
+    except OSError as e:
+        raise ListenError(f"cannot listen on {host or '*'}:{port}: {os.strerror(e.errno) if e.errno else e}") from None
 
 
 class Voter:
@@ -36,6 +48,7 @@ class Voter:
         lhost, lport = cfg.grpclisten
         listen = f"[{lhost}]:{lport}" if ":" in lhost else f"{lhost or '0.0.0.0'}:{lport}"
         try:
+            check_can_listen(lhost, lport)
             server = await serve(service, listen, server_credentials(cfg.voterca, cfg.tlscert, cfg.tlskey))
         except ListenError as e:
             raise StartupError(f"option grpclisten: {e}") from None

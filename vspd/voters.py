@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from typing import Callable
 
 from rpcclient.voterclient import VoterAddress, VoterClient, VoterUnavailable
 from schema import voter_pb2 as pb
@@ -27,6 +27,7 @@ class VoterState:
     checked: float = 0.0
     healthy: bool = False
     problems: list[str] = field(default_factory=list)
+    missing: set[str] = field(default_factory=set)  # votable tickets known not to be on this voter
 
     @property
     def name(self) -> str:
@@ -35,7 +36,8 @@ class VoterState:
     def as_dict(self) -> dict:
         h = self.health
         d = {"name": self.name, "address": self.client.addr.target, "reachable": h is not None,
-             "healthy": self.healthy, "problems": list(self.problems), "checked": int(self.checked)}
+             "healthy": self.healthy, "problems": list(self.problems), "checked": int(self.checked),
+             "missing_tickets": len(self.missing)}
         if h is not None:
             d.update(version=h.voter_version, node_connected=h.node_connected, node_synced=h.node_synced,
                      node_height=h.node_height, node_version=h.node_version,
@@ -89,7 +91,7 @@ class VoterPool:
         self.minvoters = minvoters
         self.local_height = local_height
         self.interval = interval
-        self.on_recovered: Callable[[VoterState], Awaitable[None]] | None = None
+        self.on_repair: Callable[[VoterState], None] | None = None  # set by the frontend's repairs
 
     def __iter__(self):
         return iter(self.states)
@@ -117,8 +119,7 @@ class VoterPool:
             state.healthy = not state.problems
             if state.healthy and not was_healthy:
                 log.info("voter %s is healthy", state.name)
-                if self.on_recovered is not None:
-                    await self.on_recovered(state)
+                self.request_repair(state)
             elif was_healthy and not state.healthy:
                 log.warning("voter %s is unhealthy: %s", state.name, "; ".join(state.problems))
 
@@ -131,6 +132,11 @@ class VoterPool:
             state.health, state.error = None, str(e)
         state.checked = time.time()
         return was
+
+    def request_repair(self, state: VoterState) -> None:
+        """Ask for this voter's tickets and choices to be checked and fixed now."""
+        if self.on_repair is not None:
+            self.on_repair(state)
 
     async def run(self) -> None:
         while True:

@@ -1,9 +1,9 @@
 """/status for monitors and /admin/status for the operator: the honest truth.
 
 /status answers 200 only when the frontend's exccd, every voter and the
-intake rule are fine, otherwise 503 naming each failing part. It carries no
-secrets and no ticket data. /admin/status (HTTP Basic, user `admin`) has
-the full per-component picture.
+intake rule are fine and no voter is missing a votable ticket, otherwise
+503 naming each failing part. It carries no secrets and no ticket data.
+/admin/status (HTTP Basic, user `admin`) has the full per-component picture.
 """
 
 import base64
@@ -36,6 +36,8 @@ def problems(ctx: AppContext) -> list[str]:
                 found.append(f"voter {v.name}: no health report for {int(now - v.checked)} s")
             elif v.problems:
                 found.append(f"voter {v.name}: {'; '.join(v.problems)}")
+            if v.missing:
+                found.append(f"voter {v.name}: {len(v.missing)} ticket(s) not added yet (repair retrying)")
         intake = ctx.voters.intake_problem()
         if intake:
             found.append(f"not accepting tickets: {intake}")

@@ -20,6 +20,8 @@ class Metrics:
         self.voter_lag = Gauge("vspd_voter_lag_blocks", "Blocks a voter's wallet lags the tip", ["voter"],
                                registry=r)
         self.voter_up = Gauge("vspd_voter_healthy", "1 if the voter is healthy", ["voter"], registry=r)
+        self.voter_missing = Gauge("vspd_voter_missing_tickets", "Votable tickets not yet added to the voter",
+                                   ["voter"], registry=r)
         self.tickets = Gauge("vspd_tickets", "Fee-confirmed tickets by outcome", ["outcome"], registry=r)
         self.exccd_up = Gauge("vspd_exccd_connected", "1 if the frontend's exccd is connected", registry=r)
         self.pass_seconds = Histogram("vspd_pipeline_pass_seconds", "Block pipeline pass duration", registry=r,
@@ -64,6 +66,7 @@ async def metrics(request: web.Request) -> web.Response:
         m.voters_healthy.set(len(ctx.voters.healthy()))
         for v in ctx.voters:
             m.voter_up.labels(v.name).set(1 if v.healthy else 0)
+            m.voter_missing.labels(v.name).set(len(v.missing))
             if v.health is not None:
                 m.voter_lag.labels(v.name).set(max(0, ctx.voters.tip() - v.health.wallet_height))
     if ctx.replication is not None:

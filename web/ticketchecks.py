@@ -25,7 +25,7 @@ from .context import AppContext
 from .wire import CLIENT_SIGNATURE_HEADER, APIError, ErrorCode
 
 MAX_BODY = 1 << 20
-_HASH = re.compile(r"^[0-9a-fA-F]{64}$")
+_HASH = re.compile(r"[0-9a-fA-F]{64}")
 log = logging.getLogger("web.api")
 
 
@@ -42,7 +42,7 @@ async def read_body(request: web.Request) -> bytes:
 
 
 def check_hash(value: str) -> str:
-    if not _HASH.match(value):
+    if not _HASH.fullmatch(value):
         raise APIError(ErrorCode.BAD_REQUEST, "invalid ticket hash")
     return value.lower()
 

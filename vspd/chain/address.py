@@ -11,6 +11,8 @@ P2PKH = "p2pkh"
 P2SH = "p2sh"
 
 OP_DUP, OP_HASH160, OP_EQUAL, OP_EQUALVERIFY, OP_CHECKSIG = 0x76, 0xA9, 0x87, 0x88, 0xAC
+ADDRESS_BYTES = 26  # 2-byte prefix, 20-byte hash, 4-byte checksum
+MAX_ADDRESS_CHARS = base58.max_encoded_len(ADDRESS_BYTES)
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,11 @@ def decode(text: str, net: NetParams) -> Address:
     """Decode an address and insist that it belongs to `net`."""
     if not isinstance(text, str):
         raise ChainError("address must be a string")
+    if len(text) > MAX_ADDRESS_CHARS:  # before the text is decoded, or quoted in a message
+        raise ChainError(f"failed to decode address: {len(text)} characters "
+                         f"(an address has at most {MAX_ADDRESS_CHARS})")
     try:
-        prefix, payload = base58.check_decode(text, 2)
+        prefix, payload = base58.check_decode(text, 2, ADDRESS_BYTES)
     except ChainError as e:
         raise ChainError(f'failed to decode address "{text}": {e}') from None
     if len(payload) != 20:

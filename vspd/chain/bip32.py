@@ -17,6 +17,7 @@ from .hashes import hash160
 from .params import NETWORKS, NetParams
 
 HARDENED = 0x80000000
+XPUB_BYTES = 82  # 78-byte serialization and a 4-byte checksum
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,9 @@ def decode_xpub(text: str, net: NetParams) -> ExtendedPublicKey:
     """Parse a serialized extended public key for `net`; reject private keys."""
     if not isinstance(text, str):
         raise ChainError("extended key must be a string")
-    raw = base58.b58decode(text)
-    if len(raw) != 82:
-        raise ChainError(f"extended key has wrong length {len(raw)} (want 82 bytes)")
+    raw = base58.b58decode(text, XPUB_BYTES)
+    if len(raw) != XPUB_BYTES:
+        raise ChainError(f"extended key has wrong length {len(raw)} (want {XPUB_BYTES} bytes)")
     body, check = raw[:78], raw[78:]
     if base58.checksum(body) != check:
         raise ChainError("extended key checksum mismatch")

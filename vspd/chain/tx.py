@@ -11,13 +11,14 @@ from .address import P2PKH, P2SH, Address, script_address
 from .errors import ChainError
 from .hashes import sha256
 from .message import varint
-from .params import MAX_ATOMS, NetParams
+from .params import MAX_ATOMS, NETWORKS, NetParams
 
 SER_FULL, SER_NO_WITNESS, SER_ONLY_WITNESS = 0, 1, 2
 MAX_SCRIPT_SIZE = 16384
 OP_RETURN, OP_SSTX, OP_SSTXCHANGE = 0x6A, 0xBA, 0xBD
 MAX_SSTX_INPUTS = 64
 MAX_SSTX_OUTPUTS = 2 * MAX_SSTX_INPUTS + 1
+MAX_TX_BYTES = max(n.max_tx_size for n in NETWORKS.values())  # nothing larger is a transaction anywhere
 
 
 @dataclass
@@ -125,6 +126,8 @@ def deserialize(raw: bytes) -> Tx:
     """Parse a full (or prefix-only) serialized transaction; no trailing bytes."""
     if not isinstance(raw, (bytes, bytearray)):
         raise ChainError("transaction must be bytes")
+    if len(raw) > MAX_TX_BYTES:
+        raise ChainError(f"transaction of {len(raw)} bytes exceeds the maximum of {MAX_TX_BYTES}")
     r = _Reader(bytes(raw))
     ver = r.uint(4, "version")
     version, ser = ver & 0xFFFF, ver >> 16
@@ -157,6 +160,8 @@ def deserialize(raw: bytes) -> Tx:
 def from_hex(text: str) -> Tx:
     if not isinstance(text, str):
         raise ChainError("transaction hex must be a string")
+    if len(text) > 2 * MAX_TX_BYTES:
+        raise ChainError(f"transaction hex of {len(text)} characters exceeds the maximum of {MAX_TX_BYTES} bytes")
     try:
         raw = bytes.fromhex(text)
     except ValueError:

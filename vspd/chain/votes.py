@@ -10,6 +10,11 @@ from .params import NetParams
 
 POLICY_VALUES = frozenset({"yes", "no", "abstain", "invalid", ""})
 MAX_POLICIES = 3
+MAX_SHOWN = 100  # characters of a client's key or value quoted back in an error (and so in the log)
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]}… ({len(text)} characters)"
 
 
 def current_vote_version(net: NetParams) -> int:
@@ -21,9 +26,9 @@ def check_vote_choices(choices: dict, net: NetParams) -> None:
     agendas = net.deployments.get(version, {})
     for agenda, choice in choices.items():
         if agenda not in agendas:
-            raise ChainError(f'agenda "{agenda}" not found for vote version {version}')
+            raise ChainError(f'agenda "{_shown(agenda)}" not found for vote version {version}')
         if choice not in agendas[agenda]:
-            raise ChainError(f'choice "{choice}" not found for agenda "{agenda}"')
+            raise ChainError(f'choice "{_shown(choice)}" not found for agenda "{agenda}"')
 
 
 def check_treasury_policy(policy: dict) -> None:
@@ -31,11 +36,11 @@ def check_treasury_policy(policy: dict) -> None:
         try:
             raw = bytes.fromhex(key)
         except ValueError as e:
-            raise ChainError(f'error decoding treasury key "{key}": {e}') from None
+            raise ChainError(f'error decoding treasury key "{_shown(key)}": {e}') from None
         if len(raw) != 33:
-            raise ChainError(f'treasury key "{key}" is not 33 bytes')
+            raise ChainError(f'treasury key "{_shown(key)}" is not 33 bytes')
         if value not in POLICY_VALUES:
-            raise ChainError(f'"{value}" is not a valid policy option')
+            raise ChainError(f'"{_shown(value)}" is not a valid policy option')
 
 
 def check_tspend_policy(policy: dict) -> None:
@@ -47,4 +52,4 @@ def check_tspend_policy(policy: dict) -> None:
         except ValueError as e:
             raise ChainError(f'error decoding tspend hash "{key}": {e}') from None
         if value not in POLICY_VALUES:
-            raise ChainError(f'"{value}" is not a valid policy option')
+            raise ChainError(f'"{_shown(value)}" is not a valid policy option')

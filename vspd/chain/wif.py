@@ -12,6 +12,7 @@ from .params import NetParams
 SECP256K1, ED25519, SCHNORR = 0, 1, 2
 _SUFFIX_TO_TYPE = {0x01: SECP256K1, 0x02: ED25519, 0x03: SCHNORR}
 _TYPE_TO_SUFFIX = {v: k for k, v in _SUFFIX_TO_TYPE.items()}
+WIF_BYTES = 38  # network id, 32-byte key, key-type suffix, 4-byte checksum
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def decode(text: str, net: NetParams | None = None) -> WIF:
     """Decode a WIF; with `net`, also insist on that network's id."""
     if not isinstance(text, str):
         raise ChainError("WIF must be a string")
-    raw = base58.b58decode(text)
+    raw = base58.b58decode(text, WIF_BYTES)
     if len(raw) not in (37, 38):
         raise ChainError(f"malformed private key: length {len(raw)}")
     body, check = raw[:-4], raw[-4:]

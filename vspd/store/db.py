@@ -11,6 +11,7 @@ import importlib.resources
 import re
 import sqlite3
 import time
+import urllib.parse
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator, Callable, Iterable
@@ -77,17 +78,24 @@ class Store:
     # -- lifecycle ---------------------------------------------------------
     @classmethod
     async def open(cls, path: Path, sealer: Sealer, create: bool = False) -> "Store":
+        """Open (or with `create`, make) the database; a refusal leaves its files as they were."""
         path = Path(path)
-        if not create and not path.exists():
-            raise StoreError(f"database {path} does not exist; create it with `vspadmin createdatabase`")
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await aiosqlite.connect(path, isolation_level=None)
+        else:
+            await asyncio.to_thread(inspect, path)
+        try:
+            writer = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"database {path}: {e}") from None
         try:
             await _configure(writer)
             await _migrate(writer)
-            reader = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            reader = await aiosqlite.connect(_read_only_uri(path), uri=True, isolation_level=None)
             await _configure(reader)
+        except sqlite3.DatabaseError as e:
+            await writer.close()
+            raise StoreError(f"database {path}: {e}") from None
         except BaseException:
             await writer.close()
             raise
@@ -112,9 +120,15 @@ class Store:
             await self._w.execute("COMMIT")
 
     async def _read(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
+        """Run and drain one query in a single call on the reader's thread.
+
+        The reader connection is shared. A statement left open between two
+        thread calls (execute, then fetchall) keeps its read transaction, and
+        any read issued meanwhile joins that older snapshot: a row committed
+        just before would be missing. One call leaves no statement open.
+        """
         self.query_count += 1
-        async with self._r.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
+        return list(await self._r.execute_fetchall(sql, tuple(params)))
 
     async def _read_one(self, sql: str, params: Iterable = ()):
         rows = await self._read(sql, params)
@@ -442,14 +456,57 @@ class Store:
     async def backup_to(self, dest: Path) -> None:
         """A consistent snapshot through SQLite's online backup API."""
         async with self._lock:
-            target = await aiosqlite.connect(dest)
             try:
-                await self._w.backup(target)
-            finally:
-                await target.close()
+                target = await aiosqlite.connect(dest)
+                try:
+                    await self._w.backup(target)
+                finally:
+                    await target.close()
+            except sqlite3.DatabaseError as e:
+                raise StoreError(f"cannot write a snapshot to {dest}: {e}") from None
 
     async def file_size(self) -> int:
         return self.path.stat().st_size
+
+
+def _read_only_uri(path: Path) -> str:
+    return f"file:{urllib.parse.quote(str(path))}?mode=ro"
+
+
+def inspect(path: Path) -> int:
+    """Checks that only read, before anything writes: the file is an intact vspd database we can use.
+
+    Opening for writing switches the journal to WAL and runs migrations, so
+    an empty file, a newer schema or a damaged file must be refused before
+    that. Returns the schema version.
+    """
+    if not path.exists():
+        raise StoreError(f"database {path} does not exist; create it with `vspadmin createdatabase`")
+    if not path.is_file():
+        raise StoreError(f"database {path} is not a file")
+    if path.stat().st_size == 0:
+        raise StoreError(f"database {path} is empty (0 bytes), not a vspd database: restore it "
+                         f"(`vspadmin restore`) or move it away")
+    uri = _read_only_uri(path)
+    if not Path(f"{path}-wal").exists():  # all is in the file: read it as is, creating no -wal or -shm beside it
+        uri += "&immutable=1"
+    try:
+        con = sqlite3.connect(uri, uri=True)
+        try:
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            found = [row[0] for row in con.execute("PRAGMA quick_check(1)")]
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"database {path} is unreadable: {e}") from None
+    if found != ["ok"]:
+        raise StoreError(f"database {path} is damaged: {' '.join(found[0].split())}")
+    if version > latest_version():
+        raise SchemaError(f"database {path} has schema version {version}, newer than this vspd supports "
+                          f"({latest_version()}); upgrade vspd")
+    if version == 0:
+        raise StoreError(f"database {path} is not a vspd database (schema version 0)")
+    return version
 
 
 async def _configure(db: aiosqlite.Connection) -> None:

@@ -57,12 +57,12 @@ def create_key_file(path: Path) -> bytes:
 
 def read_key_file(path: Path) -> bytes:
     try:
-        text = path.read_text().strip()
+        data = path.read_bytes()
     except OSError as e:
         raise SealError(f"cannot read key file {path}: {e.strerror}") from None
     try:
-        key = bytes.fromhex(text)
-    except ValueError:
+        key = bytes.fromhex(data.decode("ascii").strip())
+    except ValueError:  # UnicodeDecodeError included: bytes that are not text are not hex either
         raise SealError(f"key file {path} is not hex") from None
     if len(key) != KEY_BYTES:
         raise SealError(f"key file {path} does not hold a 32-byte key")

@@ -1,0 +1,54 @@
+"""Masking secrets in the log (#14 item 5): whole values hidden, the rest of the line left readable."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import make_certs
+from vspd import config
+from vspd.config import ConfigError
+from vspd.logs import SecretFilter
+from vspd.tlsutil import self_signed
+
+
+@pytest.mark.parametrize("secrets,line,expected", [
+    (["p"], "vspd version 1.3.0, home /tmp/pytest/x", "vspd version 1.3.0, home /tmp/pytest/x"),
+    (["p"], "pubkey of p2p peers", "pubkey of p2p peers"),
+    (["p"], "connecting as user:p@127.0.0.1, password p.", "connecting as user:***@127.0.0.1, password ***."),
+    (["rpcPa55-xyz"], 'auth "rpcPa55-xyz", pass%3DrpcPa55-xyz2', 'auth "***", pass%3D***2'),  # long: anywhere
+    (["-x-"], "a-x-b and -x-", "a***b and ***"),  # no word character at its edges: hidden wherever it is
+    (["secret", "secretpass"], "secretpass, secret, secrets", "***, ***, secrets"),
+    (["a.b"], "aXb a.b", "aXb ***"),  # a secret is text, not a pattern
+])
+def test_secrets_are_masked_as_whole_values_only(secrets, line, expected):
+    assert SecretFilter(secrets).scrub(line) == expected
+
+
+def test_short_secrets_are_refused_on_mainnet_and_named_elsewhere(tmp_path):
+    cert = tmp_path / "rpc.cert"
+    cert.write_bytes(self_signed("x", ["127.0.0.1"])[0])
+    make_certs(tmp_path, "v1,v2,v3")
+    args = [f"--homedir={tmp_path}", "--role=frontend", "--exccduser=u", "--exccdpass=p", f"--exccdcert={cert}",
+            "--supportemail=a@b.c", "--adminpass=Sup3rSecretAdm1n", "--voters=a@h:1,b@h:2,c@h:3"]
+    assert config.load(args + ["--network=simnet"]).short_secrets() == ["exccdpass"]
+    with pytest.raises(ConfigError, match="option exccdpass: must be at least 8 characters on mainnet"):
+        config.load(args + ["--network=mainnet"])
+    with pytest.raises(ConfigError, match="option adminpass: must be at least 8 characters on mainnet"):
+        config.load([a.replace("Sup3rSecretAdm1n", "short") for a in args] + ["--network=mainnet",
+                                                                           "--exccdpass=longenough"])
+
+
+def test_a_one_letter_password_does_not_garble_the_log(tmp_path):
+    cert = tmp_path / "rpc.cert"
+    cert.write_bytes(self_signed("x", ["127.0.0.1"])[0])
+    make_certs(tmp_path, "v1")
+    vspd = Path(sys.executable).parent / "vspd"
+    r = subprocess.run([vspd, f"--homedir={tmp_path}", "--role=frontend", "--network=simnet", "--exccduser=u",
+                        "--exccdpass=p", f"--exccdcert={cert}", "--supportemail=a@b.c", "--adminpass=Sup3rSecretAdm1n",
+                        "--voters=v1@127.0.0.1:1"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1  # no database: the start ends early, after its first log lines
+    log = (tmp_path / "logs" / "simnet" / "vspd.log").read_text()
+    assert "vspd version" in log and f"home {tmp_path}" in log and "***" not in log
+    assert "option exccdpass: shorter than 8 characters, too short to be a secret" in log
