@@ -5,6 +5,8 @@ import logging
 import signal
 import sys
 
+import uvloop
+
 from . import config, logs
 from .errors import StartupError
 from .version import __version__
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if warning:
         log.warning("%s", warning)
     try:
-        asyncio.run(run(cfg))
+        uvloop.run(run(cfg))  # the same asyncio program, in fewer cycles per request
     except StartupError as e:
         log.critical("%s", e)
         print(f"vspd: {e}", file=sys.stderr)
