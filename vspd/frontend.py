@@ -40,6 +40,8 @@ class Frontend:
         self.bound_port: int | None = None
 
     async def on_block(self, header_hex: str) -> None:
+        if self.ctx is not None:
+            self.ctx.unknown_tickets.clear()  # a block may hold any of them
         self.new_block.set()
 
     async def run(self, stop: asyncio.Event) -> None:

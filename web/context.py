@@ -14,6 +14,7 @@ from vspd.chain.errors import ChainError
 from vspd.chain.params import NetParams
 from vspd.store import Store
 
+from .unknown_tickets import UnknownTickets
 from .wire import Signer
 
 log = logging.getLogger("web")
@@ -59,6 +60,7 @@ class AppContext:
     replication: object = None  # vspd.replication.Replicator
     cookie_secret: bytes = b""
     session_generation: int = 0  # bumped by each logout: older session cookies stop working
+    unknown_tickets: UnknownTickets = field(default_factory=UnknownTickets)
 
     def now(self) -> int:
         return int(self.clock())

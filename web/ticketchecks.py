@@ -88,6 +88,7 @@ async def broadcast_ticket(ctx: AppContext, body: bytes) -> None:
         await _send(ctx, req["parenthex"], f"parent {parent_id}")
     if not await _node_has(ctx, ticket.txid()):
         await _send(ctx, req["tickethex"], f"ticket {ticket.txid()}")
+    ctx.unknown_tickets.forget(ticket.txid())  # exccd knows it now
 
 
 async def _node_has(ctx: AppContext, txid: str) -> bool:
@@ -122,6 +123,9 @@ async def authenticate(ctx: AppContext, request: web.Request, body: bytes) -> Au
     """vspAuth: the body must be signed by the ticket's commitment or alt address."""
     req = binding.bind(body, binding.TICKET_HASH)
     ticket_hash = check_hash(req["tickethash"])
+    generation = ctx.store.ticket_inserts
+    if ctx.unknown_tickets.holds(ticket_hash, generation):  # what the two lookups below said a moment ago
+        raise APIError(ErrorCode.UNKNOWN_TICKET)
     ticket = await ctx.store.get_ticket(ticket_hash)
     if ticket is not None:
         commitment = ticket.commitment_address
@@ -131,6 +135,7 @@ async def authenticate(ctx: AppContext, request: web.Request, body: bytes) -> Au
             raw = await ctx.exccd.get_raw_transaction(ticket_hash)
         except RPCError as e:
             if e.code == ERR_NO_TX_INFO:  # a client mistake, not ours (upstream answers 500 here)
+                ctx.unknown_tickets.add(ticket_hash, generation)
                 raise APIError(ErrorCode.UNKNOWN_TICKET) from None
             raise internal(f"getrawtransaction {ticket_hash}", e) from None
         except NodeUnavailable as e:

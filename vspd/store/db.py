@@ -73,6 +73,9 @@ class Store:
         self._lock = asyncio.Lock()
         self.max_vote_changes = MAX_VOTE_CHANGES
         self.query_count = 0  # reads and writes issued, for benchmarks
+        # Moves when a ticket insert starts and when it ends: a cache of "not in the
+        # database" made across either moment no longer counts (web/unknown_tickets.py).
+        self.ticket_inserts = 0
 
     # -- lifecycle ---------------------------------------------------------
     @classmethod
@@ -191,6 +194,13 @@ class Store:
         usable index after last_index. Index and ticket commit together, so
         an index is never handed out twice, across restarts or concurrency.
         """
+        self.ticket_inserts += 1
+        try:
+            return await self._insert_new_ticket(ticket, derive)
+        finally:
+            self.ticket_inserts += 1
+
+    async def _insert_new_ticket(self, ticket: Ticket, derive: Callable[[str, int], tuple[int, str]]) -> Ticket:
         async with self.transaction() as db:
             row = await (await db.execute(
                 "SELECT id, xpub, last_index FROM fee_xpubs ORDER BY id DESC LIMIT 1")).fetchone()
