@@ -19,7 +19,7 @@ from vspd.chain.params import SIMNET  # noqa: E402
 from vspd.store import Store  # noqa: E402
 from vspd.store.sealing import Sealer  # noqa: E402
 from vspclient import VSPClient  # noqa: E402
-from web.app import create_app  # noqa: E402
+from web.app import start_runner  # noqa: E402
 from web.context import AppContext  # noqa: E402
 from web.stats import StatsCache  # noqa: E402
 from web.wire import Signer  # noqa: E402
@@ -82,9 +82,7 @@ async def vsp(tmp_path):
     ctx = AppContext(net=SIMNET, store=store, exccd=exccd, signer=Signer(await store.get_key("signingseed")),
                      vspfee=2.0, supportemail="ops@example.org")
     ctx.stats = StatsCache(ctx)
-    app = create_app(ctx)
-    runner = web.AppRunner(app)
-    await runner.setup()
+    runner = await start_runner(ctx)
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from rpcclient import Exccd
 from rpcclient.voterclient import VoterAddress
-from web.app import create_app
+from web.app import start_runner
 from web.context import AppContext
 from web.stats import StatsCache
 from web.wire import Signer
@@ -105,8 +105,7 @@ class Frontend:
                      voters.total)
             if cfg.vspclosed:
                 log.warning("the VSP is closed: new tickets are refused")
-            runner = web.AppRunner(create_app(ctx, cfg.webserverdebug), access_log=None, shutdown_timeout=10)
-            await runner.setup()
+            runner = await start_runner(ctx, cfg.webserverdebug)
             try:
                 lhost, lport = cfg.listen
                 site = web.TCPSite(runner, lhost or None, lport)

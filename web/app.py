@@ -6,7 +6,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import admin, api, csrf, health, metrics, pages
+from . import admin, api, csrf, health, hotpaths, metrics, pages
 from .context import CTX_KEY, AppContext
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -19,6 +19,8 @@ CLIENT_MAX_SIZE = 2 << 20
 def create_app(ctx: AppContext, debug: bool = False) -> web.Application:
     if ctx.metrics is None:
         ctx.metrics = metrics.Metrics()
+    if ctx.home_pages is None:
+        ctx.home_pages = pages.HomePages()
     app = web.Application(client_max_size=CLIENT_MAX_SIZE,
                           middlewares=[metrics.count_requests, csrf.protect, pages.html_errors])
     app[CTX_KEY] = ctx
@@ -30,3 +32,11 @@ def create_app(ctx: AppContext, debug: bool = False) -> web.Application:
     health.add_routes(app)
     metrics.add_routes(app)
     return app
+
+
+async def start_runner(ctx: AppContext, debug: bool = False) -> web.AppRunner:
+    """The application, set up, with its hot paths answered ahead of it (web/hotpaths.py)."""
+    runner = web.AppRunner(create_app(ctx, debug), access_log=None, shutdown_timeout=10)
+    await runner.setup()
+    hotpaths.install(runner.server, ctx)
+    return runner

@@ -52,6 +52,7 @@ class AppContext:
     supportemail: str = ""
     trusted_proxies: frozenset = field(default_factory=lambda: frozenset({"127.0.0.1", "::1"}))
     stats: object = None  # web.stats.StatsCache, set by the app factory
+    home_pages: object = None  # web.pages.HomePages, set by the app factory
     clock: object = time.time
     voters: object = None  # vspd.voters.VoterPool; None only in API unit tests
     pipeline: object = None  # vspd.pipeline.Pipeline

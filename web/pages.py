@@ -39,13 +39,51 @@ def voter_words(ctx: AppContext) -> list[dict]:
             for v in ctx.voters]
 
 
+class HomePages:
+    """home.html rendered once per change of what it shows, kept as bytes, per site URL."""
+
+    def __init__(self, max_urls: int = 8):
+        self.max_urls = max_urls  # the URL comes from the Host header: bounded
+        self._pages: dict[str, tuple[tuple, bytes]] = {}
+
+    def get(self, url: str, key: tuple) -> bytes | None:
+        page = self._pages.get(url)
+        return page[1] if page is not None and page[0] == key else None
+
+    def put(self, url: str, key: tuple, body: bytes) -> None:
+        self._pages.pop(url, None)
+        if len(self._pages) >= self.max_urls:
+            del self._pages[next(iter(self._pages))]
+        self._pages[url] = (key, body)
+
+
+def home_key(ctx: AppContext, voters: list[dict]) -> tuple:
+    """Everything home.html and base.html show that can change while running (the URL aside)."""
+    s = ctx.stats
+    return (s.stats, s.updated, tuple(tuple(v.values()) for v in voters), ctx.vspclosed, ctx.vspclosedmsg,
+            ctx.vspfee, ctx.designation, ctx.supportemail)
+
+
+def home_page(ctx: AppContext, request: web.Request, render: bool = True) -> web.Response | None:
+    """The home page from its kept bytes, rendered first if they are out of date (None if not `render`)."""
+    url, voters = site_url(ctx, request), voter_words(ctx)
+    key = home_key(ctx, voters)
+    body = ctx.home_pages.get(url, key)
+    if body is None:
+        if not render:
+            return None
+        data = base_context(ctx)
+        data.update(voters=voters, url=url, fee=go_float(ctx.vspfee))
+        body = aiohttp_jinja2.render_string("home.html", request, data).encode()
+        ctx.home_pages.put(url, key, body)
+    return web.Response(body=body, content_type="text/html", charset="utf-8")
+
+
 async def home(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     if ctx.stats.stats is None:
         await ctx.stats.refresh()
-    data = base_context(ctx)
-    data.update(voters=voter_words(ctx), url=site_url(ctx, request), fee=go_float(ctx.vspfee))
-    return aiohttp_jinja2.render_template("home.html", request, data)
+    return home_page(ctx, request)
 
 
 async def api_page(request: web.Request) -> web.Response:
