@@ -4,6 +4,7 @@ import re
 from types import SimpleNamespace
 
 from web.pages import HomePages
+from web.wire import go_json
 
 
 async def fetch(vsp, path: str, headers: dict | None = None):
@@ -70,3 +71,15 @@ def test_home_pages_are_bounded():
         pages.put(f"http://h{i}", ("k",), b"page")
     assert pages.get("http://h4", ("k",)) == b"page" and pages.get("http://h0", ("k",)) is None
     assert pages.get("http://h4", ("other",)) is None  # out of date
+
+
+async def test_unknown_ticket_status_is_the_applications(vsp):
+    t = vsp.new_ticket()
+    first = await vsp.client.ticketstatus(t.commitment.secret, t.hash)  # the application asks exccd
+    hot = await vsp.client.ticketstatus(t.commitment.secret, t.hash)  # the cache answers ahead of it
+    assert (hot.status, hot.body, hot.signature) == (first.status, first.body, first.signature) and hot.code == 6
+    assert vsp.ctx.metrics.hot_requests["/api/v3/ticketstatus", 400] == 1
+    # the CSRF rule holds ahead of the application too
+    async with vsp.client.http.post(vsp.url + "/api/v3/ticketstatus", data=go_json({"tickethash": t.hash}),
+                                    headers={"Origin": "https://evil.example"}) as r:
+        assert (r.status, await r.read()) == (400, b"CSRF failure")

@@ -30,12 +30,13 @@ class Metrics:
                                      registry=r)
         self.backup_restarts = Gauge("vspd_backup_restarts", "Times litestream had to be restarted", registry=r)
         self.block_height = Gauge("vspd_block_height", "Best block height of the frontend's exccd", registry=r)
-        self.hot_requests: collections.Counter[str] = collections.Counter()  # 200s of web/hotpaths.py
+        # (endpoint, status) -> answers of web/hotpaths.py, counted plainly: they are the most frequent
+        self.hot_requests: collections.Counter[tuple[str, int]] = collections.Counter()
 
     def fold_hot_requests(self) -> None:
-        """Add the hot paths' plain counts to the request counter (kept apart: they are hit the most)."""
-        for endpoint, n in self.hot_requests.items():
-            self.requests.labels(endpoint, "200").inc(n)
+        """Add the hot paths' counts to the request counter."""
+        for (endpoint, status), n in self.hot_requests.items():
+            self.requests.labels(endpoint, str(status)).inc(n)
         self.hot_requests.clear()
 
 

@@ -29,7 +29,14 @@ _HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 log = logging.getLogger("web.api")
 
 
-async def read_body(request: web.Request) -> bytes:
+BODY_KEY = web.RequestKey("vspd_body", bytes)
+
+
+async def read_body(request: web.BaseRequest) -> bytes:
+    """The request body, at most MAX_BODY bytes; kept on the request, so a second call gets it too."""
+    kept = request.get(BODY_KEY)
+    if kept is not None:
+        return kept
     declared = request.content_length
     if declared is not None and declared > MAX_BODY:
         raise APIError(ErrorCode.BAD_REQUEST, "request body larger than 1 MiB")
@@ -38,7 +45,8 @@ async def read_body(request: web.Request) -> bytes:
         body += chunk
         if len(body) > MAX_BODY:
             raise APIError(ErrorCode.BAD_REQUEST, "request body larger than 1 MiB")
-    return bytes(body)
+    request[BODY_KEY] = kept = bytes(body)
+    return kept
 
 
 def check_hash(value: str) -> str:
@@ -155,6 +163,15 @@ async def authenticate(ctx: AppContext, request: web.Request, body: bytes) -> Au
         if alt is None or not verify_message(alt.address, signature, body, ctx.net):
             raise APIError(ErrorCode.BAD_SIGNATURE)
     return Auth(ticket_hash, ticket, commitment)
+
+
+def known_unknown(ctx: AppContext, body: bytes) -> bool:
+    """True if authenticate would answer code 6 for `body` from the unknown-ticket cache alone."""
+    try:
+        ticket_hash = check_hash(binding.bind(body, binding.TICKET_HASH)["tickethash"])
+    except APIError:
+        return False
+    return ctx.unknown_tickets.holds(ticket_hash, ctx.store.ticket_inserts)
 
 
 async def can_vote(ctx: AppContext, raw: RawTx) -> bool:
