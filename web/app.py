@@ -6,7 +6,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import admin, api, csrf, health, hotpaths, metrics, pages
+from . import admin, api, csrf, health, metrics, pages
 from .context import CTX_KEY, AppContext
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -19,13 +19,12 @@ CLIENT_MAX_SIZE = 2 << 20
 def create_app(ctx: AppContext, debug: bool = False) -> web.Application:
     if ctx.metrics is None:
         ctx.metrics = metrics.Metrics()
-    if ctx.home_pages is None:
-        ctx.home_pages = pages.HomePages()
     app = web.Application(client_max_size=CLIENT_MAX_SIZE,
                           middlewares=[metrics.count_requests, csrf.protect, pages.html_errors])
     app[CTX_KEY] = ctx
-    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                         auto_reload=debug)
+    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                               auto_reload=debug)
+    ctx.home_pages = pages.HomePages(env)
     api.add_routes(app)
     pages.add_routes(app)
     admin.add_routes(app)
@@ -35,8 +34,7 @@ def create_app(ctx: AppContext, debug: bool = False) -> web.Application:
 
 
 async def start_runner(ctx: AppContext, debug: bool = False) -> web.AppRunner:
-    """The application, set up, with its hot paths answered ahead of it (web/hotpaths.py)."""
+    """The application, set up; web/fastlane.py puts its listening socket in front of it."""
     runner = web.AppRunner(create_app(ctx, debug), access_log=None, shutdown_timeout=10)
     await runner.setup()
-    hotpaths.install(runner.server, ctx)
     return runner

@@ -30,7 +30,7 @@ class Metrics:
                                      registry=r)
         self.backup_restarts = Gauge("vspd_backup_restarts", "Times litestream had to be restarted", registry=r)
         self.block_height = Gauge("vspd_block_height", "Best block height of the frontend's exccd", registry=r)
-        # (endpoint, status) -> answers of web/hotpaths.py, counted plainly: they are the most frequent
+        # (endpoint, status) -> answers of web/fastlane.py, counted plainly: they are the most frequent
         self.hot_requests: collections.Counter[tuple[str, int]] = collections.Counter()
 
     def fold_hot_requests(self) -> None:

@@ -4,6 +4,7 @@ import datetime
 from pathlib import Path
 
 import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 
 from vspd.version import __version__
@@ -24,11 +25,17 @@ def base_context(ctx: AppContext) -> dict:
             "updated": fmt_time(ctx.stats.updated) if s else ""}
 
 
-def site_url(ctx: AppContext, request: web.Request) -> str:
-    scheme = request.scheme
-    if request.remote in ctx.trusted_proxies:
-        scheme = request.headers.get("X-Forwarded-Proto", scheme).split(",")[0].strip() or scheme
-    return f"{scheme}://{request.host}"
+def site_url(scheme: str, remote: str | None, host: str, forwarded_proto: str | None,
+             trusted_proxies: frozenset) -> str:
+    """The URL people reach this site at: our scheme, or the one a trusted proxy says."""
+    if remote in trusted_proxies and forwarded_proto is not None:
+        scheme = forwarded_proto.split(",")[0].strip() or scheme
+    return f"{scheme}://{host}"
+
+
+def request_site_url(ctx: AppContext, request: web.BaseRequest) -> str:
+    return site_url(request.scheme, request.remote, request.host, request.headers.get("X-Forwarded-Proto"),
+                    ctx.trusted_proxies)
 
 
 def voter_words(ctx: AppContext) -> list[dict]:
@@ -39,24 +46,6 @@ def voter_words(ctx: AppContext) -> list[dict]:
             for v in ctx.voters]
 
 
-class HomePages:
-    """home.html rendered once per change of what it shows, kept as bytes, per site URL."""
-
-    def __init__(self, max_urls: int = 8):
-        self.max_urls = max_urls  # the URL comes from the Host header: bounded
-        self._pages: dict[str, tuple[tuple, bytes]] = {}
-
-    def get(self, url: str, key: tuple) -> bytes | None:
-        page = self._pages.get(url)
-        return page[1] if page is not None and page[0] == key else None
-
-    def put(self, url: str, key: tuple, body: bytes) -> None:
-        self._pages.pop(url, None)
-        if len(self._pages) >= self.max_urls:
-            del self._pages[next(iter(self._pages))]
-        self._pages[url] = (key, body)
-
-
 def home_key(ctx: AppContext, voters: list[dict]) -> tuple:
     """Everything home.html and base.html show that can change while running (the URL aside)."""
     s = ctx.stats
@@ -64,18 +53,32 @@ def home_key(ctx: AppContext, voters: list[dict]) -> tuple:
             ctx.vspfee, ctx.designation, ctx.supportemail)
 
 
-def home_page(ctx: AppContext, request: web.Request, render: bool = True) -> web.Response | None:
-    """The home page from its kept bytes, rendered first if they are out of date (None if not `render`)."""
-    url, voters = site_url(ctx, request), voter_words(ctx)
-    key = home_key(ctx, voters)
-    body = ctx.home_pages.get(url, key)
-    if body is None:
-        if not render:
-            return None
+class HomePages:
+    """home.html rendered once per change of what it shows, kept as bytes, per site URL."""
+
+    def __init__(self, env: jinja2.Environment, max_urls: int = 8):
+        self.env = env
+        self.max_urls = max_urls  # the URL comes from the Host header: bounded
+        self._pages: dict[str, tuple[tuple, bytes]] = {}
+
+    def body(self, ctx: AppContext, url: str) -> bytes:
+        """The page for `url` (needs ctx.stats.stats): the kept bytes, or rendered now if out of date."""
+        voters = voter_words(ctx)
+        key = home_key(ctx, voters)
+        page = self._pages.get(url)
+        if page is not None and page[0] == key:
+            return page[1]
         data = base_context(ctx)
         data.update(voters=voters, url=url, fee=go_float(ctx.vspfee))
-        body = aiohttp_jinja2.render_string("home.html", request, data).encode()
-        ctx.home_pages.put(url, key, body)
+        body = self.env.get_template("home.html").render(data).encode()  # as aiohttp_jinja2 renders
+        self._pages.pop(url, None)
+        if len(self._pages) >= self.max_urls:
+            del self._pages[next(iter(self._pages))]
+        self._pages[url] = (key, body)
+        return body
+
+
+def home_response(body: bytes) -> web.Response:
     return web.Response(body=body, content_type="text/html", charset="utf-8")
 
 
@@ -83,7 +86,7 @@ async def home(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     if ctx.stats.stats is None:
         await ctx.stats.refresh()
-    return home_page(ctx, request)
+    return home_response(ctx.home_pages.body(ctx, request_site_url(ctx, request)))
 
 
 async def api_page(request: web.Request) -> web.Response:

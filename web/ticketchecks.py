@@ -29,14 +29,7 @@ _HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 log = logging.getLogger("web.api")
 
 
-BODY_KEY = web.RequestKey("vspd_body", bytes)
-
-
-async def read_body(request: web.BaseRequest) -> bytes:
-    """The request body, at most MAX_BODY bytes; kept on the request, so a second call gets it too."""
-    kept = request.get(BODY_KEY)
-    if kept is not None:
-        return kept
+async def read_body(request: web.Request) -> bytes:
     declared = request.content_length
     if declared is not None and declared > MAX_BODY:
         raise APIError(ErrorCode.BAD_REQUEST, "request body larger than 1 MiB")
@@ -45,8 +38,7 @@ async def read_body(request: web.BaseRequest) -> bytes:
         body += chunk
         if len(body) > MAX_BODY:
             raise APIError(ErrorCode.BAD_REQUEST, "request body larger than 1 MiB")
-    request[BODY_KEY] = kept = bytes(body)
-    return kept
+    return bytes(body)
 
 
 def check_hash(value: str) -> str:
@@ -138,16 +130,7 @@ async def authenticate(ctx: AppContext, request: web.Request, body: bytes) -> Au
     if ticket is not None:
         commitment = ticket.commitment_address
     else:
-        require_node(ctx)
-        try:
-            raw = await ctx.exccd.get_raw_transaction(ticket_hash)
-        except RPCError as e:
-            if e.code == ERR_NO_TX_INFO:  # a client mistake, not ours (upstream answers 500 here)
-                ctx.unknown_tickets.add(ticket_hash, generation)
-                raise APIError(ErrorCode.UNKNOWN_TICKET) from None
-            raise internal(f"getrawtransaction {ticket_hash}", e) from None
-        except NodeUnavailable as e:
-            raise internal(f"getrawtransaction {ticket_hash}", e) from None
+        raw = await _unregistered_ticket(ctx, ticket_hash, generation)
         try:
             parsed = txmod.from_hex(raw.hex)
         except ChainError as e:
@@ -165,6 +148,20 @@ async def authenticate(ctx: AppContext, request: web.Request, body: bytes) -> Au
     return Auth(ticket_hash, ticket, commitment)
 
 
+async def _unregistered_ticket(ctx: AppContext, ticket_hash: str, generation: int) -> RawTx:
+    """A ticket not in our database, from exccd; code 6 (remembered) if exccd does not know it either."""
+    require_node(ctx)
+    try:
+        return await ctx.exccd.get_raw_transaction(ticket_hash)
+    except RPCError as e:
+        if e.code == ERR_NO_TX_INFO:  # a client mistake, not ours (upstream answers 500 here)
+            ctx.unknown_tickets.add(ticket_hash, generation)
+            raise APIError(ErrorCode.UNKNOWN_TICKET) from None
+        raise internal(f"getrawtransaction {ticket_hash}", e) from None
+    except NodeUnavailable as e:
+        raise internal(f"getrawtransaction {ticket_hash}", e) from None
+
+
 def known_unknown(ctx: AppContext, body: bytes) -> bool:
     """True if authenticate would answer code 6 for `body` from the unknown-ticket cache alone."""
     try:
@@ -172,6 +169,17 @@ def known_unknown(ctx: AppContext, body: bytes) -> bool:
     except APIError:
         return False
     return ctx.unknown_tickets.holds(ticket_hash, ctx.store.ticket_inserts)
+
+
+async def learn_unknown(ctx: AppContext, body: bytes) -> None:
+    """Look up the ticket of `body` as authenticate does, so the unknown-ticket cache learns if it is unknown."""
+    try:
+        ticket_hash = check_hash(binding.bind(body, binding.TICKET_HASH)["tickethash"])
+        generation = ctx.store.ticket_inserts
+        if await ctx.store.get_ticket(ticket_hash) is None:
+            await _unregistered_ticket(ctx, ticket_hash, generation)
+    except APIError:
+        pass
 
 
 async def can_vote(ctx: AppContext, raw: RawTx) -> bool:
