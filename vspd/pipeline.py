@@ -32,6 +32,7 @@ REQUIRED_CONFS = 6
 MAX_BLOCKS_PER_PASS = 500
 CONSISTENCY_INTERVAL = 30 * 60
 LAST_SCANNED = "last_scanned_height"
+CHECK_PAGE = 1000  # tickets per database read of a consistency check
 
 
 @dataclass
@@ -198,30 +199,36 @@ class Pipeline:
         """Add missing tickets and fix vote choices on one voter; (added, fixed).
 
         Runs beside the pipeline, not under its lock: a slow voter must not
-        hold up block processing, and every voter call is idempotent.
+        hold up block processing, and every voter call is idempotent. With
+        100 000 tickets it stays small: the voter's list is kept as hash ->
+        choices only, and our tickets are read a page of two columns at a time.
         """
-        votable = await self.store.tickets_where("fee_tx_status = ? AND outcome = ''", (FEE_CONFIRMED,))
-        if not votable:
+        page = await self.store.votable_choices(limit=CHECK_PAGE)
+        if not page:
             return 0, 0
-        start = min((t.purchase_height for t in votable if t.purchase_height), default=0)
+        start = await self.store.earliest_votable_height()
+        listed: dict[bytes, tuple] = {}  # hash -> its (agenda, choice) pairs; () is shared by all without
         try:
-            listed = {t.hash: t for t in await state.client.list_tickets(start)}
+            async for w in state.client.iter_tickets(start):
+                listed[bytes.fromhex(w.hash)] = tuple((c.agenda_id, c.choice_id) for c in w.choices)
         except VoterUnavailable as e:
             log.warning("consistency check of voter %s skipped: %s", state.name, e)
             return 0, 0
         added = fixed = 0
-        for t in votable:
-            w = listed.get(t.hash)
-            if w is None:
-                added += await self.add_to_voters(t, [state])
-                continue
-            have = {c.agenda_id: c.choice_id for c in w.choices}
-            if any(have.get(a) != c for a, c in t.vote_choices.items()):
-                try:
-                    await state.client.set_vote_choices(t.hash, t.vote_choices)
-                    fixed += 1
-                except VoterUnavailable as e:
-                    log.warning("vote choices of %s not fixed on %s: %s", t.hash, state.name, e)
+        while page:
+            for ticket_hash, choices in page:
+                have = listed.get(bytes.fromhex(ticket_hash))
+                if have is None:
+                    t = await self.store.get_ticket(ticket_hash)
+                    if t is not None:
+                        added += await self.add_to_voters(t, [state])
+                elif choices and any(dict(have).get(a) != c for a, c in choices.items()):
+                    try:
+                        await state.client.set_vote_choices(ticket_hash, choices)
+                        fixed += 1
+                    except VoterUnavailable as e:
+                        log.warning("vote choices of %s not fixed on %s: %s", ticket_hash, state.name, e)
+            page = await self.store.votable_choices(page[-1][0], CHECK_PAGE)
         if added or fixed:
             log.info("voter %s repaired: %d tickets added, %d choice sets fixed", state.name, added, fixed)
         return added, fixed

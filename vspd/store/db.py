@@ -304,6 +304,16 @@ class Store:
             await self._exec(db, "UPDATE tickets SET outcome = ?, updated = ? WHERE hash = ?",
                              (outcome, _now(), ticket_hash))
 
+    async def votable_choices(self, after: str = "", limit: int = 1000) -> list[tuple[str, dict]]:
+        """A page of (hash, vote choices) of the tickets still to vote, in hash order after `after`.
+
+        Just the two columns a consistency check compares, a page at a time:
+        the whole set of votable tickets is never in memory at once.
+        """
+        rows = await self._read("SELECT hash, vote_choices FROM tickets WHERE fee_tx_status = 'confirmed' "
+                                "AND outcome = '' AND hash > ? ORDER BY hash LIMIT ?", (after, limit))
+        return [(r[0], loads_map(r[1])) for r in rows]
+
     async def earliest_votable_height(self) -> int:
         row = await self._read_one("SELECT MIN(purchase_height) FROM tickets WHERE fee_tx_status = ? "
                                    "AND outcome = '' AND purchase_height > 0", (FEE_CONFIRMED,))
