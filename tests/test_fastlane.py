@@ -63,7 +63,9 @@ async def test_lane_answers_are_aiohttps(vsp):
     unknown = "ab" * 32
     for request in (VSPINFO, HOME, VSPINFO.replace(b"HTTP/1.1", b"HTTP/1.0"),
                     HOME.replace(b"HTTP/1.1", b"HTTP/1.0").replace(b"Accept:", b"Connection: keep-alive\r\nAccept:"),
-                    VSPINFO.replace(b"User-Agent: wallet", b"Connection: close"), status_post(unknown)):
+                    VSPINFO.replace(b"User-Agent: wallet", b"Connection: close"),
+                    VSPINFO.replace(b"HTTP/1.1", b"HTTP/1.0").replace(b"User-Agent: wallet", b"Connection: close"),
+                    status_post(unknown)):
         before = lane_count(vsp)
         lane, lane_closed = await exchange(vsp, request, check_close=True)
         assert lane_count(vsp) == before + 1, request
