@@ -78,15 +78,12 @@ class HomePages:
         return body
 
 
-def home_response(body: bytes) -> web.Response:
-    return web.Response(body=body, content_type="text/html", charset="utf-8")
-
-
 async def home(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     if ctx.stats.stats is None:
         await ctx.stats.refresh()
-    return home_response(ctx.home_pages.body(ctx, request_site_url(ctx, request)))
+    return web.Response(body=ctx.home_pages.body(ctx, request_site_url(ctx, request)), content_type="text/html",
+                        charset="utf-8")
 
 
 async def api_page(request: web.Request) -> web.Response:
