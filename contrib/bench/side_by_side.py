@@ -13,8 +13,11 @@ about speed.
     python contrib/bench/side_by_side.py [--short] [--rounds N] [--seconds S] [--tickets N]
                                          [--only ours|go] [--ours-venv DIR]
 
---ours-venv runs another installation of this project (e.g. main's, for a
-before/after); EXCCD_BIN, VSPD_GO_BIN and VSPD_GO_SRC name the peers.
+The peers come from vspd.simnet: the pinned exccd and Go vspd are found
+(EXCCD_BIN, VSPD_GO_BIN, PATH, ~/.cache/vspd/peers) or built there from the
+module mirror, and the Go vspd's templates from its module source. Skipped
+with a message when they cannot be had. --ours-venv runs another
+installation of this project (e.g. main's, for a before/after).
 """
 
 import argparse
@@ -35,12 +38,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "contrib" / "bench"), str(ROOT / "tests"), str(ROOT)]
 
-import bench_peers  # noqa: E402
 import wrk  # noqa: E402
 from chainbuilders import Key  # noqa: E402
 from conftest import SIMNET_XPUB  # noqa: E402
 from pipeline_bench import fill  # noqa: E402
 from vspd.chain.params import SIMNET  # noqa: E402
+from vspd.simnet import peers  # noqa: E402
+from vspd.simnet.children import ChildError  # noqa: E402
+from vspd.simnet.nodes import ExccdNode, free_port  # noqa: E402
 
 BLOCKS = 16  # a chain with some height; mining stops at 126 without tickets anyway
 UNKNOWN_TICKET = "ab" * 32
@@ -138,7 +143,7 @@ def probe(target: Target, p: BenchPath) -> str:
     return f"{status} {body[:60].decode('utf-8', 'replace')!r}"
 
 
-def ours(venv: Path, home: Path, exccd: bench_peers.SimnetExccd, tickets: int) -> Target:
+def ours(venv: Path, home: Path, exccd: ExccdNode, tickets: int) -> Target:
     vspadmin, vspd = venv / "bin" / "vspadmin", venv / "bin" / "vspd"
     for args in (["createdatabase", SIMNET_XPUB], ["gencerts", "--voters=v1"]):
         r = subprocess.run([vspadmin, f"--homedir={home}", "--network=simnet", *args], capture_output=True,
@@ -147,24 +152,24 @@ def ours(venv: Path, home: Path, exccd: bench_peers.SimnetExccd, tickets: int) -
             raise SystemExit(f"vspadmin {args[0]} failed: {r.stdout}{r.stderr}")
     if tickets:
         fill(home / "data" / "simnet" / "vspd.db", tickets, BLOCKS)
-    port = bench_peers.free_port()
+    port = free_port()
     return Target("ours", port, [
         vspd, "--role=frontend", f"--homedir={home}", "--network=simnet", f"--exccdhost={exccd.rpc_address}",
-        f"--exccduser={exccd.user}", f"--exccdpass={exccd.password}", f"--exccdcert={exccd.cert}",
+        f"--exccduser={exccd.user}", f"--exccdpass={exccd.password}", f"--exccdcert={exccd.cert_path}",
         f"--listen=127.0.0.1:{port}", "--supportemail=ops@example.org", "--adminpass=bench-admin",
-        f"--voters=v1@127.0.0.1:{bench_peers.free_port()}", "--loglevel=info"], home, home / "vspd.out")
+        f"--voters=v1@127.0.0.1:{free_port()}", "--loglevel=info"], home, home / "vspd.out")
 
 
-def go(binary: Path, src: Path, home: Path, exccd: bench_peers.SimnetExccd) -> Target:
+def go(binary: Path, src: Path, home: Path, exccd: ExccdNode) -> Target:
     workdir = home / "work"
     for part in ("templates", "public"):  # Go vspd reads webapi/templates relative to its working folder
         shutil.copytree(src / "webapi" / part, workdir / "webapi" / part)
     (home / "vspd.conf").write_text("[Application Options]\n")
-    port = bench_peers.free_port()
+    port = free_port()
     args = [binary, f"--homedir={home}", f"--configfile={home / 'vspd.conf'}", "--network=simnet",
             f"--exccdhost={exccd.rpc_address}", f"--exccduser={exccd.user}", f"--exccdpass={exccd.password}",
-            f"--exccdcert={exccd.cert}", f"--wallethost=127.0.0.1:{bench_peers.free_port()}",
-            "--walletuser=bench", "--walletpass=bench", f"--walletcert={exccd.cert}",
+            f"--exccdcert={exccd.cert_path}", f"--wallethost=127.0.0.1:{free_port()}",
+            "--walletuser=bench", "--walletpass=bench", f"--walletcert={exccd.cert_path}",
             "--supportemail=ops@example.org", "--adminpass=bench-admin", f"--listen=127.0.0.1:{port}",
             "--loglevel=info"]
     r = subprocess.run(args + [f"--feexpub={SIMNET_XPUB}"], cwd=workdir, capture_output=True, text=True,
@@ -233,19 +238,22 @@ async def main() -> None:
     rounds, seconds = (2, 2.0) if args.short else (args.rounds, args.seconds)
     tickets = min(args.tickets, 20_000) if args.short else args.tickets
     try:
-        exccd_bin = bench_peers.binary("EXCCD_BIN", "exccd")
+        exccd_bin = peers.find(peers.EXCCD)
         go_bin = go_src = None
         if args.only != "ours":
-            go_bin, go_src = bench_peers.binary("VSPD_GO_BIN", "vspd"), bench_peers.go_vspd_source()
-    except bench_peers.PeerMissing as e:
+            go_bin, go_src = peers.find(peers.VSPD_GO), peers.module_source(peers.VSPD_GO)
+    except peers.PeerError as e:
         print(f"side_by_side: skipped: {e}")
         return
     root = Path(tempfile.mkdtemp(prefix="vspd-sidebyside-"))
-    exccd = bench_peers.SimnetExccd(exccd_bin, root / "exccd", str(Key(SIMNET).address))
+    exccd = ExccdNode("exccd", exccd_bin, root / "exccd", root / "logs", miningaddr=str(Key(SIMNET).address))
     targets: list[Target] = []
     try:
-        await exccd.start()
-        await exccd.call("generate", BLOCKS)
+        try:
+            await exccd.start()
+        except ChildError as e:
+            raise SystemExit(f"side_by_side: exccd did not start: {e}") from None
+        await exccd.rpc.call("generate", BLOCKS, timeout=120)
         if args.only != "go":
             targets.append(ours(args.ours_venv, root / "ours", exccd, tickets))
         if args.only != "ours":
@@ -269,7 +277,7 @@ async def main() -> None:
     finally:
         for t in targets:
             t.stop()
-        exccd.stop()
+        await exccd.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 
