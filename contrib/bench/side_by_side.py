@@ -11,13 +11,14 @@ ratio; then memory and start-up time. Prints figures; asserts nothing
 about speed.
 
     python contrib/bench/side_by_side.py [--short] [--rounds N] [--seconds S] [--tickets N]
-                                         [--only ours|go] [--ours-venv DIR]
+                                         [--only ours|go] [--ours-venv DIR] [--before DIR]
 
 The peers come from vspd.simnet: the pinned exccd and Go vspd are found
 (EXCCD_BIN, VSPD_GO_BIN, PATH, ~/.cache/vspd/peers) or built there from the
 module mirror, and the Go vspd's templates from its module source. Skipped
 with a message when they cannot be had. --ours-venv runs another
-installation of this project (e.g. main's, for a before/after).
+installation of this project; --before interleaves one more (e.g. main's
+venv, for a before/after).
 """
 
 import argparse
@@ -143,7 +144,7 @@ def probe(target: Target, p: BenchPath) -> str:
     return f"{status} {body[:60].decode('utf-8', 'replace')!r}"
 
 
-def ours(venv: Path, home: Path, exccd: ExccdNode, tickets: int) -> Target:
+def ours(name: str, venv: Path, home: Path, exccd: ExccdNode, tickets: int) -> Target:
     vspadmin, vspd = venv / "bin" / "vspadmin", venv / "bin" / "vspd"
     for args in (["createdatabase", SIMNET_XPUB], ["gencerts", "--voters=v1"]):
         r = subprocess.run([vspadmin, f"--homedir={home}", "--network=simnet", *args], capture_output=True,
@@ -153,7 +154,7 @@ def ours(venv: Path, home: Path, exccd: ExccdNode, tickets: int) -> Target:
     if tickets:
         fill(home / "data" / "simnet" / "vspd.db", tickets, BLOCKS)
     port = free_port()
-    return Target("ours", port, [
+    return Target(name, port, [
         vspd, "--role=frontend", f"--homedir={home}", "--network=simnet", f"--exccdhost={exccd.rpc_address}",
         f"--exccduser={exccd.user}", f"--exccdpass={exccd.password}", f"--exccdcert={exccd.cert_path}",
         f"--listen=127.0.0.1:{port}", "--supportemail=ops@example.org", "--adminpass=bench-admin",
@@ -188,7 +189,7 @@ def measure(targets: list[Target], rounds: int, seconds: float, scripts: dict) -
             for t in targets if r % 2 == 0 else targets[::-1]:
                 res = wrk.run(t.url + p.path, p.connections, seconds, scripts.get(p))
                 t.results.setdefault(p, []).append(res)
-                print(f"  round {r + 1} {t.name:4s} {p.label:36s} c{p.connections:<3d} {res.rps:9.0f} req/s  "
+                print(f"  round {r + 1} {t.name:6s} {p.label:36s} c{p.connections:<3d} {res.rps:9.0f} req/s  "
                       f"p99 {res.p99_ms:7.2f} ms  errors {res.socket_errors}", flush=True)
 
 
@@ -198,31 +199,32 @@ def span(values: list[float], fmt: str) -> str:
 
 
 def table(targets: list[Target]) -> None:
+    """One row per path: each target's req/s and p99 (median of the rounds, and their range), and the ratios."""
     by = {t.name: t for t in targets}
+    ratios = [(a, b) for a, b in (("ours", "go"), ("ours", "before")) if a in by and b in by]
+    head = f"| {'path':36s} | conns |" + "".join(f" {t.name + ' req/s (range)':26s} | {t.name + ' p99 ms':22s} |"
+                                                  for t in targets)
+    head += "".join(f" {a} ÷ {b} (range) |" for a, b in ratios)
     print()
-    head = f"| {'path':36s} | conns | {'ours req/s (range)':26s} | {'ours p99 ms':22s} |"
-    if "go" in by and "ours" in by:
-        head += f" {'Go req/s (range)':26s} | {'Go p99 ms':22s} | ratio (range) |"
     print(head)
-    print("|" + "|".join("-" * (len(c) + 0) for c in head.split("|")[1:-1]) + "|")
+    print("|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|")
     for p in PATHS:
         row = f"| {p.label:36s} | {p.connections:5d} |"
-        cols = [by[n] for n in ("ours", "go") if n in by]
-        for t in cols:
+        for t in targets:
             rs = t.results[p]
             row += f" {span([x.rps for x in rs], '{:.0f}'):26s} | {span([x.p99_ms for x in rs], '{:.2f}'):22s} |"
-        if len(cols) == 2:
-            a, b = (cols[0].results[p], cols[1].results[p])
-            ratios = [x.rps / y.rps for x, y in zip(a, b)]
-            row += (f" {statistics.median(x.rps for x in a) / statistics.median(x.rps for x in b):.2f}× "
-                    f"({min(ratios):.2f}–{max(ratios):.2f}) |")
+        for a, b in ratios:
+            ra, rb = by[a].results[p], by[b].results[p]
+            each = [x.rps / y.rps for x, y in zip(ra, rb)]
+            median = statistics.median(x.rps for x in ra) / statistics.median(x.rps for x in rb)
+            row += f" {median:.2f}× ({min(each):.2f}–{max(each):.2f}){' ' * 4} |"
         print(row)
     print()
     for t in targets:
         extra = ""
-        if t.name == "ours":
+        if t.name != "go":
             extra = f" (+ litestream child {children_rss_kb(t.proc.pid) / 1024:.0f} MB)"
-        print(f"{t.name:4s}: start to first vspinfo {t.start_s:.2f} s; RSS after start {t.rss_start_kb / 1024:.0f} MB, "
+        print(f"{t.name:6s}: start to first vspinfo {t.start_s:.2f} s; RSS after start {t.rss_start_kb / 1024:.0f} MB, "
               f"after the load {t.rss_end_kb / 1024:.0f} MB{extra}")
 
 
@@ -234,9 +236,10 @@ async def main() -> None:
     ap.add_argument("--tickets", type=int, default=100_000, help="tickets in our database")
     ap.add_argument("--only", choices=("ours", "go"))
     ap.add_argument("--ours-venv", type=Path, default=Path(sys.executable).parent.parent)
+    ap.add_argument("--before", type=Path, metavar="VENV", help="another installation to interleave, as 'before'")
     args = ap.parse_args()
-    rounds, seconds = (2, 2.0) if args.short else (args.rounds, args.seconds)
-    tickets = min(args.tickets, 20_000) if args.short else args.tickets
+    rounds, seconds = (2, 3.0) if args.short else (args.rounds, args.seconds)
+    tickets = args.tickets
     try:
         exccd_bin = peers.find(peers.EXCCD)
         go_bin = go_src = None
@@ -255,7 +258,9 @@ async def main() -> None:
             raise SystemExit(f"side_by_side: exccd did not start: {e}") from None
         await exccd.rpc.call("generate", BLOCKS, timeout=120)
         if args.only != "go":
-            targets.append(ours(args.ours_venv, root / "ours", exccd, tickets))
+            targets.append(ours("ours", args.ours_venv, root / "ours", exccd, tickets))
+        if args.before is not None:
+            targets.append(ours("before", args.before, root / "before", exccd, tickets))
         if args.only != "ours":
             targets.append(go(go_bin, go_src, root / "go", exccd))
         for t in targets:
