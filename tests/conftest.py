@@ -57,6 +57,7 @@ class VSP:
     ctx: AppContext
     client: VSPClient
     url: str
+    site: FastLaneSite | None = None
 
     def new_ticket(self, confirmations: int | None = None, on_chain: bool = False) -> TicketFixture:
         voting, commit = Key(SIMNET), Key(SIMNET)
@@ -87,7 +88,7 @@ async def vsp(tmp_path):
     port = await site.start()
     url = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        yield VSP(chain, node, store, ctx, VSPClient(http, url, ctx.signer.pubkey), url)
+        yield VSP(chain, node, store, ctx, VSPClient(http, url, ctx.signer.pubkey), url, site)
     await site.stop()
     await runner.cleanup()
     runner_task.cancel()

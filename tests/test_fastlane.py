@@ -8,6 +8,7 @@ import jinja2
 
 from web import fastlane
 from web.pages import HomePages
+from web.ticketchecks import learn_unknown
 from web.wire import go_json
 
 VSPINFO = b"GET /api/v3/vspinfo HTTP/1.1\r\nHost: vsp.example.org\r\nUser-Agent: wallet\r\n\r\n"
@@ -131,6 +132,34 @@ async def test_answers_not_at_hand_are_looked_up_first(vsp):
         assert answers[0][1] == b'{"code":6,"message":"unknown ticket"}'
     assert vsp.node.calls.count("getrawtransaction") == asked + 1  # exccd asked once, then the cache
     assert lane_count(vsp) == before + 4
+
+
+async def test_a_client_sending_ahead_of_a_look_up_is_held_back(vsp, monkeypatch):
+    release = asyncio.Event()
+
+    async def slow_learn(ctx, body):
+        await release.wait()
+        await learn_unknown(ctx, body)
+    monkeypatch.setattr(fastlane, "learn_unknown", slow_learn)
+    ahead = VSPINFO * (2 * fastlane.MAX_WAITING // len(VSPINFO))
+    port = int(vsp.url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(status_post("ab" * 32) + ahead)
+        await asyncio.sleep(0.3)
+        conn = next(iter(vsp.site.lane.connections))
+        assert conn.read_paused  # more than MAX_WAITING waits: reading stopped
+        release.set()
+        first = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert first.startswith(b"HTTP/1.1 400 ")
+        await asyncio.wait_for(reader.readexactly(37), 10)
+        for _ in range(ahead.count(b"GET ")):  # then every vspinfo, in order
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 200 OK")
+            await reader.readexactly(int(re.search(rb"Content-Length: (\d+)", head)[1]))
+        assert not conn.read_paused
+    finally:
+        writer.close()
 
 
 async def test_idle_connections_are_closed(vsp, monkeypatch):

@@ -35,6 +35,7 @@ log = logging.getLogger("web.fastlane")
 MAX_HEAD = 8190  # longer heads go to aiohttp, which has its own limits
 MAX_BODY = 4096  # a ticketstatus request is ~80 bytes; larger ones take the usual way
 IDLE_TIMEOUT = 75.0  # aiohttp's keep-alive timeout
+MAX_WAITING = 65536  # bytes a client may send ahead while its request is looked up; then we stop reading
 _TOKEN = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _FIELD_VALUE = bytes(range(0x20, 0x7F)) + b"\t"  # visible ASCII, space, tab: anything else goes to aiohttp
 _NEVER = (b"transfer-encoding", b"expect", b"upgrade")  # aiohttp's to judge
@@ -157,7 +158,8 @@ class LaneProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.remote: str | None = None
         self.buf = b""
-        self.paused = False
+        self.write_paused = False  # the client does not read its answers
+        self.read_paused = False
         self.lookup: asyncio.Task | None = None
         self.last_active = 0.0
         self.idle_timer: asyncio.TimerHandle | None = None
@@ -190,22 +192,35 @@ class LaneProtocol(asyncio.Protocol):
         else:
             self.idle_timer = loop.call_later(left, self._idle)
 
-    def pause_writing(self) -> None:  # the client does not read its answers: stop answering, stop reading
-        self.paused = True
-        self.transport.pause_reading()
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self._flow()
 
     def resume_writing(self) -> None:
-        self.paused = False
-        self.transport.resume_reading()
+        self.write_paused = False
+        self._flow()
         self._answer()
+
+    def _flow(self) -> None:
+        """Read only while the client reads its answers and sends no more than a bounded amount ahead."""
+        stop = self.write_paused or (self.lookup is not None and len(self.buf) > MAX_WAITING)
+        if stop != self.read_paused:
+            self.read_paused = stop
+            if stop:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
-        self._answer()
+        if self.lookup is None:
+            self._answer()
+        else:
+            self._flow()
 
     def _answer(self) -> None:
         """Answer the complete requests in the buffer, in order, until one needs a look-up or aiohttp."""
-        while self.buf and not self.paused and self.lookup is None and not self.transport.is_closing():
+        while self.buf and not self.write_paused and self.lookup is None and not self.transport.is_closing():
             end = self.buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(self.buf) > MAX_HEAD:
@@ -223,6 +238,7 @@ class LaneProtocol(asyncio.Protocol):
             answer = parsed.route.answer(self.lane.ctx, parsed.request)
             if answer is None:
                 self.lookup = self.lane.start(self._look_up(parsed))
+                self._flow()
                 return
             self._send(parsed, answer)
 
@@ -236,6 +252,7 @@ class LaneProtocol(asyncio.Protocol):
         self.lookup = None
         if self.transport.is_closing():
             return
+        self._flow()
         if answer is None:
             self._hand_over()
             return
@@ -300,6 +317,9 @@ class LaneProtocol(asyncio.Protocol):
         transport, buf = self.transport, self.buf
         self._leave()
         self.buf = b""
+        if self.read_paused:  # aiohttp reads from here on, with flow control of its own
+            self.read_paused = False
+            transport.resume_reading()
         protocol = self.lane.fallback()
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
