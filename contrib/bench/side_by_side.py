@@ -217,7 +217,8 @@ def table(targets: list[Target]) -> None:
             ra, rb = by[a].results[p], by[b].results[p]
             each = [x.rps / y.rps for x, y in zip(ra, rb)]
             median = statistics.median(x.rps for x in ra) / statistics.median(x.rps for x in rb)
-            row += f" {median:.2f}× ({min(each):.2f}–{max(each):.2f}){' ' * 4} |"
+            cell = f"{median:.2f}× ({min(each):.2f}–{max(each):.2f})"
+            row += f" {cell:{len(f'{a} ÷ {b} (range)')}s} |"
         print(row)
     print()
     for t in targets:
