@@ -6,6 +6,7 @@ server certificate from our CA whose name is the voter's configured name.
 
 import logging
 from dataclasses import dataclass
+from typing import AsyncIterator
 
 import grpc
 
@@ -70,9 +71,13 @@ class VoterClient:
                                                                     vote_choices=_choices(choices)))
 
     async def list_tickets(self, start_height: int, timeout: float = 60.0) -> list[pb.TicketInfo]:
+        return [t async for t in self.iter_tickets(start_height, timeout)]
+
+    async def iter_tickets(self, start_height: int, timeout: float = 60.0) -> AsyncIterator[pb.TicketInfo]:
+        """The wallet's tickets as they stream in (a big wallet's list need not be held at once)."""
         try:
-            return [t async for t in self._stub.ListTickets(pb.ListTicketsRequest(start_height=start_height),
-                                                             timeout=timeout)]
+            async for t in self._stub.ListTickets(pb.ListTicketsRequest(start_height=start_height), timeout=timeout):
+                yield t
         except grpc.aio.AioRpcError as e:
             raise VoterUnavailable(f"{self.name}: ListTickets: {e.code().name}: {e.details()}") from None
 

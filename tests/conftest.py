@@ -7,7 +7,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -19,8 +18,9 @@ from vspd.chain.params import SIMNET  # noqa: E402
 from vspd.store import Store  # noqa: E402
 from vspd.store.sealing import Sealer  # noqa: E402
 from vspclient import VSPClient  # noqa: E402
-from web.app import create_app  # noqa: E402
+from web.app import start_runner  # noqa: E402
 from web.context import AppContext  # noqa: E402
+from web.fastlane import FastLaneSite  # noqa: E402
 from web.stats import StatsCache  # noqa: E402
 from web.wire import Signer  # noqa: E402
 
@@ -57,6 +57,7 @@ class VSP:
     ctx: AppContext
     client: VSPClient
     url: str
+    site: FastLaneSite | None = None
 
     def new_ticket(self, confirmations: int | None = None, on_chain: bool = False) -> TicketFixture:
         voting, commit = Key(SIMNET), Key(SIMNET)
@@ -82,15 +83,13 @@ async def vsp(tmp_path):
     ctx = AppContext(net=SIMNET, store=store, exccd=exccd, signer=Signer(await store.get_key("signingseed")),
                      vspfee=2.0, supportemail="ops@example.org")
     ctx.stats = StatsCache(ctx)
-    app = create_app(ctx)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    runner = await start_runner(ctx)
+    site = FastLaneSite(ctx, runner, "127.0.0.1", 0)
+    port = await site.start()
     url = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        yield VSP(chain, node, store, ctx, VSPClient(http, url, ctx.signer.pubkey), url)
+        yield VSP(chain, node, store, ctx, VSPClient(http, url, ctx.signer.pubkey), url, site)
+    await site.stop()
     await runner.cleanup()
     runner_task.cancel()
     await asyncio.gather(runner_task, return_exceptions=True)

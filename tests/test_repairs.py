@@ -38,10 +38,11 @@ class FlakyVoter:
         self.tickets.add(ticket_hash)
         return known
 
-    async def list_tickets(self, start_height: int) -> list:
+    async def iter_tickets(self, start_height: int):
         self._check("ListTickets")
         self.lists += 1
-        return [pb.TicketInfo(hash=h, status="live") for h in self.tickets]
+        for h in list(self.tickets):
+            yield pb.TicketInfo(hash=h, status="live")
 
     async def set_vote_choices(self, ticket_hash, choices) -> None:
         self._check("SetVoteChoices")

@@ -7,12 +7,11 @@ in one task group; shutdown is that group being cancelled.
 import asyncio
 import logging
 
-from aiohttp import web
-
 from rpcclient import Exccd
 from rpcclient.voterclient import VoterAddress
-from web.app import create_app
+from web.app import start_runner
 from web.context import AppContext
+from web.fastlane import FastLaneSite
 from web.stats import StatsCache
 from web.wire import Signer
 
@@ -40,6 +39,8 @@ class Frontend:
         self.bound_port: int | None = None
 
     async def on_block(self, header_hex: str) -> None:
+        if self.ctx is not None:
+            self.ctx.unknown_tickets.clear()  # a block may hold any of them
         self.new_block.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -104,22 +105,23 @@ class Frontend:
                      voters.total)
             if cfg.vspclosed:
                 log.warning("the VSP is closed: new tickets are refused")
-            runner = web.AppRunner(create_app(ctx, cfg.webserverdebug), access_log=None, shutdown_timeout=10)
-            await runner.setup()
+            runner = await start_runner(ctx, cfg.webserverdebug)
             try:
                 lhost, lport = cfg.listen
-                site = web.TCPSite(runner, lhost or None, lport)
+                site = FastLaneSite(ctx, runner, lhost or None, lport)
                 try:
-                    await site.start()
+                    self.bound_port = await site.start()
                 except OSError as e:
                     raise StartupError(f"option listen: cannot listen on {lhost}:{lport}: {e.strerror}") from None
-                self.bound_port = site._server.sockets[0].getsockname()[1]
                 log.info("listening on %s:%d", lhost or "*", self.bound_port)
                 interval = 1.0 if cfg.webserverdebug else STATS_INTERVAL
-                await run_until(stop, exccd.run(), voters.run(), replicator.run(),
-                                every(interval, self._refresh_stats, first_delay=0),
-                                every(300, self._mark_up, first_delay=0),
-                                self._block_worker(), repairs.run())
+                try:
+                    await run_until(stop, exccd.run(), voters.run(), replicator.run(),
+                                    every(interval, self._refresh_stats, first_delay=0),
+                                    every(300, self._mark_up, first_delay=0),
+                                    self._block_worker(), repairs.run())
+                finally:
+                    await site.stop()
             finally:
                 await runner.cleanup()
         finally:

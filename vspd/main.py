@@ -5,6 +5,8 @@ import logging
 import signal
 import sys
 
+import uvloop
+
 from . import config, logs
 from .errors import StartupError
 from .version import __version__
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("option %s: shorter than %d characters, too short to be a secret (mainnet refuses it); "
                     "the log hides it only where it stands as a whole word", name, config.MIN_SECRET_CHARS)
     try:
-        asyncio.run(run(cfg))
+        uvloop.run(run(cfg))  # the same asyncio program, in fewer cycles per request
     except StartupError as e:
         log.critical("%s", e)
         print(f"vspd: {e}", file=sys.stderr)

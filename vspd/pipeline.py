@@ -33,6 +33,7 @@ REQUIRED_CONFS = 6
 MAX_BLOCKS_PER_PASS = 500
 CONSISTENCY_INTERVAL = 30 * 60
 LAST_SCANNED = "last_scanned_height"
+CHECK_PAGE = 1000  # tickets per database read of a consistency check
 
 
 @dataclass
@@ -212,34 +213,42 @@ class Pipeline:
 
         Runs beside the pipeline, not under its lock: a slow voter must not
         hold up block processing, and every voter call is idempotent. It
-        also sets the voter's count of missing tickets to the truth.
+        also sets the voter's count of missing tickets to the truth. With
+        100 000 tickets it stays small: the voter's list is kept as hash ->
+        choices only, and our tickets are read a page of two columns at a time.
         """
         noted_before = set(state.missing)
-        votable = await self.store.tickets_where("fee_tx_status = ? AND outcome = ''", (FEE_CONFIRMED,))
-        start = min((t.purchase_height for t in votable if t.purchase_height), default=0)
-        try:
-            listed = {t.hash: t for t in await state.client.list_tickets(start)} if votable else {}
-        except VoterUnavailable as e:
-            log.warning("consistency check of voter %s skipped: %s", state.name, e)
-            return False
-        absent = [t for t in votable if t.hash not in listed]
+        page = await self.store.votable_choices(limit=CHECK_PAGE)
+        listed: dict[bytes, tuple] = {}  # hash -> its (agenda, choice) pairs
+        if page:
+            start = await self.store.earliest_votable_height()
+            try:
+                async for w in state.client.iter_tickets(start):
+                    listed[bytes.fromhex(w.hash)] = tuple((c.agenda_id, c.choice_id) for c in w.choices)
+            except VoterUnavailable as e:
+                log.warning("consistency check of voter %s skipped: %s", state.name, e)
+                return False
+        absent: set[str] = set()
+        added = fixed = 0
+        while page:
+            for ticket_hash, choices in page:
+                have = listed.get(bytes.fromhex(ticket_hash))
+                if have is None:
+                    absent.add(ticket_hash)
+                elif choices and any(dict(have).get(a) != c for a, c in choices.items()):
+                    try:
+                        await state.client.set_vote_choices(ticket_hash, choices)
+                        fixed += 1
+                    except VoterUnavailable as e:
+                        log.warning("vote choices of %s not fixed on %s: %s", ticket_hash, state.name, e)
+            page = await self.store.votable_choices(page[-1][0], CHECK_PAGE)
         # What was noted before the listing is replaced by what the listing shows; a failure
         # noted meanwhile (a ticket confirmed during this check) is kept.
-        state.missing = {t.hash for t in absent} | (state.missing - noted_before)
-        added = fixed = 0
-        for t in absent:
-            added += await self.add_to_voters(t, [state])
-        for t in votable:
-            w = listed.get(t.hash)
-            if w is None:
-                continue
-            have = {c.agenda_id: c.choice_id for c in w.choices}
-            if any(have.get(a) != c for a, c in t.vote_choices.items()):
-                try:
-                    await state.client.set_vote_choices(t.hash, t.vote_choices)
-                    fixed += 1
-                except VoterUnavailable as e:
-                    log.warning("vote choices of %s not fixed on %s: %s", t.hash, state.name, e)
+        state.missing = absent | (state.missing - noted_before)
+        for ticket_hash in sorted(absent):
+            t = await self.store.get_ticket(ticket_hash)
+            if t is not None:
+                added += await self.add_to_voters(t, [state])
         if added or fixed:
             log.info("voter %s repaired: %d tickets added, %d choice sets fixed", state.name, added, fixed)
         return not state.missing

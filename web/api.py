@@ -23,8 +23,9 @@ def signed_errors(handler: Handler) -> Callable[[web.Request], Awaitable[web.Res
         try:
             return await handler(ctx, request)
         except APIError as e:
-            log.debug("%s %s from %s: %d %s", request.method, request.path, ctx.client_ip(request),
-                      e.code, e.message)
+            if log.isEnabledFor(logging.DEBUG):  # client_ip is worth computing only for the log
+                log.debug("%s %s from %s: %d %s", request.method, request.path, ctx.client_ip(request),
+                          e.code, e.message)
             return error_response(ctx.signer, e)
         except web.HTTPException:
             raise

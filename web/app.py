@@ -22,11 +22,19 @@ def create_app(ctx: AppContext, debug: bool = False) -> web.Application:
     app = web.Application(client_max_size=CLIENT_MAX_SIZE,
                           middlewares=[metrics.count_requests, csrf.protect, pages.html_errors])
     app[CTX_KEY] = ctx
-    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                         auto_reload=debug)
+    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                               auto_reload=debug)
+    ctx.home_pages = pages.HomePages(env)
     api.add_routes(app)
     pages.add_routes(app)
     admin.add_routes(app)
     health.add_routes(app)
     metrics.add_routes(app)
     return app
+
+
+async def start_runner(ctx: AppContext, debug: bool = False) -> web.AppRunner:
+    """The application, set up; web/fastlane.py puts its listening socket in front of it."""
+    runner = web.AppRunner(create_app(ctx, debug), access_log=None, shutdown_timeout=10)
+    await runner.setup()
+    return runner

@@ -14,6 +14,7 @@ from vspd.chain.errors import ChainError
 from vspd.chain.params import NetParams
 from vspd.store import Store
 
+from .unknown_tickets import UnknownTickets
 from .wire import Signer
 
 log = logging.getLogger("web")
@@ -51,6 +52,7 @@ class AppContext:
     supportemail: str = ""
     trusted_proxies: frozenset = field(default_factory=lambda: frozenset({"127.0.0.1", "::1"}))
     stats: object = None  # web.stats.StatsCache, set by the app factory
+    home_pages: object = None  # web.pages.HomePages, set by the app factory
     clock: object = time.time
     voters: object = None  # vspd.voters.VoterPool; None only in API unit tests
     pipeline: object = None  # vspd.pipeline.Pipeline
@@ -59,6 +61,7 @@ class AppContext:
     replication: object = None  # vspd.replication.Replicator
     cookie_secret: bytes = b""
     session_generation: int = 0  # bumped by each logout: older session cookies stop working
+    unknown_tickets: UnknownTickets = field(default_factory=UnknownTickets)
 
     def now(self) -> int:
         return int(self.clock())

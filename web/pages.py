@@ -4,6 +4,7 @@ import datetime
 from pathlib import Path
 
 import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 
 from vspd.version import __version__
@@ -24,11 +25,17 @@ def base_context(ctx: AppContext) -> dict:
             "updated": fmt_time(ctx.stats.updated) if s else ""}
 
 
-def site_url(ctx: AppContext, request: web.Request) -> str:
-    scheme = request.scheme
-    if request.remote in ctx.trusted_proxies:
-        scheme = request.headers.get("X-Forwarded-Proto", scheme).split(",")[0].strip() or scheme
-    return f"{scheme}://{request.host}"
+def site_url(scheme: str, remote: str | None, host: str, forwarded_proto: str | None,
+             trusted_proxies: frozenset) -> str:
+    """The URL people reach this site at: our scheme, or the one a trusted proxy says."""
+    if remote in trusted_proxies and forwarded_proto is not None:
+        scheme = forwarded_proto.split(",")[0].strip() or scheme
+    return f"{scheme}://{host}"
+
+
+def request_site_url(ctx: AppContext, request: web.BaseRequest) -> str:
+    return site_url(request.scheme, request.remote, request.host, request.headers.get("X-Forwarded-Proto"),
+                    ctx.trusted_proxies)
 
 
 def voter_words(ctx: AppContext) -> list[dict]:
@@ -39,13 +46,44 @@ def voter_words(ctx: AppContext) -> list[dict]:
             for v in ctx.voters]
 
 
+def home_key(ctx: AppContext, voters: list[dict]) -> tuple:
+    """Everything home.html and base.html show that can change while running (the URL aside)."""
+    s = ctx.stats
+    return (s.stats, s.updated, tuple(tuple(v.values()) for v in voters), ctx.vspclosed, ctx.vspclosedmsg,
+            ctx.vspfee, ctx.designation, ctx.supportemail)
+
+
+class HomePages:
+    """home.html rendered once per change of what it shows, kept as bytes, per site URL."""
+
+    def __init__(self, env: jinja2.Environment, max_urls: int = 8):
+        self.env = env
+        self.max_urls = max_urls  # the URL comes from the Host header: bounded
+        self._pages: dict[str, tuple[tuple, bytes]] = {}
+
+    def body(self, ctx: AppContext, url: str) -> bytes:
+        """The page for `url` (needs ctx.stats.stats): the kept bytes, or rendered now if out of date."""
+        voters = voter_words(ctx)
+        key = home_key(ctx, voters)
+        page = self._pages.get(url)
+        if page is not None and page[0] == key:
+            return page[1]
+        data = base_context(ctx)
+        data.update(voters=voters, url=url, fee=go_float(ctx.vspfee))
+        body = self.env.get_template("home.html").render(data).encode()  # as aiohttp_jinja2 renders
+        self._pages.pop(url, None)
+        if len(self._pages) >= self.max_urls:
+            del self._pages[next(iter(self._pages))]
+        self._pages[url] = (key, body)
+        return body
+
+
 async def home(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     if ctx.stats.stats is None:
         await ctx.stats.refresh()
-    data = base_context(ctx)
-    data.update(voters=voter_words(ctx), url=site_url(ctx, request), fee=go_float(ctx.vspfee))
-    return aiohttp_jinja2.render_template("home.html", request, data)
+    return web.Response(body=ctx.home_pages.body(ctx, request_site_url(ctx, request)), content_type="text/html",
+                        charset="utf-8")
 
 
 async def api_page(request: web.Request) -> web.Response:

@@ -90,9 +90,15 @@ class StatsCache:
             "estimatednetworkproportion": go_float(s.network_proportion, 32)})
         self._sig = ctx.signer.sign(self._body)
 
-    async def vspinfo(self) -> tuple[bytes, str]:
+    def ready_vspinfo(self) -> tuple[bytes, str] | None:
+        """The signed body, or None before the first refresh (without waiting for one)."""
         if self.stats is None:
-            await self.refresh()
+            return None
         if self._body is None:
             self._build()
         return self._body, self._sig
+
+    async def vspinfo(self) -> tuple[bytes, str]:
+        if self.stats is None:
+            await self.refresh()
+        return self.ready_vspinfo()

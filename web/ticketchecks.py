@@ -88,6 +88,7 @@ async def broadcast_ticket(ctx: AppContext, body: bytes) -> None:
         await _send(ctx, req["parenthex"], f"parent {parent_id}")
     if not await _node_has(ctx, ticket.txid()):
         await _send(ctx, req["tickethex"], f"ticket {ticket.txid()}")
+    ctx.unknown_tickets.forget(ticket.txid())  # exccd knows it now
 
 
 async def _node_has(ctx: AppContext, txid: str) -> bool:
@@ -122,19 +123,14 @@ async def authenticate(ctx: AppContext, request: web.Request, body: bytes) -> Au
     """vspAuth: the body must be signed by the ticket's commitment or alt address."""
     req = binding.bind(body, binding.TICKET_HASH)
     ticket_hash = check_hash(req["tickethash"])
+    generation = ctx.store.ticket_inserts
+    if ctx.unknown_tickets.holds(ticket_hash, generation):  # what the two lookups below said a moment ago
+        raise APIError(ErrorCode.UNKNOWN_TICKET)
     ticket = await ctx.store.get_ticket(ticket_hash)
     if ticket is not None:
         commitment = ticket.commitment_address
     else:
-        require_node(ctx)
-        try:
-            raw = await ctx.exccd.get_raw_transaction(ticket_hash)
-        except RPCError as e:
-            if e.code == ERR_NO_TX_INFO:  # a client mistake, not ours (upstream answers 500 here)
-                raise APIError(ErrorCode.UNKNOWN_TICKET) from None
-            raise internal(f"getrawtransaction {ticket_hash}", e) from None
-        except NodeUnavailable as e:
-            raise internal(f"getrawtransaction {ticket_hash}", e) from None
+        raw = await _unregistered_ticket(ctx, ticket_hash, generation)
         try:
             parsed = txmod.from_hex(raw.hex)
         except ChainError as e:
@@ -150,6 +146,40 @@ async def authenticate(ctx: AppContext, request: web.Request, body: bytes) -> Au
         if alt is None or not verify_message(alt.address, signature, body, ctx.net):
             raise APIError(ErrorCode.BAD_SIGNATURE)
     return Auth(ticket_hash, ticket, commitment)
+
+
+async def _unregistered_ticket(ctx: AppContext, ticket_hash: str, generation: int) -> RawTx:
+    """A ticket not in our database, from exccd; code 6 (remembered) if exccd does not know it either."""
+    require_node(ctx)
+    try:
+        return await ctx.exccd.get_raw_transaction(ticket_hash)
+    except RPCError as e:
+        if e.code == ERR_NO_TX_INFO:  # a client mistake, not ours (upstream answers 500 here)
+            ctx.unknown_tickets.add(ticket_hash, generation)
+            raise APIError(ErrorCode.UNKNOWN_TICKET) from None
+        raise internal(f"getrawtransaction {ticket_hash}", e) from None
+    except NodeUnavailable as e:
+        raise internal(f"getrawtransaction {ticket_hash}", e) from None
+
+
+def known_unknown(ctx: AppContext, body: bytes) -> bool:
+    """True if authenticate would answer code 6 for `body` from the unknown-ticket cache alone."""
+    try:
+        ticket_hash = check_hash(binding.bind(body, binding.TICKET_HASH)["tickethash"])
+    except APIError:
+        return False
+    return ctx.unknown_tickets.holds(ticket_hash, ctx.store.ticket_inserts)
+
+
+async def learn_unknown(ctx: AppContext, body: bytes) -> None:
+    """Look up the ticket of `body` as authenticate does, so the unknown-ticket cache learns if it is unknown."""
+    try:
+        ticket_hash = check_hash(binding.bind(body, binding.TICKET_HASH)["tickethash"])
+        generation = ctx.store.ticket_inserts
+        if await ctx.store.get_ticket(ticket_hash) is None:
+            await _unregistered_ticket(ctx, ticket_hash, generation)
+    except APIError:
+        pass
 
 
 async def can_vote(ctx: AppContext, raw: RawTx) -> bool:

@@ -141,12 +141,25 @@ class Signer:
         self._key = Ed25519PrivateKey.from_private_bytes(seed)
         self.pubkey = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.pubkey_b64 = base64.b64encode(self.pubkey).decode()
+        self._default_errors: dict[ErrorCode, tuple[bytes, str]] = {}
 
     def __repr__(self) -> str:
         return f"Signer(pubkey={self.pubkey_b64})"
 
     def sign(self, body: bytes) -> str:
         return base64.b64encode(self._key.sign(body)).decode()
+
+    def default_error(self, code: ErrorCode) -> tuple[bytes, str]:
+        """Body and signature of `code` with its default message, signed once.
+
+        The body is constant and ed25519 is deterministic, so this is exactly
+        what signing it again would give.
+        """
+        signed = self._default_errors.get(code)
+        if signed is None:
+            body = go_json({"code": int(code), "message": DEFAULT_MESSAGES[code]})
+            signed = self._default_errors[code] = (body, self.sign(body))
+        return signed
 
 
 def signed_response(signer: Signer, body: bytes, status: int = 200) -> web.Response:
@@ -163,8 +176,12 @@ def signed_json(signer: Signer, obj: Any, status: int = 200) -> tuple[web.Respon
 
 
 def error_response(signer: Signer, err: APIError) -> web.Response:
-    return signed_response(signer, go_json({"code": int(err.code), "message": err.message}),
-                           http_status(err.code))
+    if err.message != DEFAULT_MESSAGES[err.code]:
+        return signed_response(signer, go_json({"code": int(err.code), "message": err.message}),
+                               http_status(err.code))
+    body, signature = signer.default_error(err.code)
+    return web.Response(body=body, status=http_status(err.code), content_type="application/json",
+                        charset="utf-8", headers={SIGNATURE_HEADER: signature})
 
 
 def b64(data: bytes) -> str:

@@ -74,6 +74,9 @@ class Store:
         self._lock = asyncio.Lock()
         self.max_vote_changes = MAX_VOTE_CHANGES
         self.query_count = 0  # reads and writes issued, for benchmarks
+        # Moves when a ticket insert starts and when it ends: a cache of "not in the
+        # database" made across either moment no longer counts (web/unknown_tickets.py).
+        self.ticket_inserts = 0
 
     # -- lifecycle ---------------------------------------------------------
     @classmethod
@@ -205,6 +208,13 @@ class Store:
         usable index after last_index. Index and ticket commit together, so
         an index is never handed out twice, across restarts or concurrency.
         """
+        self.ticket_inserts += 1
+        try:
+            return await self._insert_new_ticket(ticket, derive)
+        finally:
+            self.ticket_inserts += 1
+
+    async def _insert_new_ticket(self, ticket: Ticket, derive: Callable[[str, int], tuple[int, str]]) -> Ticket:
         async with self.transaction() as db:
             row = await (await db.execute(
                 "SELECT id, xpub, last_index FROM fee_xpubs ORDER BY id DESC LIMIT 1")).fetchone()
@@ -307,6 +317,16 @@ class Store:
         async with self.transaction() as db:
             await self._exec(db, "UPDATE tickets SET outcome = ?, updated = ? WHERE hash = ?",
                              (outcome, _now(), ticket_hash))
+
+    async def votable_choices(self, after: str = "", limit: int = 1000) -> list[tuple[str, dict]]:
+        """A page of (hash, vote choices) of the tickets still to vote, in hash order after `after`.
+
+        Just the two columns a consistency check compares, a page at a time:
+        the whole set of votable tickets is never in memory at once.
+        """
+        rows = await self._read("SELECT hash, vote_choices FROM tickets WHERE fee_tx_status = 'confirmed' "
+                                "AND outcome = '' AND hash > ? ORDER BY hash LIMIT ?", (after, limit))
+        return [(r[0], loads_map(r[1])) for r in rows]
 
     async def earliest_votable_height(self) -> int:
         row = await self._read_one("SELECT MIN(purchase_height) FROM tickets WHERE fee_tx_status = ? "

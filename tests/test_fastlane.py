@@ -1,0 +1,238 @@
+"""The fast lane answers exactly what aiohttp would, hands everything else over untouched, and keeps order."""
+
+import asyncio
+import re
+from types import SimpleNamespace
+
+import jinja2
+
+from web import fastlane
+from web.pages import HomePages
+from web.ticketchecks import learn_unknown
+from web.wire import go_json
+
+VSPINFO = b"GET /api/v3/vspinfo HTTP/1.1\r\nHost: vsp.example.org\r\nUser-Agent: wallet\r\n\r\n"
+HOME = b"GET / HTTP/1.1\r\nHost: vsp.example.org\r\nAccept: text/html\r\nSec-Fetch-Site: none\r\n\r\n"
+TO_AIOHTTP = b"GET /api HTTP/1.1\r\nHost: vsp.example.org\r\n\r\n"  # not the lane's: the connection goes over
+
+
+def status_post(ticket_hash: str, extra: bytes = b"") -> bytes:
+    body = go_json({"tickethash": ticket_hash})
+    return (b"POST /api/v3/ticketstatus HTTP/1.1\r\nHost: vsp.example.org\r\nContent-Type: application/json\r\n"
+            b"VSP-Client-Signature: H" + b"A" * 87 + b"\r\n" + extra + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+
+async def exchange(vsp, *chunks: bytes, answers: int = 1,
+                   check_close: bool = False) -> tuple[list[tuple[bytes, bytes]], bool | None]:
+    """Send `chunks` on a new connection; the first `answers` answers (head, body), and whether it then closed."""
+    port = int(vsp.url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for chunk in chunks:
+            writer.write(chunk)
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        out = []
+        for _ in range(answers):
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            m = re.search(rb"\r\nContent-Length: (\d+)\r\n", head)
+            bodyless = chunks[0].startswith(b"HEAD ") or b" 100 Continue" in head.split(b"\r\n")[0]
+            body = await asyncio.wait_for(reader.readexactly(int(m[1])), 10) if m and not bodyless else b""
+            out.append((re.sub(rb"\r\nDate: [^\r]*", b"\r\nDate: -", head), body))
+        if not check_close:
+            return out, None
+        try:
+            closed = await asyncio.wait_for(reader.read(1), 0.3) == b""
+        except asyncio.TimeoutError:
+            closed = False
+        return out, closed
+    finally:
+        writer.close()
+
+
+async def by_aiohttp(vsp, request: bytes, check_close: bool = False) -> tuple[tuple[bytes, bytes], bool | None]:
+    """The same request, answered by aiohttp: it follows a request that hands the connection over."""
+    answers, closed = await exchange(vsp, TO_AIOHTTP + request, answers=2, check_close=check_close)
+    return answers[1], closed
+
+
+def lane_count(vsp) -> int:
+    return sum(vsp.ctx.metrics.hot_requests.values())
+
+
+async def test_lane_answers_are_aiohttps(vsp):
+    unknown = "ab" * 32
+    for request in (VSPINFO, HOME, VSPINFO.replace(b"HTTP/1.1", b"HTTP/1.0"),
+                    HOME.replace(b"HTTP/1.1", b"HTTP/1.0").replace(b"Accept:", b"Connection: keep-alive\r\nAccept:"),
+                    VSPINFO.replace(b"User-Agent: wallet", b"Connection: close"),
+                    VSPINFO.replace(b"HTTP/1.1", b"HTTP/1.0").replace(b"User-Agent: wallet", b"Connection: close"),
+                    status_post(unknown)):
+        before = lane_count(vsp)
+        lane, lane_closed = await exchange(vsp, request, check_close=True)
+        assert lane_count(vsp) == before + 1, request
+        vsp.ctx.unknown_tickets.clear()  # aiohttp answers without the cache: exccd is asked again
+        assert (lane[0], lane_closed) == await by_aiohttp(vsp, request, check_close=True), request
+    head, body = (await exchange(vsp, status_post(unknown)))[0][0]
+    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\nVSP-Server-Signature: ") and body == (
+        b'{"code":6,"message":"unknown ticket"}')
+
+
+async def test_answers_keep_request_order_across_the_hand_over(vsp):
+    answers, closed = await exchange(vsp, VSPINFO + HOME + TO_AIOHTTP + VSPINFO, answers=4, check_close=True)
+    assert [h.split(b"\r\n")[0] for h, _ in answers] == [b"HTTP/1.1 200 OK"] * 4
+    assert [b"html" in h for h, _ in answers] == [False, True, True, False]
+    assert b"/api/v3/payfee" in answers[2][1] and answers[3][1] == answers[0][1] and not closed
+
+
+async def test_requests_in_pieces_are_answered(vsp):
+    request = status_post("cd" * 32)
+    answers, _ = await exchange(vsp, request[:10], request[10:70], request[70:-5], request[-5:])
+    assert answers[0][1] == b'{"code":6,"message":"unknown ticket"}'
+
+
+async def test_anything_unusual_goes_to_aiohttp(vsp):
+    t = vsp.new_ticket()
+    assert (await vsp.client.feeaddress(t.commitment.secret, t.hash, t.ticket_hex, t.parent_hex)).status == 200
+    unusual = {
+        b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n": 200,
+        b"GET /api/v3/vspinfo?x=1 HTTP/1.1\r\nHost: h\r\n\r\n": 200,
+        b"GET / HTTP/1.1\r\n\r\n": 400,  # HTTP/1.1 needs a Host
+        b"get / HTTP/1.1\r\nHost: h\r\n\r\n": None,
+        b"GET / HTTP/1.1\r\nHost: h\r\nHost: i\r\n\r\n": None,
+        b"GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n  folded\r\n\r\n": None,
+        b"GET / HTTP/1.1\r\nHost: h\r\nX-A: caf\xc3\xa9\r\n\r\n": None,
+        b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab": None,
+        b"GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n": None,
+        b"POST /api/v3/vspinfo HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n": 405,
+        status_post("ab" * 32, b"Origin: https://evil.example\r\n"): 400,  # CSRF failure, csrf.py's answer
+        status_post("ab" * 32, b"Expect: 100-continue\r\n"): 400,
+        status_post(t.hash): 400,  # a known ticket, checked in full: this signature is bad
+        b"POST /api/v3/ticketstatus HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\n{}\n\r\n0\r\n\r\n": 400,
+    }
+    for request, status in unusual.items():
+        before = lane_count(vsp)
+        answers, _ = await exchange(vsp, request, answers=2 if b"Expect" in request else 1)
+        assert lane_count(vsp) == before, request
+        if status is not None:
+            assert answers[-1][0].split(b" ")[1] == str(status).encode(), (request, answers)
+    answers, _ = await exchange(vsp, status_post(t.hash))
+    assert b'"code":10' in answers[0][1]
+
+
+async def test_answers_not_at_hand_are_looked_up_first(vsp):
+    vsp.ctx.stats.stats = None  # as right after start
+    before = lane_count(vsp)
+    answers, _ = await exchange(vsp, VSPINFO)
+    assert answers[0][0].startswith(b"HTTP/1.1 200 OK") and vsp.ctx.stats.stats is not None
+    fresh = "ef" * 32
+    asked = vsp.node.calls.count("getrawtransaction")
+    for _ in range(3):
+        answers, _ = await exchange(vsp, status_post(fresh))
+        assert answers[0][1] == b'{"code":6,"message":"unknown ticket"}'
+    assert vsp.node.calls.count("getrawtransaction") == asked + 1  # exccd asked once, then the cache
+    assert lane_count(vsp) == before + 4
+
+
+async def test_a_client_sending_ahead_of_a_look_up_is_held_back(vsp, monkeypatch):
+    release = asyncio.Event()
+
+    async def slow_learn(ctx, body):
+        await release.wait()
+        await learn_unknown(ctx, body)
+    monkeypatch.setattr(fastlane, "learn_unknown", slow_learn)
+    ahead = VSPINFO * (2 * fastlane.MAX_WAITING // len(VSPINFO))
+    port = int(vsp.url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(status_post("ab" * 32) + ahead)
+        await asyncio.sleep(0.3)
+        conn = next(iter(vsp.site.lane.connections))
+        assert conn.read_paused  # more than MAX_WAITING waits: reading stopped
+        release.set()
+        first = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert first.startswith(b"HTTP/1.1 400 ")
+        await asyncio.wait_for(reader.readexactly(37), 10)
+        for _ in range(ahead.count(b"GET ")):  # then every vspinfo, in order
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 200 OK")
+            await reader.readexactly(int(re.search(rb"Content-Length: (\d+)", head)[1]))
+        assert not conn.read_paused
+    finally:
+        writer.close()
+
+
+async def test_idle_connections_are_closed(vsp, monkeypatch):
+    monkeypatch.setattr(fastlane, "IDLE_TIMEOUT", 0.2)
+    port = int(vsp.url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(VSPINFO[:20])  # a request that never completes
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+    finally:
+        writer.close()
+
+
+async def test_closing_the_lane_ends_its_connections_and_look_ups():
+    lane = fastlane.FastLane(SimpleNamespace(), fallback=None)
+    task = lane.start(asyncio.sleep(3600))
+    closed = []
+    conn = fastlane.LaneProtocol(lane)
+    conn.transport = SimpleNamespace(close=lambda: closed.append(1))
+    lane.connections.add(conn)
+    await lane.close()
+    assert task.cancelled() and closed == [1] and not lane.tasks
+
+
+async def test_lane_answers_are_counted_in_metrics(vsp):
+    for _ in range(3):
+        await exchange(vsp, VSPINFO)
+    async with vsp.client.http.get(vsp.url + "/metrics") as r:
+        body = await r.read()
+    m = re.search(rb'vspd_http_requests_total\{endpoint="/api/v3/vspinfo",status="200"\} (\d+)', body)
+    assert m and int(float(m[1])) >= 3
+
+
+async def test_home_page_follows_its_inputs(vsp):
+    async def lane_page(host=b"vsp.example.org") -> bytes:
+        return (await exchange(vsp, HOME.replace(b"vsp.example.org", host)))[0][0][1]
+
+    async def rendered(host=b"vsp.example.org") -> bytes:
+        vsp.ctx.home_pages = HomePages(vsp.ctx.home_pages.env)  # nothing kept: aiohttp renders afresh
+        return (await by_aiohttp(vsp, HOME.replace(b"vsp.example.org", host)))[0][1]
+
+    first = await lane_page()
+    assert first == await lane_page() == await rendered()
+    vsp.ctx.vspclosed, vsp.ctx.vspclosedmsg = True, "Back soon."
+    closed = await lane_page()
+    assert b"Back soon." in closed and closed == await rendered()
+    vsp.ctx.vspclosed, vsp.ctx.vspclosedmsg = False, ""
+    voter = SimpleNamespace(name="v1", healthy=True, problems=[])
+    vsp.ctx.voters = [voter]
+    assert b"online, synced, unlocked and voting" in await lane_page()
+    voter.healthy, voter.problems = False, ["wallet locked"]
+    page = await lane_page()
+    assert b"wallet locked" in page and page == await rendered()
+    vsp.ctx.voters = None
+    vsp.chain.height += 5
+    await vsp.ctx.stats.refresh()
+    later = await lane_page()
+    assert b'id="stat-height">205<' in later and later == await rendered()
+    other = await lane_page(b"other.example.org")  # the site URL comes from the Host header
+    assert b"http://other.example.org" in other and other == await rendered(b"other.example.org")
+
+
+async def test_home_pages_render_once_per_change_and_are_bounded(vsp):
+    renders = []
+    env = jinja2.Environment(loader=jinja2.DictLoader({"home.html": "{{ count() }}{{ url }}"}))
+    env.globals["count"] = lambda: renders.append(1) or ""
+    pages = HomePages(env, max_urls=2)
+    assert pages.body(vsp.ctx, "http://a") == pages.body(vsp.ctx, "http://a") == b"http://a"
+    assert len(renders) == 1
+    for host in "bcd":
+        pages.body(vsp.ctx, f"http://{host}")
+    pages.body(vsp.ctx, "http://a")  # pushed out by the newer URLs: rendered again
+    assert len(renders) == 5
+    vsp.ctx.vspclosed = True  # an input changed
+    pages.body(vsp.ctx, "http://a")
+    assert len(renders) == 6

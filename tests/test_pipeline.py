@@ -1,0 +1,96 @@
+"""The consistency check of one voter: what is missing is added, what differs is fixed, a page at a time."""
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+
+from chainbuilders import Key, make_ticket
+from conftest import make_store
+from fakes.exccd import FakeChain, FakeExccd
+from rpcclient import Exccd
+from schema import voter_pb2 as pb
+from vspd import pipeline
+from vspd.chain.params import SIMNET
+from vspd.pipeline import Pipeline
+from vspd.store import Ticket
+
+
+class FakeVoterClient:
+    """A voter's wallet as check_voter sees it: what it lists, what it is told."""
+
+    name = "v1"
+
+    def __init__(self):
+        self.wallet: dict[str, dict] = {}
+        self.starts: list[int] = []
+        self.added = self.fixed = 0
+
+    async def iter_tickets(self, start_height: int):
+        self.starts.append(start_height)
+        for h, choices in self.wallet.items():
+            yield pb.TicketInfo(hash=h, status="live", choices=[pb.VoteChoice(agenda_id=a, choice_id=c)
+                                                                 for a, c in choices.items()])
+
+    async def add_ticket(self, ticket_hash, ticket_hex, block_hash, block_height, voting_wif, choices) -> bool:
+        assert voting_wif
+        self.wallet[ticket_hash] = dict(choices)
+        self.added += 1
+        return False
+
+    async def set_vote_choices(self, ticket_hash: str, choices: dict) -> None:
+        self.wallet[ticket_hash] = dict(choices)
+        self.fixed += 1
+
+
+@pytest.fixture
+async def world(tmp_path):
+    chain = FakeChain(SIMNET)
+    node = FakeExccd(chain)
+    await node.start()
+    exccd = Exccd(SIMNET, "127.0.0.1", node.port, node.user, node.password, node.cert_pem)
+    runner = asyncio.create_task(exccd.run())
+    assert await exccd.wait_connected(5)
+    store = await make_store(tmp_path / "vspd.db")
+    try:
+        yield SimpleNamespace(chain=chain, store=store, exccd=exccd)
+    finally:
+        await store.close()
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        await node.stop()
+
+
+async def votable(world, choices: dict) -> str:
+    voting = Key(SIMNET)
+    t = make_ticket(voting, Key(SIMNET))
+    world.chain.add(t, block=world.chain.height - 10)
+    ticket = Ticket(hash=t.txid(), commitment_address="Ss" + "x" * 33, fee_xpub_id=0, fee_address_index=0,
+                    fee_address="", fee_amount=1, fee_expiration=0, purchase_height=world.chain.height - 10,
+                    confirmed=True, voting_wif=voting.wif, vote_choices=choices, fee_tx_status="confirmed")
+    await world.store.insert_new_ticket(ticket, lambda xpub, last: (last + 1, f"addr{last + 1}"))
+    return ticket.hash
+
+
+async def test_check_voter_adds_and_fixes_across_pages(world, monkeypatch):
+    monkeypatch.setattr(pipeline, "CHECK_PAGE", 3)
+    hashes = [await votable(world, {"agenda": "yes"} if i % 2 else {}) for i in range(8)]
+    client = FakeVoterClient()
+    for h in hashes[:5]:
+        client.wallet[h] = {}  # the wallet has five of them, all without choices
+    client.wallet["ff" * 32] = {}  # and one this VSP does not vote (not ours to remove)
+    state = SimpleNamespace(client=client, name="v1", missing=set())
+    p = Pipeline(world.store, world.exccd, SimpleNamespace(reachable=lambda: [state]), SIMNET)
+    assert await p.check_voter(state) is True and state.missing == set()
+    assert (client.added, client.fixed) == (3, 2)  # hashes 5..7 added; 1 and 3 get their choices
+    assert client.starts == [world.chain.height - 10]
+    for i, h in enumerate(hashes):
+        assert client.wallet[h] == ({"agenda": "yes"} if i % 2 else {})
+    assert await p.check_voter(state) is True and (client.added, client.fixed) == (3, 2)  # consistent now
+
+
+async def test_check_voter_with_nothing_to_vote_asks_nothing(world):
+    client = FakeVoterClient()
+    state = SimpleNamespace(client=client, name="v1", missing=set())
+    assert await Pipeline(world.store, world.exccd, None, SIMNET).check_voter(state) is True
+    assert client.starts == [] and (client.added, client.fixed) == (0, 0)
