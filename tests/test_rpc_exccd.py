@@ -141,8 +141,8 @@ async def test_stake_spends_are_votes_and_revocations_only(fake):
     voted, revoked = "aa" * 32, "bb" * 32
     chain.spend(voted, vote=True, height=chain.height)
     chain.spend(revoked, vote=False, height=chain.height)
-    # a ticket purchase, as the real exccd lists it in rawstx: its input is output 0 of a split tx
-    chain.stake_txs[chain.height].append({"txid": "cc" * 32, "vin": [{"txid": "dd" * 32, "vout": 0, "tree": 0}]})
+    # a ticket purchase, which the real exccd lists in rawstx too: its input is output 0 of a split tx
+    chain.add(make_ticket(Key(SIMNET), Key(SIMNET)), block=chain.height)
     async with running(client_for(fake)) as c:
         assert await c.wait_connected(5)
         spends = await c.stake_spends(chain.block_hash(chain.height))

@@ -136,7 +136,7 @@ async def test_add_ticket_is_idempotent_and_waits_for_the_wallet(voter):
     assert not known and voting.wif in wallet.keys and t.txid() in wallet.tickets
     assert await c.add_ticket(t.txid(), t.serialize().hex(), chain.block_hash(190), 190, voting.wif, {})
     listed = await c.list_tickets(0)
-    assert [x.hash for x in listed] == [t.txid()] and listed[0].status == "live"
+    assert [x.hash for x in listed] == [t.txid()] and listed[0].status == "immature"  # 10 blocks old
     wallet.tickets[t.txid()].status = "voted"
     assert [x.hash for x in await c.outcomes(0)] == [t.txid()]
     # EXCC has no agendas: a non-empty choice set is refused by the wallet, and said so

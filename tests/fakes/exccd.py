@@ -1,25 +1,38 @@
 """A protocol-level fake exccd: a real websocket JSON-RPC server over TLS.
 
-It answers the calls the VSP makes with the shapes exccd returns (spec
-§4.4, simnet.md §5.2) from a small in-memory chain that tests drive:
+It answers the calls the VSP makes with the shapes exccd 2.7.6 returns,
+held to the answers recorded from the real exccd (tests/data/rpc_shapes.json,
+tests/test_rpc_shapes.py), from a small in-memory chain that tests drive:
 `mine()` confirms mempool transactions and sends `blockconnected`.
 For fast unit tests only; the end-to-end suite uses the real exccd.
 """
 
+import base64
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from vspd.chain import tx as txmod
-from vspd.chain.params import NetParams
+from vspd.chain.address import P2PKH, Address
+from vspd.chain.params import COIN, NetParams
 
 from .jsonrpc import FakeJSONRPCServer, RPCFail, version_entry
+from .txjson import NO_PREVIOUS, OP_SSGEN, OP_SSRTX, Mined, is_revocation, is_stake, is_vote, tx_json
+
+GENESIS_TIME = 1_700_000_000
+VOTE_SUBSIDY = 3_300_330_033  # atoms of a simnet vote's stakebase after SVH
 
 
 @dataclass
 class ChainTx:
     hex: str
     block: int | None = None  # height it was mined at
+
+    @cached_property
+    def tx(self) -> txmod.Tx:
+        return txmod.from_hex(self.hex)
 
 
 @dataclass
@@ -35,28 +48,120 @@ class FakeChain:
     api_version: tuple = (7, 0, 0)
     txindex: bool = True
     net_magic: int | None = None
-    stake_txs: dict = field(default_factory=dict)  # height -> getblock "rawstx" entries
+    known_inputs_only: bool = False  # refuse, as exccd does, a transaction spending outputs the chain lacks
+    spends: dict = field(default_factory=dict)  # ticket hash -> (spender txid, is vote, height)
 
     def add(self, t: txmod.Tx, block: int | None = None) -> str:
         txid = t.txid()
         self.txs[txid] = ChainTx(t.serialize().hex(), block)
         return txid
 
-    def confirmations(self, txid: str) -> int:
+    def mined_at(self, txid: str) -> int | None:
+        """The height of a transaction's block; None while it is in the mempool (or its block is to come)."""
         b = self.txs[txid].block
+        return b if b is not None and b <= self.height else None
+
+    def confirmations(self, txid: str) -> int:
+        b = self.mined_at(txid)
         return 0 if b is None else self.height - b + 1
 
     def block_hash(self, height: int) -> str:
         return height.to_bytes(4, "big").hex().rjust(64, "0")
 
+    def block_time(self, height: int) -> int:
+        return GENESIS_TIME + height
+
     def spend(self, ticket_hash: str, vote: bool, height: int | None = None) -> str:
         """Put a vote (or a revocation) of `ticket_hash` into block `height` (default: the next)."""
-        spender = os.urandom(32).hex()
-        vin = [{"txid": ticket_hash, "vout": 0, "tree": 1}]
-        if vote:
-            vin.insert(0, {"stakebase": "0000", "sequence": 4294967295})
-        self.stake_txs.setdefault(height or self.height + 1, []).append({"txid": spender, "vin": vin})
+        height = height or self.height + 1
+        t = self._vote(ticket_hash, height) if vote else self._revocation(ticket_hash)
+        spender = self.add(t, block=height)
+        self.spends[ticket_hash] = (spender, vote, height)
         return spender
+
+    def spender_of(self, ticket_hash: str, height: int) -> tuple[str, bool] | None:
+        """The vote or revocation of a ticket mined by `height`, with whether it is a vote."""
+        found = self.spends.get(ticket_hash)
+        return (found[0], found[1]) if found and found[2] <= height else None
+
+    def _ticket_input(self, ticket_hash: str) -> txmod.TxIn:
+        return txmod.TxIn(bytes.fromhex(ticket_hash)[::-1], 0, 1, value_in=int(self.sbits * COIN),
+                          block_height=max(0, self.height - 20), block_index=5, sig_script=b"\x47" + os.urandom(71))
+
+    def _vote(self, ticket_hash: str, height: int) -> txmod.Tx:
+        """A vote as exccd mines it: stakebase, the ticket, block reference, vote bits, one payout."""
+        block_ref = bytes.fromhex(self.block_hash(height - 1))[::-1] + (height - 1).to_bytes(4, "little")
+        stakebase = txmod.TxIn(*NO_PREVIOUS, 0, value_in=VOTE_SUBSIDY, sig_script=bytes.fromhex("deadbeef"))
+        payout = bytes([OP_SSGEN]) + Address(self.net, P2PKH, os.urandom(20)).script()
+        return txmod.Tx(inputs=[stakebase, self._ticket_input(ticket_hash)],
+                        outputs=[txmod.TxOut(0, bytes([txmod.OP_RETURN, 36]) + block_ref),
+                                 txmod.TxOut(0, bytes.fromhex("6a0601000a000000")),
+                                 txmod.TxOut(VOTE_SUBSIDY + int(self.sbits * COIN), payout)])
+
+    def _revocation(self, ticket_hash: str) -> txmod.Tx:
+        """A revocation as exccd 2.7.6 makes it itself (automatic revocations): no signature."""
+        spend = self._ticket_input(ticket_hash)
+        spend.sig_script = b""
+        payout = bytes([OP_SSRTX]) + Address(self.net, P2PKH, os.urandom(20)).script()
+        return txmod.Tx(version=2, inputs=[spend], outputs=[txmod.TxOut(spend.value_in, payout)])
+
+    def coinbase(self, height: int) -> txmod.Tx:
+        """The block's coinbase: its height and extra nonce, then the miner's payout."""
+        seed = hashlib.sha256(height.to_bytes(4, "little")).digest()
+        return txmod.Tx(inputs=[txmod.TxIn(*NO_PREVIOUS, 0, value_in=33_003_300_330, sig_script=b"\x00\x00/exccd/")],
+                        outputs=[txmod.TxOut(0, bytes([txmod.OP_RETURN, 12]) + height.to_bytes(4, "little") + seed[:8]),
+                                 txmod.TxOut(33_003_548_630, Address(self.net, P2PKH, seed[8:28]).script())])
+
+    def block_txs(self, height: int) -> tuple[list[txmod.Tx], list[txmod.Tx]]:
+        """The regular tree (coinbase first) and the stake tree (votes, tickets, revocations) of a block."""
+        mined = [t.tx for t in self.txs.values() if t.block == height]
+        stake = [t for t in mined if is_stake(t, self.net)]
+        stake.sort(key=lambda t: 0 if is_vote(t) else 2 if is_revocation(t) else 1)
+        return [self.coinbase(height)] + [t for t in mined if not is_stake(t, self.net)], stake
+
+    def where(self, txid: str) -> Mined | None:
+        height = self.mined_at(txid)
+        if height is None:
+            return None
+        regular, stake = self.block_txs(height)
+        index = next(i for tree in (regular, stake) for i, t in enumerate(tree) if t.txid() == txid)
+        return Mined(self.block_hash(height), height, index, self.height - height + 1, self.block_time(height))
+
+    def header(self, height: int) -> dict:
+        """The fields getblockheader and getblock share, with exccd's omitempty."""
+        seed = hashlib.sha256(b"block" + height.to_bytes(4, "little")).digest()
+        h = {"hash": self.block_hash(height), "confirmations": self.height - height + 1, "version": 9,
+             "merkleroot": seed.hex(), "stakeroot": seed[::-1].hex(), "votebits": 1, "finalstate": seed[:6].hex(),
+             "voters": 5, "freshstake": 5, "revocations": 0, "poolsize": self.pool_size, "bits": "1f0428e2",
+             "sbits": self.sbits, "height": height, "size": 5040, "time": self.block_time(height),
+             "mediantime": self.block_time(height) - 6, "nonce": int.from_bytes(seed[:2], "little"),
+             "extradata": seed[6:14].hex() + "00" * 24, "stakeversion": 0, "difficulty": 7877.4930927,
+             "chainwork": (height * 9813).to_bytes(32, "big").hex()}
+        if height > 0:
+            h["previousblockhash"] = self.block_hash(height - 1)
+        if height < self.height:
+            h["nextblockhash"] = self.block_hash(height + 1)
+        h["equihashsolution"] = base64.b64encode(seed * 3).decode()
+        return h
+
+    def block(self, height: int) -> dict:
+        """getblock verbose with the transactions (rawstx is omitempty)."""
+        regular, stake = self.block_txs(height)
+        h = self.header(height)
+
+        def mined(index: int) -> Mined:
+            return Mined(h["hash"], height, index, h["confirmations"], h["time"])
+        b = {k: h[k] for k in ("hash", "confirmations", "size", "height", "version", "merkleroot", "stakeroot")}
+        b["rawtx"] = [tx_json(t, self.net, mined(i)) for i, t in enumerate(regular)]
+        if stake:
+            b["rawstx"] = [tx_json(t, self.net, mined(i)) for i, t in enumerate(stake)]
+        b.update({k: v for k, v in h.items() if k not in b})
+        b["voters"] = sum(map(is_vote, stake))
+        b["revocations"] = sum(map(is_revocation, stake))
+        return b
+
+    def missing_input(self, t: txmod.Tx) -> str | None:
+        return next((i.prev_txid for i in t.inputs if i.prev_txid not in self.txs), None)
 
 
 class FakeExccd(FakeJSONRPCServer):
@@ -73,11 +178,13 @@ class FakeExccd(FakeJSONRPCServer):
     async def dispatch(self, ws, method: str, params: list):
         c = self.chain
         if method == "version":
-            return {"exccd": version_entry(2, 7, 6), "exccdjsonrpcapi": version_entry(*c.api_version)}
+            return {"exccd": version_entry(2, 7, 6, "release.local"), "exccdjsonrpcapi": version_entry(*c.api_version)}
         if method == "getcurrentnet":
             return c.net_magic if c.net_magic is not None else c.net.net_magic
         if method == "getinfo":
-            return {"version": 2070600, "blocks": c.height, "txindex": c.txindex, "addrindex": False}
+            return {"version": 2070600, "protocolversion": 8, "blocks": c.height, "timeoffset": 0, "connections": 3,
+                    "proxy": "", "difficulty": 7877.4930927, "testnet": False, "relayfee": 0.001, "errors": "",
+                    "addrindex": False, "txindex": c.txindex}
         if method == "notifyblocks":
             self.subscribers.add(ws)
             return None
@@ -86,31 +193,14 @@ class FakeExccd(FakeJSONRPCServer):
         if method == "getblockcount":
             return c.height
         if method == "getblockheader":
-            return {"hash": params[0], "height": c.height, "sbits": c.sbits, "poolsize": c.pool_size,
-                    "confirmations": 1}
+            return c.header(int(params[0], 16))
         if method == "getrawtransaction":
             txid = params[0]
             if txid not in c.txs:
-                raise RPCFail(-5, "No information available about transaction")
-            t = c.txs[txid]
-            r = {"hex": t.hex, "txid": txid, "confirmations": c.confirmations(txid)}
-            if t.block is not None:
-                r.update(blockhash=c.block_hash(t.block), blockheight=t.block)
-            return r
+                raise RPCFail(-5, f"No information available about transaction {txid}")
+            return tx_json(c.txs[txid].tx, c.net, c.where(txid))
         if method == "sendrawtransaction":
-            raw = params[0]
-            try:
-                parsed = txmod.from_hex(raw)
-            except Exception:
-                raise RPCFail(-22, "TX decode failed")
-            txid = parsed.txid()
-            if txid in c.send_errors:
-                code, message = c.send_errors.pop(txid)
-                raise RPCFail(code, message)
-            if txid in c.txs:
-                raise RPCFail(-40, f"already have transaction {txid}")
-            c.txs[txid] = ChainTx(raw)
-            return txid
+            return self._send(params[0])
         if method == "existslivetickets":
             bits = 0
             for i, h in enumerate(params[0]):
@@ -122,11 +212,35 @@ class FakeExccd(FakeJSONRPCServer):
         if method == "getstakedifficulty":
             return {"current": c.sbits, "next": c.sbits_next if c.sbits_next is not None else c.sbits}
         if method == "getblockchaininfo":
-            return {"chain": c.net.name, "blocks": c.height, "initialblockdownload": False}
+            best = c.header(c.height)
+            return {"chain": c.net.name, "blocks": c.height, "headers": c.height, "syncheight": c.height,
+                    "bestblockhash": best["hash"], "difficulty": int(best["bits"], 16),
+                    "difficultyratio": best["difficulty"], "verificationprogress": 1, "chainwork": best["chainwork"],
+                    "initialblockdownload": False, "maxblocksize": 1310720, "deployments": {}}
         if method == "getblock":
-            height = int(params[0], 16)
-            return {"hash": params[0], "height": height, "rawstx": c.stake_txs.get(height, [])}
+            return c.block(int(params[0], 16))
         raise RPCFail(-32601, f"Method not found: {method}")
+
+    def _send(self, raw: str) -> str:
+        """sendrawtransaction, refused with exccd's codes and words (tests/data/rpc_shapes.json)."""
+        c = self.chain
+        try:
+            parsed = txmod.from_hex(raw)
+        except Exception:
+            raise RPCFail(-22, "TX decode failed")
+        txid = parsed.txid()
+        if txid in c.send_errors:
+            code, message = c.send_errors.pop(txid)
+            raise RPCFail(code, message)
+        if txid in c.txs:
+            why = "transaction already exists" if c.mined_at(txid) is not None else f"already have transaction {txid}"
+            raise RPCFail(-40, f"rejected transaction {txid}: {why}")
+        missing = c.missing_input(parsed) if c.known_inputs_only else None
+        if missing:
+            raise RPCFail(-1, f"rejected transaction {txid}: orphan transaction {txid} references outputs of "
+                              f"unknown or fully-spent transaction {missing}")
+        c.txs[txid] = ChainTx(raw)
+        return txid
 
     async def mine(self, n: int = 1) -> None:
         for _ in range(n):
@@ -134,7 +248,7 @@ class FakeExccd(FakeJSONRPCServer):
             for t in self.chain.txs.values():
                 if t.block is None:
                     t.block = self.chain.height
-            header = os.urandom(280).hex()
+            header = os.urandom(280).hex()  # a block header's 280 bytes
             msg = json.dumps({"jsonrpc": "1.0", "method": "blockconnected", "params": [header, None], "id": None})
             for ws in list(self.subscribers):
                 try:

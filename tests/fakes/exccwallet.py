@@ -1,14 +1,17 @@
 """A protocol-level fake exccwallet (voting wallet) for the voter's fast tests.
 
 It keeps imported keys and tickets in memory, follows a FakeChain's height
-(less `lag`), and answers like exccwallet 2.8 on EXCC: `setvotechoice`
-fails with "no agendas to set for this network".
+(less `lag`), and answers like exccwallet 2.7.6 on EXCC, held to the answers
+recorded from the real wallet (tests/data/rpc_shapes.json): a live ticket
+is "unspent" (one block after exccd calls it live), empty fields are left
+out, and `setvotechoice` fails with "no agendas to set for this network".
 """
 
 from dataclasses import dataclass, field
 
 from vspd.chain import tx as txmod
 from vspd.chain import wif as wifmod
+from vspd.chain.params import COIN
 
 from .exccd import FakeChain
 from .jsonrpc import FakeJSONRPCServer, RPCFail, version_entry
@@ -18,7 +21,8 @@ from .jsonrpc import FakeJSONRPCServer, RPCFail, version_entry
 class WalletTicket:
     hash: str
     block_height: int
-    status: str = "live"
+    tx_hex: str = ""
+    status: str = ""  # "" follows the chain (immature, unspent, voted, revoked); else set by a test
     choices: dict = field(default_factory=dict)
     spender: str = ""
 
@@ -43,14 +47,15 @@ class FakeWallet(FakeJSONRPCServer):
         return self.chain.height - self.lag
 
     async def dispatch(self, ws, method: str, params: list):
-        if method == "version":
-            return {"exccwallet": version_entry(2, 8, 5), "exccwalletjsonrpcapi": version_entry(*self.api_version),
-                    "exccd": version_entry(2, 7, 6), "exccdjsonrpcapi": version_entry(7, 0, 0)}
+        if method == "version":  # in RPC mode, exccd's two entries too; there is no "exccwallet" entry
+            return {"exccd": version_entry(2, 7, 6, "release.local"), "exccdjsonrpcapi": version_entry(7, 0, 0),
+                    "exccwalletjsonrpcapi": version_entry(*self.api_version)}
         if method == "getcurrentnet":
             return self.chain.net.net_magic
         if method == "walletinfo":
-            return {"daemonconnected": self.daemon_connected, "unlocked": self.unlocked, "voting": self.voting,
-                    "manualtickets": True, "spv": self.spv, "voteversion": 0, "txfee": 0.0001}
+            return {"daemonconnected": self.daemon_connected, "spv": self.spv, "unlocked": self.unlocked,
+                    "cointype": 1, "txfee": 0.001, "votebits": 1, "votebitsextended": "0a000000", "voteversion": 10,
+                    "voting": self.voting, "manualtickets": True}
         if method == "getbestblock":
             return {"hash": self.chain.block_hash(self.height), "height": self.height}
         if method == "importprivkey":
@@ -62,16 +67,42 @@ class FakeWallet(FakeJSONRPCServer):
         if method == "addtransaction":
             t = txmod.from_hex(params[1])
             height = int(params[0], 16)
-            self.tickets.setdefault(t.txid(), WalletTicket(t.txid(), height))
+            self.tickets.setdefault(t.txid(), WalletTicket(t.txid(), height, params[1]))
             return None
         if method == "setvotechoice":
             raise RPCFail(-4, "no agendas to set for this network")
         if method == "ticketinfo":
             start = int(params[0]) if params else 0
-            return [{"hash": t.hash, "cost": 0.2, "votingaddress": "", "status": t.status,
-                     "blockheight": t.block_height, "vote": t.spender if t.status == "voted" else None,
-                     "choices": [{"agendaid": a, "choiceid": c} for a, c in t.choices.items()]}
-                    for t in self.tickets.values() if t.block_height >= start]
+            return [self._info(t) for t in self.tickets.values() if t.block_height >= start]
         if method == "rescanwallet":
             return None
         raise RPCFail(-32601, f"Method not found: {method}")
+
+    def _status(self, t: WalletTicket) -> tuple[str, str]:
+        """The ticket's status and the vote or revocation that spent it, as of the wallet's height."""
+        if t.status:
+            return t.status, t.spender
+        spent = self.chain.spender_of(t.hash, self.height)
+        if spent is not None:
+            return ("voted" if spent[1] else "revoked"), spent[0]
+        if self.height - t.block_height > self.chain.net.ticket_maturity:  # the wallet's count: one past exccd's
+            return "unspent", ""
+        return "immature", ""
+
+    def _info(self, t: WalletTicket) -> dict:
+        """A ticketinfo entry: blockhash, vote, revocation and choices only when there is one."""
+        ticket = txmod.from_hex(t.tx_hex) if t.tx_hex else None
+        status, spender = self._status(t)
+        out = {"hash": t.hash, "cost": ticket.outputs[0].value / COIN if ticket else 0.2,
+               "votingaddress": str(txmod.voting_address(ticket, self.chain.net)) if ticket else "",
+               "status": status}
+        if t.block_height >= 0:
+            out["blockhash"] = self.chain.block_hash(t.block_height)
+        out["blockheight"] = t.block_height
+        if spender and status == "voted":
+            out["vote"] = spender
+        if spender and status == "revoked":
+            out["revocation"] = spender
+        if t.choices:
+            out["choices"] = [{"agendaid": a, "choiceid": c} for a, c in t.choices.items()]
+        return out

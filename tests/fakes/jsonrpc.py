@@ -94,6 +94,6 @@ class FakeJSONRPCServer:
         raise RPCFail(-32601, f"Method not found: {method}")
 
 
-def version_entry(major: int, minor: int, patch: int) -> dict:
-    return {"versionstring": f"{major}.{minor}.{patch}", "major": major, "minor": minor, "patch": patch,
-            "prerelease": "", "buildmetadata": ""}
+def version_entry(major: int, minor: int, patch: int, build: str = "") -> dict:
+    return {"versionstring": f"{major}.{minor}.{patch}" + (f"+{build}" if build else ""), "major": major,
+            "minor": minor, "patch": patch, "prerelease": "", "buildmetadata": build}

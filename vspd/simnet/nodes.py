@@ -206,3 +206,23 @@ class WalletNode(Daemon):
 
     async def spendable(self) -> float:
         return float((await self.rpc.call("getbalance", "default", 1))["balances"][0]["spendable"])
+
+    async def signed_payment(self, pay: dict[str, float], fee: float = 0.001) -> str:
+        """A transaction paying `pay` (address: coins), change to itself, signed but not published.
+
+        Its coin is locked first, so that the wallet's own ticket buying cannot spend it meanwhile.
+        """
+        need = sum(pay.values()) + fee + 0.01
+        coins = [u for u in await self.rpc.call("listunspent", 1) if u.get("tree", 0) == 0 and u["amount"] >= need]
+        if not coins:
+            raise RuntimeError(f"{self.name} has no spendable output of {need} EXCC or more")
+        u = coins[0]
+        outpoint = {"txid": u["txid"], "vout": u["vout"], "tree": 0}
+        await self.rpc.call("lockunspent", False, [outpoint])
+        outputs = dict(pay)
+        outputs[await self.new_address()] = round(u["amount"] - sum(pay.values()) - fee, 8)
+        raw = await self.rpc.call("createrawtransaction", [{**outpoint, "amount": u["amount"]}], outputs)
+        signed = await self.rpc.call("signrawtransaction", raw)
+        if not signed.get("complete"):
+            raise RuntimeError(f"{self.name} could not sign its transaction: {signed}")
+        return signed["hex"]
