@@ -161,6 +161,20 @@ async def realnet(peer_binaries, tmp_path_factory):
         await net.stop()
 
 
+# The files in the order they share the network: the scenarios first (they count the VSP's tickets),
+# then what buys tickets of its own, and last the README command, which takes the network over.
+ORDER = ["test_simnet_vsp.py", "test_switch_from_go_vspd.py", "test_operator_guide_real.py",
+         "test_rpc_shapes_real.py", "test_zz_readme_command.py"]
+
+
+def pytest_collection_modifyitems(items):
+    def place(item) -> float:
+        if item.path.parent.name != "e2e":
+            return -1  # the fast tests first
+        return ORDER.index(item.path.name) if item.path.name in ORDER else len(ORDER) - 1.5
+    items.sort(key=place)  # stable: the order within a file stays
+
+
 @pytest.fixture
 def scenario_timer(request):
     t0 = time.monotonic()

@@ -1,0 +1,71 @@
+"""docs/operator-guide.md walked on the real exccd and exccwallet of the session's simnet.
+
+The same walk as tests/test_operator_guide.py (tests/guidewalk.py): the
+guide's own frontend and three voters, started by its commands, beside the
+session's peers: its frontend on the miner's exccd, each voter on a voting
+site's exccd and exccwallet. The ticket it follows is a real one: the keeper
+wallet buys it for a voting key of the test's own, registers it with the
+guide's frontend and pays the fee with a transaction it signs itself, as a
+wallet does; the fee is confirmed on the real chain and the ticket reaches
+every real voting wallet.
+"""
+
+import aiohttp
+import pytest
+
+from chainbuilders import Key
+from govspd import go_dbs  # noqa: F401  (fixture)
+from guidewalk import VOTERS, Login, PaidTicket, walk_the_guide
+from vspclient import VSPClient
+from vspd.chain import wif as wifmod
+from vspd.chain.params import COIN, SIMNET
+from vspd.simnet.nodes import Daemon
+
+pytestmark = [pytest.mark.realpeers, pytest.mark.asyncio(loop_scope="session")]
+
+
+def login(peer: Daemon) -> Login:
+    return Login(peer.rpc_address, peer.user, peer.password, peer.cert_path)
+
+
+class RealGuidePeers:
+    """The session's real peers, as the guide's deployment sees them."""
+
+    def __init__(self, realnet):
+        self.rn = realnet
+        self.sites = dict(zip(VOTERS, realnet.vsp.voters))
+
+    def frontend_node(self) -> Login:
+        return login(self.rn.chain.miner)
+
+    def voter_peers(self, name: str) -> tuple[Login, Login]:
+        site = self.sites[name]
+        return login(site.node), login(site.wallet)
+
+    async def buy_and_pay(self, url: str, http: aiohttp.ClientSession) -> PaidTicket:
+        keeper, miner = self.rn.chain.keeper, self.rn.chain.miner
+        voting = Key(SIMNET)
+        ticket = (await keeper.rpc.call("purchaseticket", "default", 0, 1, voting.address.encode(), 1))[0]
+        tx = await miner.rpc.call("getrawtransaction", ticket, 1)
+        parent = await miner.rpc.call("getrawtransaction", tx["vin"][0]["txid"], 1)
+        commitment = tx["vout"][1]["scriptPubKey"]["addresses"][0]
+        key = wifmod.decode(await keeper.rpc.call("dumpprivkey", commitment), SIMNET).privkey
+        client = VSPClient(http, url)
+        await client.vspinfo()
+        r = await client.feeaddress(key, ticket, tx["hex"], parent["hex"])
+        assert r.status == 200, r.json
+        fee = await keeper.signed_payment({r.json["feeaddress"]: round(r.json["feeamount"] / COIN, 8)})
+        p = await client.payfee(key, ticket, fee, voting.wif)
+        assert p.status == 200, p.json
+        return PaidTicket(ticket, key)
+
+    async def until_fee_confirmed(self, ticket: PaidTicket, confirmed) -> None:
+        await self.rn.chain.mine_until(confirmed, f"fee of {ticket.hash} confirmed", 30)
+
+    async def in_every_wallet(self, ticket: PaidTicket) -> bool:
+        return await self.rn.on_every_voter(ticket.hash)
+
+
+async def test_walk_the_operator_guide_on_real_peers(realnet, go_dbs, tmp_path, scenario_timer):  # noqa: F811
+    await walk_the_guide(tmp_path, go_dbs, RealGuidePeers(realnet))
+    assert await realnet.healthy_voters() == len(realnet.vsp.voters), "the session's own VSP is still whole"
