@@ -156,9 +156,14 @@ async def test_fee_above_what_wallets_pay_is_warned_and_unpaid_quotes_are_listed
     from vspclient import quote_new_ticket
     _, text, _ = await get(vsp, "/admin?tab=status")
     assert 'id="warning-1"' not in text  # 2 % at the 0.2 EXCC simnet price: about 0.003 EXCC
+    _, home, _ = await get(vsp, "/")
+    assert 'id="fee-warning"' not in home
     vsp.chain.sbits_next = 100.0  # the next window's price: 2 % of a 33 EXCC vote at 100 EXCC is ~0.5 EXCC
     _, text, _ = await get(vsp, "/admin?tab=status")
     assert 'id="warning-1"' in text and "next price 100 EXCC" in text and "lower vspfee" in text
+    await vsp.ctx.stats.refresh()  # as each block does
+    _, home, _ = await get(vsp, "/")
+    assert 'id="fee-warning"' in home and "next price 100 EXCC" in home  # the home page's view of the voters too
     auth = {"Authorization": "Basic " + __import__("base64").b64encode(b"admin:correct horse battery").decode()}
     async with vsp.client.http.get(vsp.url + "/admin/status", headers=auth) as r:
         body = await r.json()

@@ -2,8 +2,9 @@
 
 A VSP whose quote is above that cap takes tickets whose fees are never
 paid: the wallet publishes the ticket, gets the quote, and gives up without
-a word. The operator is warned (preflight, /admin/status, the admin page)
-for the ticket price now and for the next stake difficulty window.
+a word. The operator is warned (preflight, /admin/status, the admin page,
+the home page) for the ticket price now and for the next stake difficulty
+window.
 """
 
 from dataclasses import dataclass

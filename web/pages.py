@@ -49,8 +49,8 @@ def voter_words(ctx: AppContext) -> list[dict]:
 def home_key(ctx: AppContext, voters: list[dict]) -> tuple:
     """Everything home.html and base.html show that can change while running (the URL aside)."""
     s = ctx.stats
-    return (s.stats, s.updated, tuple(tuple(v.values()) for v in voters), ctx.vspclosed, ctx.vspclosedmsg,
-            ctx.vspfee, ctx.designation, ctx.supportemail)
+    return (s.stats, s.updated, s.fee_warning, tuple(tuple(v.values()) for v in voters), ctx.vspclosed,
+            ctx.vspclosedmsg, ctx.vspfee, ctx.designation, ctx.supportemail)
 
 
 class HomePages:
@@ -69,7 +69,7 @@ class HomePages:
         if page is not None and page[0] == key:
             return page[1]
         data = base_context(ctx)
-        data.update(voters=voters, url=url, fee=go_float(ctx.vspfee))
+        data.update(voters=voters, url=url, fee=go_float(ctx.vspfee), fee_warning=ctx.stats.fee_warning)
         body = self.env.get_template("home.html").render(data).encode()  # as aiohttp_jinja2 renders
         self._pages.pop(url, None)
         if len(self._pages) >= self.max_urls:

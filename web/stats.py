@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 
 from rpcclient import NodeUnavailable, RPCError
+from vspd import feecap
 from vspd.version import __version__
 
 from .wire import go_float, go_json
@@ -53,6 +54,7 @@ class StatsCache:
         self.updated = 0
         self._body: bytes | None = None
         self._sig: str | None = None
+        self.fee_warning: str | None = None  # the fee above what exccwallet pays (vspd/feecap.py), for the home page
 
     async def refresh(self, recount: bool = True) -> Stats:
         """Re-read the numbers; `recount=False` reuses the ticket counts (nothing changed)."""
@@ -65,6 +67,8 @@ class StatsCache:
             try:
                 best = await ctx.exccd.best_block()
                 height, pool = best.height, best.pool_size
+                now, nxt = await ctx.exccd.stake_difficulty()
+                self.fee_warning = feecap.quotes(height, now, nxt, ctx.vspfee, ctx.net).problem()
             except (NodeUnavailable, RPCError) as e:
                 log.warning("cannot refresh block height: %s", e)
         voters = ctx.voters
