@@ -180,17 +180,18 @@ def go(binary: Path, src: Path, home: Path, exccd: ExccdNode) -> Target:
     return Target("go", port, args, workdir, home / "vspd.out")
 
 
-def measure(targets: list[Target], rounds: int, seconds: float, scripts: dict) -> None:
-    for p in PATHS:
+def measure(targets: list[Target], rounds: int, seconds: float, scripts: dict,
+            paths: tuple[BenchPath, ...] = PATHS) -> None:
+    for p in paths:
         for t in targets:  # warm-up, not counted
             wrk.run(t.url + p.path, p.connections, 1, scripts.get(p))
     for r in range(rounds):
-        for p in PATHS:
+        for p in paths:
             for t in targets if r % 2 == 0 else targets[::-1]:
                 res = wrk.run(t.url + p.path, p.connections, seconds, scripts.get(p))
                 t.results.setdefault(p, []).append(res)
                 print(f"  round {r + 1} {t.name:6s} {p.label:36s} c{p.connections:<3d} {res.rps:9.0f} req/s  "
-                      f"p99 {res.p99_ms:7.2f} ms  errors {res.socket_errors}", flush=True)
+                      f"p99 {res.p99_ms:7.2f} ms  non-2xx {res.non2xx}  socket errors {res.socket_errors}", flush=True)
 
 
 def span(values: list[float], fmt: str) -> str:
@@ -198,8 +199,9 @@ def span(values: list[float], fmt: str) -> str:
             + fmt.format(max(values)) + ")")
 
 
-def table(targets: list[Target]) -> None:
-    """One row per path: each target's req/s and p99 (median of the rounds, and their range), and the ratios."""
+def table(targets: list[Target], paths: tuple[BenchPath, ...] = PATHS, processes: bool = True) -> None:
+    """One row per path: each target's req/s and p99 (median of the rounds, and their range), and the ratios;
+    then, of the `processes` this benchmark started, memory and start-up time."""
     by = {t.name: t for t in targets}
     ratios = [(a, b) for a, b in (("ours", "go"), ("ours", "before")) if a in by and b in by]
     head = f"| {'path':36s} | conns |" + "".join(f" {t.name + ' req/s (range)':26s} | {t.name + ' p99 ms':22s} |"
@@ -208,7 +210,7 @@ def table(targets: list[Target]) -> None:
     print()
     print(head)
     print("|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|")
-    for p in PATHS:
+    for p in paths:
         row = f"| {p.label:36s} | {p.connections:5d} |"
         for t in targets:
             rs = t.results[p]
@@ -221,7 +223,7 @@ def table(targets: list[Target]) -> None:
             row += f" {cell:{len(f'{a} ÷ {b} (range)')}s} |"
         print(row)
     print()
-    for t in targets:
+    for t in targets if processes else ():
         extra = ""
         if t.name != "go":
             extra = f" (+ litestream child {children_rss_kb(t.proc.pid) / 1024:.0f} MB)"

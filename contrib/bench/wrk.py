@@ -58,7 +58,8 @@ def post_script(path: Path, body: bytes, headers: dict[str, str]) -> Path:
 
 
 def _lua_string(data: bytes) -> str:
-    return '"' + "".join(f"\\{b}" if not 32 <= b < 127 or b in b'"\\' else chr(b) for b in data) + '"'
+    # three digits always: a shorter escape would take the digits after it ("\\347" is not '"' then "7")
+    return '"' + "".join(f"\\{b:03d}" if not 32 <= b < 127 or b in b'"\\' else chr(b) for b in data) + '"'
 
 
 def run(url: str, connections: int, seconds: float, script: Path | None = None, threads: int = 1,
