@@ -17,7 +17,6 @@ from chainbuilders import Key
 from govspd import go_dbs  # noqa: F401  (fixture)
 from guidewalk import VOTERS, Login, PaidTicket, walk_the_guide
 from vspclient import VSPClient
-from vspd.chain import wif as wifmod
 from vspd.chain.params import COIN, SIMNET
 from vspd.simnet.nodes import Daemon
 
@@ -43,21 +42,16 @@ class RealGuidePeers:
         return login(site.node), login(site.wallet)
 
     async def buy_and_pay(self, url: str, http: aiohttp.ClientSession) -> PaidTicket:
-        keeper, miner = self.rn.chain.keeper, self.rn.chain.miner
         voting = Key(SIMNET)
-        ticket = (await keeper.rpc.call("purchaseticket", "default", 0, 1, voting.address.encode(), 1))[0]
-        tx = await miner.rpc.call("getrawtransaction", ticket, 1)
-        parent = await miner.rpc.call("getrawtransaction", tx["vin"][0]["txid"], 1)
-        commitment = tx["vout"][1]["scriptPubKey"]["addresses"][0]
-        key = wifmod.decode(await keeper.rpc.call("dumpprivkey", commitment), SIMNET).privkey
+        t = await self.rn.chain.buy_ticket_for(voting.address.encode())
         client = VSPClient(http, url)
         await client.vspinfo()
-        r = await client.feeaddress(key, ticket, tx["hex"], parent["hex"])
+        r = await client.feeaddress(t.commitment_key, t.hash, t.hex, t.parent_hex)
         assert r.status == 200, r.json
-        fee = await keeper.signed_payment({r.json["feeaddress"]: round(r.json["feeamount"] / COIN, 8)})
-        p = await client.payfee(key, ticket, fee, voting.wif)
+        fee = await self.rn.chain.keeper.signed_payment({r.json["feeaddress"]: round(r.json["feeamount"] / COIN, 8)})
+        p = await client.payfee(t.commitment_key, t.hash, fee, voting.wif)
         assert p.status == 200, p.json
-        return PaidTicket(ticket, key)
+        return PaidTicket(t.hash, t.commitment_key)
 
     async def until_fee_confirmed(self, ticket: PaidTicket, confirmed) -> None:
         await self.rn.chain.mine_until(confirmed, f"fee of {ticket.hash} confirmed", 30)

@@ -11,10 +11,13 @@ any ticket, ours included, is called within a few blocks of going live.
 
 import asyncio
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable
 
 from rpcclient.errors import NodeUnavailable, RPCError
+from vspd.chain import wif as wifmod
+from vspd.chain.params import SIMNET
 
 from .children import ChildError
 from .nodes import ExccdNode, WalletNode, wait_until
@@ -31,6 +34,15 @@ KEEPER_SEED = "6b" * 32   # simnet only: fixed so that a kept folder can be rebu
 
 class StalledChain(ChildError):
     """A block could not be mined in time; the message carries the end of every peer's log."""
+
+
+@dataclass(frozen=True)
+class BoughtTicket:
+    """A ticket as a wallet registers it with a VSP: its transaction, its parent's, and the commitment key."""
+    hash: str
+    hex: str
+    parent_hex: str
+    commitment_key: bytes  # signs the wallet's requests to the VSP
 
 
 class Chain:
@@ -114,6 +126,15 @@ class Chain:
             if n < max_blocks:
                 await self.mine(1)
         raise StalledChain(f"{what}: not reached after {max_blocks} blocks\n{self.diagnostics()}")
+
+    async def buy_ticket_for(self, voting_address: str) -> BoughtTicket:
+        """A ticket the keeper buys whose votes belong to `voting_address`, a key of the caller's own."""
+        ticket = (await self.keeper.rpc.call("purchaseticket", "default", 0, 1, voting_address, 1))[0]
+        tx = await self.miner.rpc.call("getrawtransaction", ticket, 1)
+        parent = await self.miner.rpc.call("getrawtransaction", tx["vin"][0]["txid"], 1)
+        commitment = tx["vout"][1]["scriptPubKey"]["addresses"][0]
+        key = wifmod.decode(await self.keeper.rpc.call("dumpprivkey", commitment), SIMNET).privkey
+        return BoughtTicket(ticket, tx["hex"], parent["hex"], key)
 
     async def send(self, address: str, coins: float) -> str:
         return await self.keeper.rpc.call("sendtoaddress", address, coins)

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""A wallet's requests about its own ticket, ours and the reference Go vspd's, on the real peers.
+
+side_by_side.py measures what anyone can ask (vspinfo, the home page, an
+unknown ticket) on a bare exccd. What a wallet asks about its own ticket
+needs a real one: here the simnet of `vspd-simnet` runs (real exccd and
+exccwallet, our frontend with three voters), and the Go vspd beside it on
+the same exccd, with voter v1's wallet as its voting wallet. The keeper
+wallet buys two tickets for keys of this script's own and registers both at
+each VSP, as exccwallet does: one paid (ticketstatus, which a wallet polls
+for every ticket it paid), one only quoted (feeaddress asked again, as a
+wallet does after a restart). wrk then sends each signed request, interleaved
+A/B/B/A. Prints one table; asserts nothing about speed.
+
+    python contrib/bench/own_ticket_bench.py [--short] [--rounds N] [--seconds S]
+"""
+
+import argparse
+import asyncio
+import base64
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / "contrib" / "bench"), str(ROOT / "tests"), str(ROOT)]
+
+import aiohttp  # noqa: E402
+
+import wrk  # noqa: E402
+from chainbuilders import Key  # noqa: E402
+from conftest import SIMNET_XPUB  # noqa: E402
+from side_by_side import BenchPath, Target, measure, table  # noqa: E402
+from vspclient import VSPClient, now  # noqa: E402
+from vspd.chain.message import sign_message  # noqa: E402
+from vspd.chain.params import COIN, SIMNET  # noqa: E402
+from vspd.simnet.chain import BoughtTicket  # noqa: E402
+from vspd.simnet.network import SimnetVSP  # noqa: E402
+from vspd.simnet.peers import PeerError, find_peers  # noqa: E402
+from vspd.simnet.reference import ReferenceVSP  # noqa: E402
+from web.wire import go_json  # noqa: E402
+
+
+def progress(line: str) -> None:
+    print(f"[own_ticket_bench {time.strftime('%H:%M:%S')}] {line}", flush=True)
+
+
+class Ticket:
+    """A real ticket for a voting key of ours."""
+
+    def __init__(self, bought: BoughtTicket, voting: Key):
+        self.hash, self.hex, self.parent_hex = bought.hash, bought.hex, bought.parent_hex
+        self.key, self.voting = bought.commitment_key, voting
+
+
+async def buy(net: SimnetVSP) -> Ticket:
+    voting = Key(SIMNET)
+    return Ticket(await net.chain.buy_ticket_for(voting.address.encode()), voting)
+
+
+async def register(net: SimnetVSP, client: VSPClient, t: Ticket, pay: bool) -> None:
+    r = await client.feeaddress(t.key, t.hash, t.hex, t.parent_hex)
+    if r.status != 200:
+        raise SystemExit(f"{client.base}: feeaddress refused: {r.json}")
+    if pay:
+        fee = await net.chain.keeper.signed_payment({r.json["feeaddress"]: round(r.json["feeamount"] / COIN, 8)})
+        p = await client.payfee(t.key, t.hash, fee, t.voting.wif)
+        if p.status != 200:
+            raise SystemExit(f"{client.base}: payfee refused: {p.json}")
+
+
+def signed_headers(body: bytes, key: bytes) -> dict[str, str]:
+    return {"Content-Type": "application/json",
+            "VSP-Client-Signature": base64.b64encode(sign_message(key, body)).decode()}
+
+
+async def signed_post(http: aiohttp.ClientSession, url: str, body: bytes, key: bytes) -> tuple[int, bytes]:
+    """One request, as wrk will send it, to show what each side answers."""
+    async with http.post(url, data=body, headers=signed_headers(body, key)) as r:
+        return r.status, await r.read()
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--short", action="store_true", help="a quick run for CI")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    args = ap.parse_args()
+    rounds, seconds = (2, 3.0) if args.short else (args.rounds, args.seconds)
+    try:
+        binaries = find_peers(progress=progress)
+    except PeerError as e:
+        print(f"own_ticket_bench: skipped: {e}")
+        return
+    root = Path(tempfile.mkdtemp(prefix="vspd-ownticket-"))
+    net = SimnetVSP(binaries, root, progress=progress)
+    go = None
+    try:
+        await net.start()
+        go = ReferenceVSP(root / "go-vspd", net.chain.logdir, net.chain.miner, [net.vsp.voters[0].wallet])
+        await go.create(SIMNET_XPUB)
+        await go.start()
+        paid, quoted = await buy(net), await buy(net)
+        async with aiohttp.ClientSession() as http:
+            for url in (net.vsp.url, go.url):
+                client = VSPClient(http, url)
+                await client.vspinfo()
+                await register(net, client, paid, pay=True)
+                await register(net, client, quoted, pay=False)
+        await net.chain.mine(2)  # the tickets confirm, and each VSP broadcasts the paid fee
+        paths = (BenchPath("POST ticketstatus, own paid ticket", "/api/v3/ticketstatus", 16,
+                           go_json({"tickethash": paid.hash})),
+                 BenchPath("POST feeaddress, own ticket again", "/api/v3/feeaddress", 16,
+                           go_json({"timestamp": now(), "tickethash": quoted.hash, "tickethex": quoted.hex,
+                                    "parenthex": quoted.parent_hex})))
+        keys = {paths[0]: paid.key, paths[1]: quoted.key}
+        scripts = {p: wrk.post_script(root / f"own{i}.lua", p.body, signed_headers(p.body, keys[p]))
+                   for i, p in enumerate(paths)}
+        ours_port, go_port = int(net.vsp.url.rsplit(":", 1)[1]), go.port
+        targets = [Target("ours", ours_port, [], root, net.vsp.log_path),
+                   Target("go", go_port, [], root, go.log_path)]
+        print(f"own_ticket_bench: real simnet at height {await net.chain.height()}, our frontend with "
+              f"{len(net.vsp.voters)} voters and the Go vspd on one exccd; wrk -t1, {rounds} rounds of "
+              f"{seconds:g} s, interleaved; load average {os.getloadavg()[0]:.2f} at start")
+        async with aiohttp.ClientSession() as http:
+            for p in paths:
+                for t in targets:
+                    status, answer = await signed_post(http, t.url + p.path, p.body, keys[p])
+                    print(f"  {t.name:4s} {p.label:36s} {status} {answer[:70]!r}")
+                    if status != 200:
+                        raise SystemExit(f"{t.name} answers {p.label} with an error; see {t.log}")
+        measure(targets, rounds, seconds, scripts, paths)
+        async with aiohttp.ClientSession() as http:
+            for p in paths:
+                for t in targets:
+                    status, answer = await signed_post(http, t.url + p.path, p.body, keys[p])
+                    print(f"  after: {t.name:4s} {p.label:36s} {status} {answer[:90]!r}")
+        table(targets, paths, processes=False)
+        print(f"load average {os.getloadavg()[0]:.2f} at the end")
+    finally:
+        if go is not None:
+            await go.stop()
+        await net.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
