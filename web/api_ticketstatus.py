@@ -2,7 +2,6 @@
 
 from aiohttp import web
 
-from . import binding
 from .context import AppContext
 from .ticketchecks import authenticate, read_body
 from .wire import APIError, ErrorCode, b64, signed_json
@@ -14,7 +13,6 @@ async def handle(ctx: AppContext, request: web.Request) -> web.Response:
     t = auth.ticket
     if t is None:
         raise APIError(ErrorCode.UNKNOWN_TICKET)
-    binding.bind(body, binding.TICKET_HASH)
     alt = await ctx.store.get_alt_sign(t.hash)
     resp, _, _ = signed_json(ctx.signer, {
         "timestamp": ctx.now(), "ticketconfirmed": t.confirmed, "feetxstatus": t.fee_tx_status,

@@ -267,8 +267,7 @@ class LaneProtocol(asyncio.Protocol):
         else:
             tail = b"Connection: keep-alive\r\n\r\n" if parsed.keep_alive else b"\r\n"
         self.transport.write(b"".join((
-            b"HTTP/1.1 %d %s\r\n" % (answer.status, _REASONS[answer.status]) if parsed.http11
-            else b"HTTP/1.0 %d %s\r\n" % (answer.status, _REASONS[answer.status]),
+            b"HTTP/1.%d %d %s\r\n" % (parsed.http11, answer.status, _REASONS[answer.status]),
             answer.lines, b"Content-Length: %d\r\n" % len(answer.body), self.lane.date.lines(), tail, answer.body)))
         self.lane.ctx.metrics.hot_requests[parsed.path, answer.status] += 1
         if not parsed.keep_alive:

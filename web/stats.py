@@ -70,7 +70,7 @@ class StatsCache:
                 now, nxt = await ctx.exccd.stake_difficulty()
                 self.fee_warning = feecap.quotes(height, now, nxt, ctx.vspfee, ctx.net).problem()
             except (NodeUnavailable, RPCError) as e:
-                log.warning("cannot refresh block height: %s", e)
+                log.warning("cannot refresh block height and ticket price: %s", e)
         voters = ctx.voters
         online, total = (len(voters.healthy()), voters.total) if voters is not None else (0, 0)
         stats = Stats(ctx.vspclosed, ctx.vspclosedmsg, ctx.vspfee, counts[""], counts["voted"],

@@ -121,16 +121,11 @@ class Auth:
 
 async def authenticate(ctx: AppContext, request: web.Request, body: bytes) -> Auth:
     """vspAuth: the body must be signed by the ticket's commitment or alt address."""
-    req = binding.bind(body, binding.TICKET_HASH)
-    ticket_hash = check_hash(req["tickethash"])
-    generation = ctx.store.ticket_inserts
-    if ctx.unknown_tickets.holds(ticket_hash, generation):  # what the two lookups below said a moment ago
-        raise APIError(ErrorCode.UNKNOWN_TICKET)
-    ticket = await ctx.store.get_ticket(ticket_hash)
+    ticket_hash = ticket_hash_of(body)
+    ticket, raw = await _find_ticket(ctx, ticket_hash)
     if ticket is not None:
         commitment = ticket.commitment_address
     else:
-        raw = await _unregistered_ticket(ctx, ticket_hash, generation)
         try:
             parsed = txmod.from_hex(raw.hex)
         except ChainError as e:
@@ -148,11 +143,22 @@ async def authenticate(ctx: AppContext, request: web.Request, body: bytes) -> Au
     return Auth(ticket_hash, ticket, commitment)
 
 
-async def _unregistered_ticket(ctx: AppContext, ticket_hash: str, generation: int) -> RawTx:
-    """A ticket not in our database, from exccd; code 6 (remembered) if exccd does not know it either."""
+def ticket_hash_of(body: bytes) -> str:
+    """The request's ticket hash, checked; APIError if the body or the hash is malformed."""
+    return check_hash(binding.bind(body, binding.TICKET_HASH)["tickethash"])
+
+
+async def _find_ticket(ctx: AppContext, ticket_hash: str) -> tuple[Ticket | None, RawTx | None]:
+    """Our record of the ticket, else exccd's transaction; code 6 (remembered a moment) if neither knows it."""
+    generation = ctx.store.ticket_inserts
+    if ctx.unknown_tickets.holds(ticket_hash, generation):  # what the two lookups below said a moment ago
+        raise APIError(ErrorCode.UNKNOWN_TICKET)
+    ticket = await ctx.store.get_ticket(ticket_hash)
+    if ticket is not None:
+        return ticket, None
     require_node(ctx)
     try:
-        return await ctx.exccd.get_raw_transaction(ticket_hash)
+        return None, await ctx.exccd.get_raw_transaction(ticket_hash)
     except RPCError as e:
         if e.code == ERR_NO_TX_INFO:  # a client mistake, not ours (upstream answers 500 here)
             ctx.unknown_tickets.add(ticket_hash, generation)
@@ -165,7 +171,7 @@ async def _unregistered_ticket(ctx: AppContext, ticket_hash: str, generation: in
 def known_unknown(ctx: AppContext, body: bytes) -> bool:
     """True if authenticate would answer code 6 for `body` from the unknown-ticket cache alone."""
     try:
-        ticket_hash = check_hash(binding.bind(body, binding.TICKET_HASH)["tickethash"])
+        ticket_hash = ticket_hash_of(body)
     except APIError:
         return False
     return ctx.unknown_tickets.holds(ticket_hash, ctx.store.ticket_inserts)
@@ -174,10 +180,7 @@ def known_unknown(ctx: AppContext, body: bytes) -> bool:
 async def learn_unknown(ctx: AppContext, body: bytes) -> None:
     """Look up the ticket of `body` as authenticate does, so the unknown-ticket cache learns if it is unknown."""
     try:
-        ticket_hash = check_hash(binding.bind(body, binding.TICKET_HASH)["tickethash"])
-        generation = ctx.store.ticket_inserts
-        if await ctx.store.get_ticket(ticket_hash) is None:
-            await _unregistered_ticket(ctx, ticket_hash, generation)
+        await _find_ticket(ctx, ticket_hash_of(body))
     except APIError:
         pass
 
