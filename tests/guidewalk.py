@@ -16,6 +16,7 @@ import asyncio
 import re
 import shlex
 import shutil
+import types
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -155,7 +156,7 @@ async def walk_the_guide(tmp_path: Path, go_dbs, peers: GuidePeers) -> None:
     procs: dict[str, Proc] = {}
     frontend = tmp_path / "frontend"
     url = f"http://127.0.0.1:{free_port()}"
-    site = type("Site", (), {"url": url})  # what procs.status needs
+    site = types.SimpleNamespace(url=url)  # what procs.status needs
     try:
         # 2. Certificates of the voter link.
         await walk.run("vspadmin --homedir=/var/lib/vspd gencerts", frontend)

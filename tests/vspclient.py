@@ -127,3 +127,17 @@ async def quote_new_ticket(client: VSPClient, chain, parent_height: int | None =
     t = make_ticket(voting, commit, parent)
     r = await client.feeaddress(commit.secret, t.txid(), t.serialize().hex(), parent.serialize().hex())
     return NewTicket(voting, commit, t, parent, r)
+
+
+async def register_real_ticket(client: VSPClient, ticket, voting_wif: str, payer=None) -> None:
+    """A real ticket (vspd.simnet.chain.BoughtTicket) registered as exccwallet does: feeaddress, then, given a
+    `payer` wallet (vspd.simnet.nodes.WalletNode), payfee with a transaction it signs but does not publish."""
+    from vspd.chain.params import COIN
+    r = await client.feeaddress(ticket.commitment_key, ticket.hash, ticket.hex, ticket.parent_hex)
+    if r.status != 200:
+        raise AssertionError(f"{client.base}: feeaddress refused: {r.json}")
+    if payer is not None:
+        fee = await payer.signed_payment({r.json["feeaddress"]: round(r.json["feeamount"] / COIN, 8)})
+        p = await client.payfee(ticket.commitment_key, ticket.hash, fee, voting_wif)
+        if p.status != 200:
+            raise AssertionError(f"{client.base}: payfee refused: {p.json}")

@@ -34,9 +34,9 @@ import wrk  # noqa: E402
 from chainbuilders import Key  # noqa: E402
 from conftest import SIMNET_XPUB  # noqa: E402
 from side_by_side import BenchPath, Target, measure, table  # noqa: E402
-from vspclient import VSPClient, now  # noqa: E402
+from vspclient import VSPClient, now, register_real_ticket  # noqa: E402
 from vspd.chain.message import sign_message  # noqa: E402
-from vspd.chain.params import COIN, SIMNET  # noqa: E402
+from vspd.chain.params import SIMNET  # noqa: E402
 from vspd.simnet.chain import BoughtTicket  # noqa: E402
 from vspd.simnet.network import SimnetVSP  # noqa: E402
 from vspd.simnet.peers import PeerError, find_peers  # noqa: E402
@@ -48,28 +48,10 @@ def progress(line: str) -> None:
     print(f"[own_ticket_bench {time.strftime('%H:%M:%S')}] {line}", flush=True)
 
 
-class Ticket:
-    """A real ticket for a voting key of ours."""
-
-    def __init__(self, bought: BoughtTicket, voting: Key):
-        self.hash, self.hex, self.parent_hex = bought.hash, bought.hex, bought.parent_hex
-        self.key, self.voting = bought.commitment_key, voting
-
-
-async def buy(net: SimnetVSP) -> Ticket:
+async def buy(net: SimnetVSP) -> tuple[BoughtTicket, Key]:
+    """A real ticket the keeper buys for a voting key of ours, and that key."""
     voting = Key(SIMNET)
-    return Ticket(await net.chain.buy_ticket_for(voting.address.encode()), voting)
-
-
-async def register(net: SimnetVSP, client: VSPClient, t: Ticket, pay: bool) -> None:
-    r = await client.feeaddress(t.key, t.hash, t.hex, t.parent_hex)
-    if r.status != 200:
-        raise SystemExit(f"{client.base}: feeaddress refused: {r.json}")
-    if pay:
-        fee = await net.chain.keeper.signed_payment({r.json["feeaddress"]: round(r.json["feeamount"] / COIN, 8)})
-        p = await client.payfee(t.key, t.hash, fee, t.voting.wif)
-        if p.status != 200:
-            raise SystemExit(f"{client.base}: payfee refused: {p.json}")
+    return await net.chain.buy_ticket_for(voting.address.encode()), voting
 
 
 def signed_headers(body: bytes, key: bytes) -> dict[str, str]:
@@ -103,20 +85,20 @@ async def main() -> None:
         go = ReferenceVSP(root / "go-vspd", net.chain.logdir, net.chain.miner, [net.vsp.voters[0].wallet])
         await go.create(SIMNET_XPUB)
         await go.start()
-        paid, quoted = await buy(net), await buy(net)
+        (paid, paid_voting), (quoted, quoted_voting) = await buy(net), await buy(net)
         async with aiohttp.ClientSession() as http:
             for url in (net.vsp.url, go.url):
                 client = VSPClient(http, url)
                 await client.vspinfo()
-                await register(net, client, paid, pay=True)
-                await register(net, client, quoted, pay=False)
+                await register_real_ticket(client, paid, paid_voting.wif, payer=net.chain.keeper)
+                await register_real_ticket(client, quoted, quoted_voting.wif)
         await net.chain.mine(2)  # the tickets confirm, and each VSP broadcasts the paid fee
         paths = (BenchPath("POST ticketstatus, own paid ticket", "/api/v3/ticketstatus", 16,
                            go_json({"tickethash": paid.hash})),
                  BenchPath("POST feeaddress, own ticket again", "/api/v3/feeaddress", 16,
                            go_json({"timestamp": now(), "tickethash": quoted.hash, "tickethex": quoted.hex,
                                     "parenthex": quoted.parent_hex})))
-        keys = {paths[0]: paid.key, paths[1]: quoted.key}
+        keys = {paths[0]: paid.commitment_key, paths[1]: quoted.commitment_key}
         scripts = {p: wrk.post_script(root / f"own{i}.lua", p.body, signed_headers(p.body, keys[p]))
                    for i, p in enumerate(paths)}
         ours_port, go_port = int(net.vsp.url.rsplit(":", 1)[1]), go.port

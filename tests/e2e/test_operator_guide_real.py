@@ -16,8 +16,8 @@ import pytest
 from chainbuilders import Key
 from govspd import go_dbs  # noqa: F401  (fixture)
 from guidewalk import VOTERS, Login, PaidTicket, walk_the_guide
-from vspclient import VSPClient
-from vspd.chain.params import COIN, SIMNET
+from vspclient import VSPClient, register_real_ticket
+from vspd.chain.params import SIMNET
 from vspd.simnet.nodes import Daemon
 
 pytestmark = [pytest.mark.realpeers, pytest.mark.asyncio(loop_scope="session")]
@@ -46,11 +46,7 @@ class RealGuidePeers:
         t = await self.rn.chain.buy_ticket_for(voting.address.encode())
         client = VSPClient(http, url)
         await client.vspinfo()
-        r = await client.feeaddress(t.commitment_key, t.hash, t.hex, t.parent_hex)
-        assert r.status == 200, r.json
-        fee = await self.rn.chain.keeper.signed_payment({r.json["feeaddress"]: round(r.json["feeamount"] / COIN, 8)})
-        p = await client.payfee(t.commitment_key, t.hash, fee, voting.wif)
-        assert p.status == 200, p.json
+        await register_real_ticket(client, t, voting.wif, payer=self.rn.chain.keeper)
         return PaidTicket(t.hash, t.commitment_key)
 
     async def until_fee_confirmed(self, ticket: PaidTicket, confirmed) -> None:
