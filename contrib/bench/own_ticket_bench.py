@@ -71,6 +71,8 @@ async def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=10.0)
     args = ap.parse_args()
+    if args.rounds < 1 or not 1 <= args.seconds <= 600:
+        ap.error("--rounds must be at least 1 and --seconds from 1 to 600")
     rounds, seconds = (2, 3.0) if args.short else (args.rounds, args.seconds)
     try:
         binaries = find_peers(progress=progress)

@@ -241,6 +241,10 @@ async def main() -> None:
     ap.add_argument("--ours-venv", type=Path, default=Path(sys.executable).parent.parent)
     ap.add_argument("--before", type=Path, metavar="VENV", help="another installation to interleave, as 'before'")
     args = ap.parse_args()
+    if args.rounds < 1 or not 1 <= args.seconds <= 600:
+        ap.error("--rounds must be at least 1 and --seconds from 1 to 600")
+    if args.tickets < 0:
+        ap.error("--tickets must not be negative")
     rounds, seconds = (2, 3.0) if args.short else (args.rounds, args.seconds)
     tickets = args.tickets
     try:
