@@ -2,7 +2,7 @@
 
 import logging
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from vspd.chain.errors import ChainError
 from vspd.chain.fees import coins_to_atoms
@@ -48,6 +48,36 @@ def is_orphan_error(err: RPCError) -> bool:
     return ORPHAN_TEXT in err.message
 
 
+class BlockMemo:
+    """exccd's answers that change only with a new block, kept until the next one.
+
+    A transaction's confirmations and whether a ticket is live move with
+    blocks only; what the mempool holds is gone when exccd restarts, that is
+    on a new connection. Both clear this. An answer asked before a clear and
+    received after it is not kept. Only successes are kept.
+    """
+    MAX_ANSWERS = 10_000
+
+    def __init__(self):
+        self.answers: dict[tuple, Any] = {}
+        self.generation = 0
+
+    def clear(self) -> None:
+        self.answers.clear()
+        self.generation += 1
+
+    async def get(self, key: tuple, ask: Callable[[], Awaitable[Any]]) -> Any:
+        if key in self.answers:
+            return self.answers[key]
+        generation = self.generation
+        answer = await ask()
+        if generation == self.generation:
+            if len(self.answers) >= self.MAX_ANSWERS:
+                self.answers.clear()
+            self.answers[key] = answer
+        return answer
+
+
 class Exccd(Peer):
     """exccd's JSON-RPC: validated on every new connection, then typed calls."""
     name = "exccd"
@@ -60,8 +90,10 @@ class Exccd(Peer):
         super().__init__(net, host, port, user, password, cert_pem, timeout, on_notification=self._notification)
         self._on_block = on_block
         self.height = 0  # best height last seen, kept by every call that learns it
+        self.memo = BlockMemo()
 
     async def validated(self, rpc: WSRPCClient) -> None:
+        self.memo.clear()
         info = await rpc.call("getinfo")
         if not isinstance(info, dict) or not info.get("txindex"):
             raise PeerMismatch("exccd does not have transaction index enabled (--txindex)")
@@ -71,11 +103,22 @@ class Exccd(Peer):
             await self._on_block("")
 
     async def _notification(self, method: str, params: list) -> None:
-        if method == "blockconnected" and self._on_block is not None:
-            header = params[0] if params and isinstance(params[0], str) else ""
-            await self._on_block(header)
+        if method == "blockconnected":
+            self.memo.clear()
+            if self._on_block is not None:
+                header = params[0] if params and isinstance(params[0], str) else ""
+                await self._on_block(header)
+
+    async def _per_block(self, key: tuple, ask: Callable[[], Awaitable[Any]]) -> Any:
+        if not self.connected:  # no answer from a node we cannot reach: the call below says so
+            self.memo.clear()
+        return await self.memo.get(key, ask)
 
     async def get_raw_transaction(self, txid: str) -> RawTx:
+        """The transaction and its confirmations; the same answer until the next block."""
+        return await self._per_block(("getrawtransaction", txid), lambda: self._get_raw_transaction(txid))
+
+    async def _get_raw_transaction(self, txid: str) -> RawTx:
         r = await self.rpc.call("getrawtransaction", txid, 1)
         try:
             return RawTx(txid=r["txid"], hex=r["hex"], confirmations=int(r.get("confirmations", 0)),
@@ -104,6 +147,9 @@ class Exccd(Peer):
         return best
 
     async def exists_live_ticket(self, txid: str) -> bool:
+        return await self._per_block(("existslivetickets", txid), lambda: self._exists_live_ticket(txid))
+
+    async def _exists_live_ticket(self, txid: str) -> bool:
         bits = await self.rpc.call("existslivetickets", [txid])
         try:
             return bool(bytes.fromhex(bits)[0] & 1)

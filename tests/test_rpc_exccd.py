@@ -147,3 +147,68 @@ async def test_stake_spends_are_votes_and_revocations_only(fake):
         assert await c.wait_connected(5)
         spends = await c.stake_spends(chain.block_hash(chain.height))
     assert {(s.ticket_hash, s.is_vote) for s in spends} == {(voted, True), (revoked, False)}
+
+
+async def test_answers_that_move_with_blocks_are_asked_once_per_block(fake):
+    c = client_for(fake)
+    c.rpc.max_backoff = 0.2
+
+    async def settled(generation: int) -> None:
+        for _ in range(200):
+            if c.memo.generation > generation:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the memo was not cleared")
+
+    async with running(c):
+        assert await c.wait_connected(5)
+        t = make_ticket(Key(SIMNET), Key(SIMNET))
+        txid = fake.chain.add(t)
+        for _ in range(3):
+            assert (await c.get_raw_transaction(txid)).confirmations == 0
+            assert await c.exists_live_ticket(txid) is False
+        assert fake.calls.count("getrawtransaction") == 1 and fake.calls.count("existslivetickets") == 1
+        with pytest.raises(RPCError):  # refusals are not kept: the next asking asks again
+            await c.get_raw_transaction("00" * 32)
+        with pytest.raises(RPCError):
+            await c.get_raw_transaction("00" * 32)
+        assert fake.calls.count("getrawtransaction") == 3
+        generation = c.memo.generation
+        await fake.mine()  # a block: asked again
+        await settled(generation)
+        assert (await c.get_raw_transaction(txid)).confirmations == 1
+        assert fake.calls.count("getrawtransaction") == 4
+        generation = c.memo.generation
+        await fake.drop_connections()  # a new connection (exccd may have restarted, its mempool gone): asked again
+        await settled(generation)
+        assert await c.wait_connected(5)
+        assert (await c.get_raw_transaction(txid)).confirmations == 1
+        assert fake.calls.count("getrawtransaction") == 5
+
+
+async def test_an_answer_asked_before_a_block_and_received_after_is_not_kept(fake):
+    c = client_for(fake)
+    async with running(c):
+        assert await c.wait_connected(5)
+        txid = fake.chain.add(make_ticket(Key(SIMNET), Key(SIMNET)))
+        ask = asyncio.create_task(c.get_raw_transaction(txid))
+        await asyncio.sleep(0)  # asked; then a block is announced before the answer is taken
+        c.memo.clear()
+        assert (await ask).confirmations == 0
+        assert c.memo.answers == {}
+
+
+async def test_no_kept_answer_while_the_node_is_unreachable(fake):
+    c = client_for(fake)
+    c.rpc.max_backoff = 30
+    async with running(c):
+        assert await c.wait_connected(5)
+        txid = fake.chain.add(make_ticket(Key(SIMNET), Key(SIMNET)))
+        await c.get_raw_transaction(txid)
+        await fake.stop()
+        for _ in range(200):
+            if not c.connected:
+                break
+            await asyncio.sleep(0.01)
+        with pytest.raises(NodeUnavailable):
+            await c.get_raw_transaction(txid)
