@@ -389,3 +389,20 @@ async def test_pipeline_write_never_undoes_a_payfee(vsp):
                                          {"confirmed": False})
     now = await vsp.store.get_ticket(t.hash)
     assert now.confirmed and now.fee_tx_status == FEE_RECEIVED and now.voting_wif == t.voting.wif
+
+
+def test_remembered_signature_checks_answer_as_verify_message(monkeypatch):
+    from vspd.chain.message import sign_message
+    from web import ticketchecks
+    monkeypatch.setattr(ticketchecks, "REMEMBERED_SIGNATURES", 8)
+    monkeypatch.setattr(ticketchecks, "_VERIFIED", {})
+    owner, other = Key(SIMNET), Key(SIMNET)
+    for i in range(20):
+        body = b'{"tickethash":"%064d"}' % i
+        signature = base64.b64encode(sign_message(owner.secret, body)).decode()
+        for _ in range(2):  # asked, then remembered: the same answers
+            assert ticketchecks._verified(str(owner.address), signature, body, SIMNET)
+            assert not ticketchecks._verified(str(other.address), signature, body, SIMNET)
+            assert not ticketchecks._verified(str(owner.address), signature, body + b" ", SIMNET)
+            assert not ticketchecks._verified(str(owner.address), signature + "A" * 100, body, SIMNET)
+        assert len(ticketchecks._VERIFIED) <= 8

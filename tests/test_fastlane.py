@@ -1,11 +1,18 @@
 """The fast lane answers exactly what aiohttp would, hands everything else over untouched, and keeps order."""
 
 import asyncio
+import base64
 import re
+import sqlite3
 from types import SimpleNamespace
 
 import jinja2
 
+from chainbuilders import Key, make_fee_tx
+from test_api import fee_addr
+from vspd.chain.params import SIMNET
+from vspd.chain.message import sign_message
+from vspd.store.models import FEE_RECEIVED
 from web import fastlane
 from web.pages import HomePages
 from web.ticketchecks import learn_unknown
@@ -20,6 +27,14 @@ def status_post(ticket_hash: str, extra: bytes = b"") -> bytes:
     body = go_json({"tickethash": ticket_hash})
     return (b"POST /api/v3/ticketstatus HTTP/1.1\r\nHost: vsp.example.org\r\nContent-Type: application/json\r\n"
             b"VSP-Client-Signature: H" + b"A" * 87 + b"\r\n" + extra + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+
+def signed_status_post(ticket_hash: str, key: bytes) -> bytes:
+    """A ticketstatus request as a wallet sends it, signed with `key`."""
+    body = go_json({"tickethash": ticket_hash})
+    signature = base64.b64encode(sign_message(key, body))
+    return (b"POST /api/v3/ticketstatus HTTP/1.1\r\nHost: vsp.example.org\r\nContent-Type: application/json\r\n"
+            b"VSP-Client-Signature: " + signature + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
 
 
 async def exchange(vsp, *chunks: bytes, answers: int = 1,
@@ -236,3 +251,53 @@ async def test_home_pages_render_once_per_change_and_are_bounded(vsp):
     vsp.ctx.vspclosed = True  # an input changed
     pages.body(vsp.ctx, "http://a")
     assert len(renders) == 6
+
+
+async def test_own_ticket_status_is_answered_in_the_lane_and_follows_every_write(vsp, monkeypatch):
+    monkeypatch.setattr(vsp.ctx, "clock", lambda: 1_800_000_000.0)  # one timestamp for the lane and aiohttp
+    t = vsp.new_ticket()
+    quote = await vsp.client.feeaddress(t.commitment.secret, t.hash, t.ticket_hex, t.parent_hex)
+    request = signed_status_post(t.hash, t.commitment.secret)
+
+    async def in_lane() -> bytes:
+        before = lane_count(vsp)
+        (answer,), closed = await exchange(vsp, request, check_close=True)
+        assert lane_count(vsp) == before + 1 and not closed
+        assert (answer, closed) == await by_aiohttp(vsp, request, check_close=True)
+        assert answer[0].startswith(b"HTTP/1.1 200 OK\r\nVSP-Server-Signature: ")
+        return answer[1]
+
+    assert b'"feetxstatus":"none"' in await in_lane()
+    # each write is seen by the very next request: the lane reads the database, it keeps no copy
+    fee = make_fee_tx(fee_addr(quote), quote.json["feeamount"])
+    assert (await vsp.client.payfee(t.commitment.secret, t.hash, fee.serialize().hex(), t.voting.wif)).status == 200
+    assert f'"feetxstatus":"{FEE_RECEIVED}","feetxhash":"{fee.txid()}"'.encode() in await in_lane()
+    # the alternate sign address: in the answer at once, and its signature accepted in the lane too
+    alt = Key(SIMNET)
+    assert (await vsp.client.setaltsignaddr(t.commitment.secret, t.hash, t.ticket_hex, t.parent_hex,
+                                            str(alt.address))).status == 200
+    assert f'"altsignaddress":"{alt.address}"'.encode() in await in_lane()
+    request = signed_status_post(t.hash, alt.secret)
+    assert f'"altsignaddress":"{alt.address}"'.encode() in await in_lane()
+    # signed by neither: aiohttp answers code 10, the lane does not
+    request = signed_status_post(t.hash, Key(SIMNET).secret)
+    before = lane_count(vsp)
+    (answer,), _ = await exchange(vsp, request)
+    assert lane_count(vsp) == before and answer[0].startswith(b"HTTP/1.1 400 ") and b'"code":10' in answer[1]
+
+
+async def test_a_busy_database_sends_the_lane_to_the_readers_thread(vsp, monkeypatch):
+    t = vsp.new_ticket()
+    await vsp.client.feeaddress(t.commitment.secret, t.hash, t.ticket_hex, t.parent_hex)
+    refused = []
+
+    class Busy:
+        def execute(self, sql, params):
+            refused.append(sql)
+            raise sqlite3.OperationalError("database is locked")
+    monkeypatch.setattr(vsp.ctx.store, "_point", Busy())
+    before = lane_count(vsp)
+    (answer,), _ = await exchange(vsp, signed_status_post(t.hash, t.commitment.secret))
+    assert answer[0].startswith(b"HTTP/1.1 200 OK") and b'"feetxstatus":"none"' in answer[1]
+    assert refused and lane_count(vsp) == before  # SQLite said wait: the look-up waited on the reader's thread,
+    assert (await vsp.ctx.store.get_ticket(t.hash)).hash == t.hash  # and aiohttp answered

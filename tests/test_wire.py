@@ -1,5 +1,6 @@
 """The wire helpers: constant error answers signed once are the answers signed each time."""
 
+import base64
 import os
 
 from web.wire import DEFAULT_MESSAGES, SIGNATURE_HEADER, APIError, ErrorCode, Signer, error_response, go_json
@@ -21,3 +22,20 @@ def test_custom_error_messages_are_signed_as_they_come():
     resp = error_response(signer, APIError(ErrorCode.BAD_REQUEST, "invalid ticket hash"))
     assert resp.status == 400 and resp.body == b'{"code":0,"message":"invalid ticket hash"}'
     assert resp.headers[SIGNATURE_HEADER] == signer.sign(resp.body)
+
+
+def test_remembered_signatures_are_the_signatures_and_bounded():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from web import wire
+    signer = wire.Signer(bytes(range(32)))
+    fresh = wire.Signer(bytes(range(32)))
+    pub = Ed25519PublicKey.from_public_bytes(signer.pubkey)
+    for i in range(wire.RECENT_SIGNATURES + 10):
+        body = b'{"timestamp":%d}' % i
+        first, again = signer.sign(body), signer.sign(body)
+        assert first == again == fresh._recent.get(body, fresh.sign(body))
+        pub.verify(base64.b64decode(first), body)
+        assert len(signer._recent) <= wire.RECENT_SIGNATURES
+    big = b"x" * (wire.RECENT_BODY + 1)
+    assert signer.sign(big) == fresh.sign(big) and big not in signer._recent

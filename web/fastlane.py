@@ -1,11 +1,14 @@
 """A connection-level fast lane for the three hottest requests, ahead of aiohttp.
 
 Every new connection starts here. While it sends GET /api/v3/vspinfo,
-GET / or POST /api/v3/ticketstatus of a ticket nobody knows, in the plain
-form clients send them, they are answered from the bytes that stats.py,
-pages.py and wire.py keep ready, exactly as aiohttp would answer them
-(status line, headers, body). An answer not at hand yet is first looked up
-(the stats, exccd's word on an unknown ticket) in a task the lane owns.
+GET / or POST /api/v3/ticketstatus, in the plain form clients send them,
+they are answered exactly as aiohttp would answer them (status line,
+headers, body): vspinfo and the home page from the bytes stats.py and
+pages.py keep ready, ticketstatus from the unknown-ticket cache or, for a
+ticket of ours signed as vspAuth asks, from one read of the database on
+this thread (vspd/store/db.py) and api_ticketstatus's own answer. An answer
+not at hand yet is first looked up (the stats, exccd's word on a ticket we
+do not have, a read SQLite made wait) in a task the lane owns.
 
 At the first request the lane does not recognise, or cannot answer, the
 connection, with every byte not yet consumed, is handed to aiohttp's
@@ -13,7 +16,8 @@ protocol for the rest of its life: aiohttp parses, answers and times it out
 as usual. So this is not an HTTP server: it recognises three requests
 exactly and hands over everything else untouched (any other path, a query,
 HEAD, an odd or repeated header, a missing Host, a chunked body, a POST
-with Origin or Sec-Fetch-Site (csrf.py's to judge), a known ticket, ...).
+with Origin or Sec-Fetch-Site (csrf.py's to judge), a ticketstatus that is
+not ours or not signed right, ...).
 Answers go out in request order.
 """
 
@@ -26,10 +30,11 @@ from typing import Awaitable, Callable, NamedTuple
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE
 
+from .api_ticketstatus import status_body
 from .context import AppContext
 from .pages import site_url
-from .ticketchecks import known_unknown, learn_unknown
-from .wire import SIGNATURE_HEADER, ErrorCode, http_status
+from .ticketchecks import learn_unknown, signed_by, ticket_hash_of
+from .wire import SIGNATURE_HEADER, APIError, ErrorCode, http_status
 
 log = logging.getLogger("web.fastlane")
 MAX_HEAD = 8190  # longer heads go to aiohttp, which has its own limits
@@ -47,6 +52,7 @@ class LaneRequest(NamedTuple):
     host: str | None
     remote: str | None
     forwarded_proto: str | None
+    client_signature: str | None
     body: bytes
 
 
@@ -84,10 +90,20 @@ async def _first_stats(ctx: AppContext, req: LaneRequest) -> None:
         await ctx.stats.refresh()
 
 
-def _unknown_ticket(ctx: AppContext, req: LaneRequest) -> Answer | None:
-    if not known_unknown(ctx, req.body):
+def _ticket_status(ctx: AppContext, req: LaneRequest) -> Answer | None:
+    """Code 6 for a ticket nobody knows, or the status of a ticket of ours that its owner signed for."""
+    try:
+        ticket_hash = ticket_hash_of(req.body)
+    except APIError:
+        return None  # aiohttp words the error
+    if ctx.unknown_tickets.holds(ticket_hash, ctx.store.ticket_inserts):
+        return _signed_json(http_status(ErrorCode.UNKNOWN_TICKET), *ctx.signer.default_error(ErrorCode.UNKNOWN_TICKET))
+    done, ticket, alt = ctx.store.ticket_and_alt_sign_now(ticket_hash)
+    if not done or ticket is None or not req.client_signature or not signed_by(
+            ctx, ticket.commitment_address, alt, req.client_signature, req.body):
         return None
-    return _signed_json(http_status(ErrorCode.UNKNOWN_TICKET), *ctx.signer.default_error(ErrorCode.UNKNOWN_TICKET))
+    body = status_body(ctx, ticket, alt, req.body)
+    return _signed_json(200, body, ctx.signer.sign(body))
 
 
 async def _learn_unknown(ctx: AppContext, req: LaneRequest) -> None:
@@ -97,7 +113,7 @@ async def _learn_unknown(ctx: AppContext, req: LaneRequest) -> None:
 ROUTES: dict[bytes, Route] = {
     b"/api/v3/vspinfo": Route(b"GET", _vspinfo, _first_stats),
     b"/": Route(b"GET", _home, _first_stats),
-    b"/api/v3/ticketstatus": Route(b"POST", _unknown_ticket, _learn_unknown),
+    b"/api/v3/ticketstatus": Route(b"POST", _ticket_status, _learn_unknown),
 }
 
 
@@ -304,12 +320,14 @@ class LaneProtocol(asyncio.Protocol):
         connection = headers.get(b"connection", b"").lower()
         if connection not in (b"", b"close", b"keep-alive") or (http11 and b"host" not in headers):
             return None
-        host, proto = headers.get(b"host"), headers.get(b"x-forwarded-proto")
+        host, proto, signature = (headers.get(b"host"), headers.get(b"x-forwarded-proto"),
+                                  headers.get(b"vsp-client-signature"))
         return Parsed(route, parts[1].decode(), http11,
                       connection != b"close" if http11 else connection == b"keep-alive",
                       len(head) + 4, int(length),
                       LaneRequest(host.decode() if host is not None else None, self.remote,
-                                  proto.decode() if proto is not None else None, b""))
+                                  proto.decode() if proto is not None else None,
+                                  signature.decode() if signature is not None else None, b""))
 
     def _hand_over(self) -> None:
         """From now on aiohttp serves this connection, starting with the bytes not consumed here."""

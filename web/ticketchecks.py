@@ -6,6 +6,7 @@ signature against the commitment or alternate sign address, and
 `can_vote` asks the node whether the ticket may still vote.
 """
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from rpcclient.exccd import RawTx
 from vspd.chain import tx as txmod
 from vspd.chain.errors import ChainError
 from vspd.chain.message import verify_message
+from vspd.chain.params import NetParams
 from vspd.store import Ticket
 
 from . import binding
@@ -25,6 +27,9 @@ from .context import AppContext
 from .wire import CLIENT_SIGNATURE_HEADER, APIError, ErrorCode
 
 MAX_BODY = 1 << 20
+SIGNATURE_B64 = 88  # a 65-byte compact signature in base64
+REMEMBERED_SIGNATURES = 4096  # each kept as addresses, signature and the body's digest: ~1 MiB at most
+_VERIFIED: dict[tuple, bool] = {}
 _HASH = re.compile(r"[0-9a-fA-F]{64}")
 log = logging.getLogger("web.api")
 
@@ -117,12 +122,13 @@ class Auth:
     ticket_hash: str
     ticket: Ticket | None
     commitment_address: str
+    alt_sign_address: str | None  # of a ticket we have; None if it has none
 
 
 async def authenticate(ctx: AppContext, request: web.Request, body: bytes) -> Auth:
     """vspAuth: the body must be signed by the ticket's commitment or alt address."""
     ticket_hash = ticket_hash_of(body)
-    ticket, raw = await _find_ticket(ctx, ticket_hash)
+    ticket, alt, raw = await _find_ticket(ctx, ticket_hash)
     if ticket is not None:
         commitment = ticket.commitment_address
     else:
@@ -136,11 +142,34 @@ async def authenticate(ctx: AppContext, request: web.Request, body: bytes) -> Au
     signature = request.headers.get(CLIENT_SIGNATURE_HEADER, "")
     if not signature:
         raise APIError(ErrorCode.BAD_REQUEST, "no VSP-Client-Signature header")
-    if not verify_message(commitment, signature, body, ctx.net):
-        alt = await ctx.store.get_alt_sign(ticket_hash)
-        if alt is None or not verify_message(alt.address, signature, body, ctx.net):
+    if not signed_by(ctx, commitment, None, signature, body):
+        if ticket is None:  # an alternate address may be set before the ticket is registered
+            rec = await ctx.store.get_alt_sign(ticket_hash)
+            alt = rec.address if rec is not None else None
+        if not signed_by(ctx, commitment, alt, signature, body):
             raise APIError(ErrorCode.BAD_SIGNATURE)
-    return Auth(ticket_hash, ticket, commitment)
+    return Auth(ticket_hash, ticket, commitment, alt)
+
+
+def signed_by(ctx: AppContext, commitment: str, alt: str | None, signature: str, body: bytes) -> bool:
+    """vspAuth's rule: the ticket's commitment address signed the body, or its alternate sign address did."""
+    return (_verified(commitment, signature, body, ctx.net)
+            or (alt is not None and _verified(alt, signature, body, ctx.net)))
+
+
+def _verified(address: str, signature: str, body: bytes, net: NetParams) -> bool:
+    """verify_message, remembered: a wallet asking about its ticket again sends the same signed body (its
+    signatures are deterministic), and what a pure function answered cannot change."""
+    if len(signature) > SIGNATURE_B64:  # not a compact signature: not worth a place among the remembered
+        return verify_message(address, signature, body, net)
+    key = (address, signature, hashlib.sha256(body).digest(), net)
+    verified = _VERIFIED.get(key)
+    if verified is None:
+        verified = verify_message(address, signature, body, net)
+        if len(_VERIFIED) >= REMEMBERED_SIGNATURES:
+            _VERIFIED.clear()
+        _VERIFIED[key] = verified
+    return verified
 
 
 def ticket_hash_of(body: bytes) -> str:
@@ -148,17 +177,18 @@ def ticket_hash_of(body: bytes) -> str:
     return check_hash(binding.bind(body, binding.TICKET_HASH)["tickethash"])
 
 
-async def _find_ticket(ctx: AppContext, ticket_hash: str) -> tuple[Ticket | None, RawTx | None]:
-    """Our record of the ticket, else exccd's transaction; code 6 (remembered a moment) if neither knows it."""
+async def _find_ticket(ctx: AppContext, ticket_hash: str) -> tuple[Ticket | None, str | None, RawTx | None]:
+    """Our record of the ticket and its alternate sign address, else exccd's transaction; code 6 (remembered
+    a moment) if neither knows it."""
     generation = ctx.store.ticket_inserts
     if ctx.unknown_tickets.holds(ticket_hash, generation):  # what the two lookups below said a moment ago
         raise APIError(ErrorCode.UNKNOWN_TICKET)
-    ticket = await ctx.store.get_ticket(ticket_hash)
+    ticket, alt = await ctx.store.ticket_and_alt_sign(ticket_hash)
     if ticket is not None:
-        return ticket, None
+        return ticket, alt, None
     require_node(ctx)
     try:
-        return None, await ctx.exccd.get_raw_transaction(ticket_hash)
+        return None, None, await ctx.exccd.get_raw_transaction(ticket_hash)
     except RPCError as e:
         if e.code == ERR_NO_TX_INFO:  # a client mistake, not ours (upstream answers 500 here)
             ctx.unknown_tickets.add(ticket_hash, generation)
@@ -166,15 +196,6 @@ async def _find_ticket(ctx: AppContext, ticket_hash: str) -> tuple[Ticket | None
         raise internal(f"getrawtransaction {ticket_hash}", e) from None
     except NodeUnavailable as e:
         raise internal(f"getrawtransaction {ticket_hash}", e) from None
-
-
-def known_unknown(ctx: AppContext, body: bytes) -> bool:
-    """True if authenticate would answer code 6 for `body` from the unknown-ticket cache alone."""
-    try:
-        ticket_hash = ticket_hash_of(body)
-    except APIError:
-        return False
-    return ctx.unknown_tickets.holds(ticket_hash, ctx.store.ticket_inserts)
 
 
 async def learn_unknown(ctx: AppContext, body: bytes) -> None:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 SIGNATURE_HEADER = "VSP-Server-Signature"
+RECENT_SIGNATURES, RECENT_BODY = 1024, 2048  # at most ~2 MiB of remembered answers
 CLIENT_SIGNATURE_HEADER = "VSP-Client-Signature"
 
 
@@ -142,12 +143,27 @@ class Signer:
         self.pubkey = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.pubkey_b64 = base64.b64encode(self.pubkey).decode()
         self._default_errors: dict[ErrorCode, tuple[bytes, str]] = {}
+        self._recent: dict[bytes, str] = {}
 
     def __repr__(self) -> str:
         return f"Signer(pubkey={self.pubkey_b64})"
 
     def sign(self, body: bytes) -> str:
-        return base64.b64encode(self._key.sign(body)).decode()
+        """The signature of `body`; a small body signed a moment ago is not signed again.
+
+        ed25519 is deterministic, so a remembered signature is exactly what
+        signing again would give: the same answer within one second (the
+        timestamp's resolution) to a wallet polling its ticket costs one
+        signing.
+        """
+        signature = self._recent.get(body)
+        if signature is None:
+            signature = base64.b64encode(self._key.sign(body)).decode()
+            if len(body) <= RECENT_BODY:
+                if len(self._recent) >= RECENT_SIGNATURES:
+                    self._recent.clear()
+                self._recent[body] = signature
+        return signature
 
     def default_error(self, code: ErrorCode) -> tuple[bytes, str]:
         """Body and signature of `code` with its default message, signed once.
@@ -163,9 +179,13 @@ class Signer:
 
 
 def signed_response(signer: Signer, body: bytes, status: int = 200) -> web.Response:
-    resp = web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
-    resp.headers[SIGNATURE_HEADER] = signer.sign(body)
-    return resp
+    return _signed(body, signer.sign(body), status)
+
+
+def _signed(body: bytes, signature: str, status: int) -> web.Response:
+    """The signature header first, then Content-Type: as web/fastlane.py writes them too."""
+    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8",
+                        headers={SIGNATURE_HEADER: signature})
 
 
 def signed_json(signer: Signer, obj: Any, status: int = 200) -> tuple[web.Response, bytes, str]:
@@ -179,9 +199,7 @@ def error_response(signer: Signer, err: APIError) -> web.Response:
     if err.message != DEFAULT_MESSAGES[err.code]:
         return signed_response(signer, go_json({"code": int(err.code), "message": err.message}),
                                http_status(err.code))
-    body, signature = signer.default_error(err.code)
-    return web.Response(body=body, status=http_status(err.code), content_type="application/json",
-                        charset="utf-8", headers={SIGNATURE_HEADER: signature})
+    return _signed(*signer.default_error(err.code), http_status(err.code))
 
 
 def b64(data: bytes) -> str:

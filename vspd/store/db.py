@@ -4,6 +4,14 @@ One writer connection behind an asyncio.Lock (every write is one short
 transaction, committed before the caller answers anyone) and one reader
 connection, so readers see only committed rows and never wait for writers
 (WAL). Tables are small and few, so the queries live together here.
+
+Reads of one row by its primary key (a ticket, its alternate sign address)
+run on the event loop's own thread, through a third, read-only connection:
+such a read takes a few microseconds, where the hop to the reader's thread
+and back costs tens, and it is the hot path of every ticket request. That
+connection never waits: were SQLite ever busy, the read goes to the reader's
+thread instead. Like every read, it ends its statement before returning, so
+it sees everything committed before it started.
 """
 
 import asyncio
@@ -30,6 +38,10 @@ TICKET_COLUMNS = ("hash, purchase_height, commitment_address, fee_xpub_id, fee_a
                   "fee_address, fee_amount, fee_expiration, confirmed, voting_wif, vote_choices, "
                   "tspend_policy, treasury_policy, fee_tx_hex, fee_tx_hash, fee_tx_status, outcome, "
                   "fee_waived, created, updated")
+
+_TICKET_BY_HASH = f"SELECT {TICKET_COLUMNS} FROM tickets WHERE hash = ?"
+_TICKET_AND_ALT_BY_HASH = (f"SELECT {TICKET_COLUMNS}, (SELECT address FROM alt_sign_addrs WHERE ticket_hash = "
+                           f"tickets.hash) FROM tickets WHERE hash = ?")
 
 
 class StoreError(Exception):
@@ -65,10 +77,11 @@ def _now() -> int:
 class Store:
     """The frontend database. Create with `await Store.open(path, sealer)`."""
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, sealer: Sealer,
-                 path: Path):
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, point: sqlite3.Connection,
+                 sealer: Sealer, path: Path):
         self._w = writer
         self._r = reader
+        self._point = point
         self.sealer = sealer
         self.path = path
         self._lock = asyncio.Lock()
@@ -95,18 +108,29 @@ class Store:
             await _configure(writer)
             await _migrate(writer)
             reader = await aiosqlite.connect(_read_only_uri(path), uri=True, isolation_level=None)
-            await _configure(reader)
         except sqlite3.DatabaseError as e:
             await writer.close()
             raise StoreError(f"database {path}: {e}") from None
         except BaseException:
             await writer.close()
             raise
+        try:
+            await _configure(reader)
+            point = sqlite3.connect(_read_only_uri(path), uri=True, isolation_level=None, timeout=0)
+        except sqlite3.DatabaseError as e:
+            await reader.close()
+            await writer.close()
+            raise StoreError(f"database {path}: {e}") from None
+        except BaseException:
+            await reader.close()
+            await writer.close()
+            raise
         if create:
             path.chmod(0o600)
-        return cls(writer, reader, sealer, path)
+        return cls(writer, reader, point, sealer, path)
 
     async def close(self) -> None:
+        self._point.close()
         await self._r.close()
         await self._w.close()
 
@@ -136,6 +160,24 @@ class Store:
     async def _read_one(self, sql: str, params: Iterable = ()):
         rows = await self._read(sql, params)
         return rows[0] if rows else None
+
+    def _read_row_now(self, sql: str, key: str) -> tuple[bool, tuple | None]:
+        """(True, row or None) of a read by primary key, done on this thread; (False, None) if SQLite is busy.
+
+        fetchall steps the statement to its end, which resets it: no read
+        transaction stays open to hide a later commit.
+        """
+        self.query_count += 1
+        try:
+            rows = self._point.execute(sql, (key,)).fetchall()
+        except sqlite3.OperationalError:  # busy or locked: never wait on the event loop
+            return False, None
+        return True, (rows[0] if rows else None)
+
+    async def _read_row(self, sql: str, key: str):
+        """A read by primary key: on this thread if SQLite lets it through at once, else on the reader's."""
+        done, row = self._read_row_now(sql, key)
+        return row if done else await self._read_one(sql, (key,))
 
     async def _exec(self, db: aiosqlite.Connection, sql: str, params: Iterable = ()) -> int:
         self.query_count += 1
@@ -197,8 +239,27 @@ class Store:
         return t
 
     async def get_ticket(self, ticket_hash: str) -> Ticket | None:
-        row = await self._read_one(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE hash = ?", (ticket_hash,))
+        row = await self._read_row(_TICKET_BY_HASH, ticket_hash)
         return self._row_to_ticket(row) if row else None
+
+    def ticket_and_alt_sign_now(self, ticket_hash: str) -> tuple[bool, Ticket | None, str | None]:
+        """(done, ticket, its alternate sign address), in one read on this thread; done is False if SQLite is busy.
+
+        What every authenticated ticket request needs, without a wait: the
+        fast lane (web/fastlane.py) answers from it in the same callback.
+        """
+        done, row = self._read_row_now(_TICKET_AND_ALT_BY_HASH, ticket_hash)
+        if not done or row is None:
+            return done, None, None
+        return True, self._row_to_ticket(row), row[20]
+
+    async def ticket_and_alt_sign(self, ticket_hash: str) -> tuple[Ticket | None, str | None]:
+        """Our record of the ticket and its alternate sign address (None where there is none)."""
+        done, ticket, alt = self.ticket_and_alt_sign_now(ticket_hash)
+        if done:
+            return ticket, alt
+        row = await self._read_one(_TICKET_AND_ALT_BY_HASH, (ticket_hash,))
+        return (self._row_to_ticket(row), row[20]) if row else (None, None)
 
     async def insert_new_ticket(self, ticket: Ticket,
                                 derive: Callable[[str, int], tuple[int, str]]) -> Ticket:
@@ -422,7 +483,7 @@ class Store:
                 raise StoreError(f"cannot store alternate sign address: {e}") from None
 
     async def get_alt_sign(self, ticket_hash: str) -> AltSignAddr | None:
-        row = await self._read_one("SELECT * FROM alt_sign_addrs WHERE ticket_hash = ?", (ticket_hash,))
+        row = await self._read_row("SELECT * FROM alt_sign_addrs WHERE ticket_hash = ?", ticket_hash)
         return AltSignAddr(*row) if row else None
 
     # -- importing another VSP's database --------------------------------------
