@@ -86,10 +86,15 @@ class APIError(Exception):
 
 _GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
                              "\u2028": "\\u2028", "\u2029": "\\u2029"})
+_GO_ESCAPED = "<>&\u2028\u2029"
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 class RawNumber(str):
     """A number already formatted the way Go prints it (see go_float)."""
+
+
+_NESTED = (RawNumber, dict, list)  # what go_json's swap looks inside
 
 
 def go_float(value: float, bits: int = 64) -> RawNumber:
@@ -115,21 +120,30 @@ def go_float(value: float, bits: int = 64) -> RawNumber:
 def go_json(obj: Any) -> bytes:
     """Compact JSON with Go's HTML escaping; field order is the dict's order."""
     raws: dict[str, str] = {}
-    tag = secrets.token_hex(8)
+    tag = ""  # drawn at the first RawNumber: most answers have none, and a draw is a system call
 
     def swap(o: Any) -> Any:
+        """`o` with each RawNumber replaced by a placeholder; `o` itself if it holds none."""
+        nonlocal tag
         if isinstance(o, RawNumber):
+            tag = tag or secrets.token_hex(8)
             key = f"@{tag}{len(raws)}@"
             raws[key] = str(o)
             return key
         if isinstance(o, dict):
-            return {k: swap(v) for k, v in o.items()}
+            for v in o.values():
+                if isinstance(v, _NESTED):
+                    return {k: swap(v) for k, v in o.items()}
+            return o
         if isinstance(o, list):
             return [swap(v) for v in o]
         return o
 
-    text = json.dumps(swap(obj), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    text = text.translate(_GO_ESCAPES)
+    text = _ENCODER.encode(swap(obj))
+    for c in _GO_ESCAPED:
+        if c in text:
+            text = text.translate(_GO_ESCAPES)
+            break
     for key, raw in raws.items():
         text = text.replace(f'"{key}"', raw)
     return text.encode("utf-8")
