@@ -13,9 +13,8 @@ from test_api import fee_addr
 from vspd.chain.params import SIMNET
 from vspd.chain.message import sign_message
 from vspd.store.models import FEE_RECEIVED
-from web import fastlane
+from web import api, fastlane
 from web.pages import HomePages
-from web.ticketchecks import learn_unknown
 from web.wire import go_json
 
 VSPINFO = b"GET /api/v3/vspinfo HTTP/1.1\r\nHost: vsp.example.org\r\nUser-Agent: wallet\r\n\r\n"
@@ -121,7 +120,6 @@ async def test_anything_unusual_goes_to_aiohttp(vsp):
         b"POST /api/v3/vspinfo HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n": 405,
         status_post("ab" * 32, b"Origin: https://evil.example\r\n"): 400,  # CSRF failure, csrf.py's answer
         status_post("ab" * 32, b"Expect: 100-continue\r\n"): 400,
-        status_post(t.hash): 400,  # a known ticket, checked in full: this signature is bad
         b"POST /api/v3/ticketstatus HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"3\r\n{}\n\r\n0\r\n\r\n": 400,
     }
@@ -131,8 +129,9 @@ async def test_anything_unusual_goes_to_aiohttp(vsp):
         assert lane_count(vsp) == before, request
         if status is not None:
             assert answers[-1][0].split(b" ")[1] == str(status).encode(), (request, answers)
-    answers, _ = await exchange(vsp, status_post(t.hash))
-    assert b'"code":10' in answers[0][1]
+    before = lane_count(vsp)
+    answers, _ = await exchange(vsp, status_post(t.hash))  # a known ticket, checked in full: the signature is bad
+    assert b'"code":10' in answers[0][1] and lane_count(vsp) == before + 1
 
 
 async def test_answers_not_at_hand_are_looked_up_first(vsp):
@@ -151,11 +150,12 @@ async def test_answers_not_at_hand_are_looked_up_first(vsp):
 
 async def test_a_client_sending_ahead_of_a_look_up_is_held_back(vsp, monkeypatch):
     release = asyncio.Event()
+    serve = api.serve
 
-    async def slow_learn(ctx, body):
+    async def slow_serve(ctx, path, request):
         await release.wait()
-        await learn_unknown(ctx, body)
-    monkeypatch.setattr(fastlane, "learn_unknown", slow_learn)
+        return await serve(ctx, path, request)
+    monkeypatch.setattr(api, "serve", slow_serve)
     ahead = VSPINFO * (2 * fastlane.MAX_WAITING // len(VSPINFO))
     port = int(vsp.url.rsplit(":", 1)[1])
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -188,15 +188,43 @@ async def test_idle_connections_are_closed(vsp, monkeypatch):
         writer.close()
 
 
-async def test_closing_the_lane_ends_its_connections_and_look_ups():
+async def test_closing_the_lane_lets_look_ups_end_then_cancels_the_rest_and_closes():
     lane = fastlane.FastLane(SimpleNamespace(), fallback=None)
-    task = lane.start(asyncio.sleep(3600))
-    closed = []
+    quick, stuck = lane.start(asyncio.sleep(0.2)), lane.start(asyncio.sleep(3600))
+    events = []
     conn = fastlane.LaneProtocol(lane)
-    conn.transport = SimpleNamespace(close=lambda: closed.append(1))
+    conn.transport = SimpleNamespace(close=lambda: events.append("closed"), is_closing=lambda: False,
+                                     pause_reading=lambda: events.append("reading paused"))
     lane.connections.add(conn)
-    await lane.close()
-    assert task.cancelled() and closed == [1] and not lane.tasks
+    await lane.close(grace=1.0)
+    assert quick.done() and not quick.cancelled() and stuck.cancelled() and not lane.tasks
+    assert events == ["reading paused", "closed"] and conn.stopped
+
+
+async def test_a_handler_whose_client_left_still_ends(vsp, monkeypatch):
+    """aiohttp does not cancel a handler when its client goes; nor does the lane: what it writes, it finishes."""
+    started, release, ended = asyncio.Event(), asyncio.Event(), []
+    serve = api.serve
+
+    async def slow_serve(ctx, path, request):
+        started.set()
+        await release.wait()
+        answer = await serve(ctx, path, request)
+        ended.append(answer.status)
+        return answer
+    monkeypatch.setattr(api, "serve", slow_serve)
+    port = int(vsp.url.rsplit(":", 1)[1])
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(status_post("ef" * 32))
+    await asyncio.wait_for(started.wait(), 10)
+    writer.close()
+    await asyncio.sleep(0.1)
+    release.set()
+    for _ in range(100):
+        if ended:
+            break
+        await asyncio.sleep(0.05)
+    assert ended == [400]
 
 
 async def test_lane_answers_are_counted_in_metrics(vsp):
@@ -268,7 +296,7 @@ async def test_own_ticket_status_is_answered_in_the_lane_and_follows_every_write
         return answer[1]
 
     assert b'"feetxstatus":"none"' in await in_lane()
-    # each write is seen by the very next request: the lane reads the database, it keeps no copy
+    # each write is seen by the very next request: every write forgets the rows kept
     fee = make_fee_tx(fee_addr(quote), quote.json["feeamount"])
     assert (await vsp.client.payfee(t.commitment.secret, t.hash, fee.serialize().hex(), t.voting.wif)).status == 200
     assert f'"feetxstatus":"{FEE_RECEIVED}","feetxhash":"{fee.txid()}"'.encode() in await in_lane()
@@ -279,14 +307,15 @@ async def test_own_ticket_status_is_answered_in_the_lane_and_follows_every_write
     assert f'"altsignaddress":"{alt.address}"'.encode() in await in_lane()
     request = signed_status_post(t.hash, alt.secret)
     assert f'"altsignaddress":"{alt.address}"'.encode() in await in_lane()
-    # signed by neither: aiohttp answers code 10, the lane does not
+    # signed by neither: code 10, from the lane as from aiohttp
     request = signed_status_post(t.hash, Key(SIMNET).secret)
     before = lane_count(vsp)
     (answer,), _ = await exchange(vsp, request)
-    assert lane_count(vsp) == before and answer[0].startswith(b"HTTP/1.1 400 ") and b'"code":10' in answer[1]
+    assert lane_count(vsp) == before + 1 and answer[0].startswith(b"HTTP/1.1 400 ") and b'"code":10' in answer[1]
+    assert answer == (await by_aiohttp(vsp, request))[0]
 
 
-async def test_a_busy_database_sends_the_lane_to_the_readers_thread(vsp, monkeypatch):
+async def test_a_busy_database_sends_the_read_to_the_readers_thread(vsp, monkeypatch):
     t = vsp.new_ticket()
     await vsp.client.feeaddress(t.commitment.secret, t.hash, t.ticket_hex, t.parent_hex)
     refused = []
@@ -296,8 +325,9 @@ async def test_a_busy_database_sends_the_lane_to_the_readers_thread(vsp, monkeyp
             refused.append(sql)
             raise sqlite3.OperationalError("database is locked")
     monkeypatch.setattr(vsp.ctx.store, "_point", Busy())
+    vsp.ctx.store._forget_hot_rows()
     before = lane_count(vsp)
     (answer,), _ = await exchange(vsp, signed_status_post(t.hash, t.commitment.secret))
     assert answer[0].startswith(b"HTTP/1.1 200 OK") and b'"feetxstatus":"none"' in answer[1]
-    assert refused and lane_count(vsp) == before  # SQLite said wait: the look-up waited on the reader's thread,
-    assert (await vsp.ctx.store.get_ticket(t.hash)).hash == t.hash  # and aiohttp answered
+    assert refused and lane_count(vsp) == before + 1  # SQLite said wait: the handler waited on the reader's thread
+    assert (await vsp.ctx.store.get_ticket(t.hash)).hash == t.hash

@@ -1,9 +1,9 @@
 """The fast lane against aiohttp alone, on generated requests: the same answer, byte for byte.
 
 Two listening sockets serve one application: one through the fast lane
-(as vspd runs), one plain aiohttp. Each generated request, close to the
-three the lane answers but bent in the ways clients and attackers bend
-them, goes to both on fresh connections; the status line, the headers that
+(as vspd runs), one plain aiohttp. Each generated request, close to those
+the lane answers (every API v3 path and the home page) but bent in the
+ways clients and attackers bend them, goes to both on fresh connections; the status line, the headers that
 matter, the body and whether the connection then closes must agree.
 """
 
@@ -27,7 +27,9 @@ def usually(default: bytes, *others: bytes):
     return st.sampled_from([default] * 3 * len(others) + list(others))
 
 
-LANE_REQUESTS = [(b"GET", b"/api/v3/vspinfo"), (b"GET", b"/"), (b"POST", b"/api/v3/ticketstatus")]
+LANE_REQUESTS = [(b"GET", b"/api/v3/vspinfo"), (b"GET", b"/"), (b"POST", b"/api/v3/ticketstatus"),
+                 (b"POST", b"/api/v3/feeaddress"), (b"POST", b"/api/v3/payfee"), (b"POST", b"/api/v3/setvotechoices"),
+                 (b"POST", b"/api/v3/setaltsignaddr")]
 
 
 @st.composite
@@ -35,7 +37,7 @@ def requests(draw) -> tuple[bytes, bytes]:
     method, path = draw(st.sampled_from(LANE_REQUESTS))
     method = draw(usually(method, b"HEAD", b"get", b"PUT", b"POST" if method == b"GET" else b"GET"))
     path = draw(usually(path, b"/api/v3/vspinfo/", b"/api/v3/vspinfo?x=1", b"//", b"/API/v3/vspinfo", b"/%2F",
-                        b"/api/v3/ticketstatus", b"/"))
+                        b"/api/v3/ticketstatus", b"/api/v3/payfee/", b"/api/v3/feeaddress", b"/"))
     version = draw(usually(b"HTTP/1.1", b"HTTP/1.0", b"HTTP/1.2", b"http/1.1"))
     sep = draw(usually(b" ", b"  ", b"\t"))
     headers = []

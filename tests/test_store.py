@@ -210,3 +210,85 @@ async def test_concurrent_insert_then_read_back_never_misses(tmp_path):
         await asyncio.gather(*readers)
         await store.close()
     assert misses == [], f"{len(misses)} of 480 fresh tickets not found right after their commit"
+
+
+async def test_kept_rows_are_forgotten_by_every_write(tmp_path):
+    store = await make_store(tmp_path / "v.db")
+    t = ticket(voting_wif="cVsecretwif")
+    await store.insert_new_ticket(t, derive)
+    await store.get_ticket(t.hash)
+    queries = store.query_count
+    assert (await store.get_ticket(t.hash)).fee_tx_status == "none" and store.query_count == queries  # kept
+    writes = [
+        lambda: store.update_fields(t.hash, {"fee_tx_status": "received"}),
+        lambda: store.set_outcome(t.hash, "voted"),
+        lambda: store.insert_alt_sign(AltSignAddr(t.hash, "SsAlt", "{}", "sig", "{}", "sig", 0)),
+        lambda: store.save_vote_change(t.hash, '{"timestamp":1}', "s", "{}", "s"),
+        lambda: store.delete_ticket(t.hash),
+    ]
+    seen = []
+    for write in writes:
+        before = (await store.ticket_and_alt_sign(t.hash), len(await store.vote_changes(t.hash)))
+        await write()
+        after = (await store.ticket_and_alt_sign(t.hash), len(await store.vote_changes(t.hash)))
+        assert after != before  # the very next read sees the write
+        seen.append(after)
+    assert seen[-1] == ((None, None), 0)
+    with pytest.raises(StoreError):  # a failed write transaction forgets them too
+        await store.insert_alt_sign(AltSignAddr("cd" * 32, "", "{}", "", "{}", "", 0))
+    assert not store._hot
+    await store.close()
+
+
+async def test_a_read_that_a_write_ended_during_keeps_nothing(tmp_path, monkeypatch):
+    store = await make_store(tmp_path / "v.db")
+    t = ticket()
+    await store.insert_new_ticket(t, derive)
+
+    class Busy:
+        def execute(self, sql, params):
+            raise sqlite3.OperationalError("database is locked")
+    point, read = store._point, store._read
+
+    async def read_then_write(sql, params):
+        rows = await read(sql, params)  # what SQLite said before the write below
+        await store.update_fields(t.hash, {"fee_tx_status": "received"})
+        return rows
+    monkeypatch.setattr(store, "_point", Busy())
+    monkeypatch.setattr(store, "_read", read_then_write)
+    assert (await store.get_ticket(t.hash)).fee_tx_status == "none"
+    assert not store._hot  # not kept: a write ended meanwhile
+    monkeypatch.setattr(store, "_point", point)
+    monkeypatch.setattr(store, "_read", read)
+    assert (await store.get_ticket(t.hash)).fee_tx_status == "received"
+    await store.close()
+
+
+async def test_kept_rows_are_bounded_and_the_voting_key_is_opened_only_when_asked(tmp_path, monkeypatch):
+    from vspd.store import db
+    monkeypatch.setattr(db, "HOT_ROWS", 3)
+    store = await make_store(tmp_path / "v.db")
+    hashes = [f"{i:02x}" * 32 for i in range(5)]
+    for h in hashes:
+        await store.insert_new_ticket(ticket(h, voting_wif=f"wif{h[:4]}"), derive)
+    for h in hashes:
+        assert (await store.get_ticket(h)).voting_wif == f"wif{h[:4]}"
+        assert len(store._hot) <= 3
+    ticket_of_request, alt = await store.ticket_and_alt_sign(hashes[0])
+    assert ticket_of_request.voting_wif == "" and alt is None
+    await store.close()
+
+
+async def test_request_timestamps_follow_the_vote_change_records(tmp_path):
+    store = await make_store(tmp_path / "v.db")
+    t = ticket()
+    await store.insert_new_ticket(t, derive)
+    assert await store.request_timestamps(t.hash) == ()
+    await store.save_vote_change(t.hash, '{"timestamp":5,"votingkey":"secret"}', "s", "{}", "s")
+    assert await store.request_timestamps(t.hash) == (5,)
+    assert await store.request_timestamps(t.hash) == (5,)  # kept: no query
+    await store.save_vote_change(t.hash, '{"timestamp":true}', "s", "{}", "s")
+    await store.save_vote_change(t.hash, 'not json', "s", "{}", "s")
+    assert await store.request_timestamps(t.hash) == (5, None, None)
+    assert all("secret" not in repr(v) for v in store._hot.values())  # only what the requests say is kept
+    await store.close()

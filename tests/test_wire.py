@@ -3,7 +3,8 @@
 import base64
 import os
 
-from web.wire import DEFAULT_MESSAGES, SIGNATURE_HEADER, APIError, ErrorCode, Signer, error_response, go_json
+from web.wire import (DEFAULT_MESSAGES, SIGNATURE_HEADER, APIAnswer, APIError, ErrorCode, Signer, error_answer, go_json,
+                      response_of)
 
 
 def test_default_errors_signed_once_equal_signed_each_time():
@@ -12,16 +13,17 @@ def test_default_errors_signed_once_equal_signed_each_time():
         body = go_json({"code": int(code), "message": message})
         assert signer.default_error(code) == (body, signer.sign(body))
         assert signer.default_error(code) is signer.default_error(code)  # built once
-        resp = error_response(signer, APIError(code))
+        answer = error_answer(signer, APIError(code))
+        assert answer.body == body and answer.signature == signer.sign(body)
+        resp = response_of(answer)
         assert resp.body == body and resp.headers[SIGNATURE_HEADER] == signer.sign(body)
         assert resp.content_type == "application/json" and resp.charset == "utf-8"
 
 
 def test_custom_error_messages_are_signed_as_they_come():
     signer = Signer(os.urandom(32))
-    resp = error_response(signer, APIError(ErrorCode.BAD_REQUEST, "invalid ticket hash"))
-    assert resp.status == 400 and resp.body == b'{"code":0,"message":"invalid ticket hash"}'
-    assert resp.headers[SIGNATURE_HEADER] == signer.sign(resp.body)
+    answer = error_answer(signer, APIError(ErrorCode.BAD_REQUEST, "invalid ticket hash"))
+    assert answer == APIAnswer(400, b'{"code":0,"message":"invalid ticket hash"}', signer.sign(answer.body))
 
 
 def test_remembered_signatures_are_the_signatures_and_bounded():

@@ -2,8 +2,6 @@
 
 import logging
 
-from aiohttp import web
-
 from rpcclient import NodeUnavailable, RPCError
 from vspd.chain.errors import ChainError
 from vspd.chain.fees import vsp_fee
@@ -11,9 +9,11 @@ from vspd.store import StoreError, Ticket
 from vspd.store.models import FEE_BROADCAST, FEE_CONFIRMED, FEE_ERROR, FEE_NONE, FEE_RECEIVED
 
 from . import binding
+from .apirequest import APIRequest
 from .context import AppContext
-from .ticketchecks import authenticate, broadcast_ticket, internal, read_body, require_can_vote, require_node, require_intake, require_open
-from .wire import APIError, ErrorCode, b64, signed_json
+from .ticketchecks import (authenticate, broadcast_ticket, internal, require_can_vote, require_intake, require_node,
+                           require_open)
+from .wire import APIAnswer, APIError, ErrorCode, b64, signed_answer
 
 FEE_QUOTE_SECONDS = 3600
 REQUIRED_CONFS = 6
@@ -28,14 +28,14 @@ async def current_fee(ctx: AppContext) -> int:
     return vsp_fee(best.sbits, best.height, ctx.vspfee, ctx.net)
 
 
-async def handle(ctx: AppContext, request: web.Request) -> web.Response:
+async def handle(ctx: AppContext, request: APIRequest) -> APIAnswer:
     require_open(ctx)
     require_intake(ctx)
-    body = await read_body(request)
-    await broadcast_ticket(ctx, body)
-    auth = await authenticate(ctx, request, body)
+    body = request.read()
+    await broadcast_ticket(ctx, request)
+    auth = await authenticate(ctx, request)
     require_node(ctx)
-    binding.bind(body, binding.FEE_ADDRESS)
+    request.bind(binding.FEE_ADDRESS)
     ticket = auth.ticket
     if ticket is not None and ticket.fee_tx_status in (FEE_RECEIVED, FEE_BROADCAST, FEE_CONFIRMED):
         raise APIError(ErrorCode.FEE_ALREADY_RECEIVED)
@@ -70,7 +70,6 @@ async def handle(ctx: AppContext, request: web.Request) -> web.Response:
                 raise internal("insert ticket", e) from None
         log.info("new ticket %s: fee address %s (index %d), %d atoms", ticket.hash, ticket.fee_address,
                  ticket.fee_address_index, ticket.fee_amount)
-    resp, _, _ = signed_json(ctx.signer, {
+    return signed_answer(ctx.signer, {
         "timestamp": now, "feeaddress": ticket.fee_address, "feeamount": ticket.fee_amount,
         "expiration": ticket.fee_expiration, "request": b64(body)})
-    return resp

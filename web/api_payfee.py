@@ -2,8 +2,6 @@
 
 import logging
 
-from aiohttp import web
-
 from rpcclient import NodeUnavailable, RPCError
 from rpcclient.exccd import is_orphan_error
 from vspd.chain import address, tx as txmod, wif as wifmod
@@ -12,10 +10,11 @@ from vspd.store import StoreError
 from vspd.store.models import FEE_BROADCAST, FEE_CONFIRMED, FEE_ERROR, FEE_NONE, FEE_RECEIVED
 
 from . import binding, votechoices
+from .apirequest import APIRequest
 from .context import AppContext
 from .history import record_exchange
-from .ticketchecks import authenticate, internal, read_body, require_can_vote, require_node, require_intake, require_open
-from .wire import APIError, ErrorCode, b64, signed_json
+from .ticketchecks import authenticate, internal, require_can_vote, require_intake, require_node, require_open
+from .wire import APIAnswer, APIError, ErrorCode, b64, signed_answer
 
 log = logging.getLogger("web.api")
 
@@ -29,16 +28,16 @@ def _voting_key(req: dict, ctx: AppContext) -> wifmod.WIF:
         raise APIError(ErrorCode.INVALID_PRIV_KEY, f"invalid private key: {e}") from None
 
 
-async def handle(ctx: AppContext, request: web.Request) -> web.Response:
+async def handle(ctx: AppContext, request: APIRequest) -> APIAnswer:
     require_open(ctx)
     require_intake(ctx)
-    body = await read_body(request)
-    auth = await authenticate(ctx, request, body)
+    body = request.read()
+    auth = await authenticate(ctx, request)
     require_node(ctx)
     ticket = auth.ticket
     if ticket is None:
         raise APIError(ErrorCode.UNKNOWN_TICKET)
-    req = binding.bind(body, binding.PAY_FEE)
+    req = request.bind(binding.PAY_FEE)
     if ticket.fee_tx_status in (FEE_RECEIVED, FEE_BROADCAST, FEE_CONFIRMED):
         raise APIError(ErrorCode.FEE_ALREADY_RECEIVED)
     raw = await require_can_vote(ctx, ticket.hash)
@@ -96,9 +95,9 @@ async def handle(ctx: AppContext, request: web.Request) -> web.Response:
     if ticket.confirmed:
         await broadcast_fee(ctx, ticket)
 
-    resp, rsp_body, rsp_sig = signed_json(ctx.signer, {"timestamp": now, "request": b64(body)})
-    await record_exchange(ctx, ticket.hash, body, request, rsp_body, rsp_sig)
-    return resp
+    answer = signed_answer(ctx.signer, {"timestamp": now, "request": b64(body)})
+    await record_exchange(ctx, ticket.hash, request, answer)
+    return answer
 
 
 async def broadcast_fee(ctx: AppContext, ticket) -> None:

@@ -2,28 +2,27 @@
 
 import logging
 
-from aiohttp import web
-
 from vspd.chain import address
 from vspd.chain.errors import ChainError
 from vspd.store import StoreError
 from vspd.store.models import AltSignAddr
 
 from . import binding
+from .apirequest import APIRequest
 from .context import AppContext
-from .ticketchecks import authenticate, broadcast_ticket, internal, read_body, require_can_vote, require_node, require_open
-from .wire import CLIENT_SIGNATURE_HEADER, APIError, ErrorCode, b64, signed_json
+from .ticketchecks import authenticate, broadcast_ticket, internal, require_can_vote, require_node, require_open
+from .wire import APIAnswer, APIError, ErrorCode, b64, signed_answer
 
 log = logging.getLogger("web.api")
 
 
-async def handle(ctx: AppContext, request: web.Request) -> web.Response:
+async def handle(ctx: AppContext, request: APIRequest) -> APIAnswer:
     require_open(ctx)
-    body = await read_body(request)
-    await broadcast_ticket(ctx, body)
-    auth = await authenticate(ctx, request, body)
+    body = request.read()
+    await broadcast_ticket(ctx, request)
+    auth = await authenticate(ctx, request)
     require_node(ctx)
-    req = binding.bind(body, binding.SET_ALT_SIGN_ADDR)
+    req = request.bind(binding.SET_ALT_SIGN_ADDR)
     if await ctx.store.get_alt_sign(auth.ticket_hash) is not None:
         raise APIError(ErrorCode.BAD_REQUEST, "alternate sign address data already exists")
     try:
@@ -33,14 +32,14 @@ async def handle(ctx: AppContext, request: web.Request) -> web.Response:
     if alt.kind != address.P2PKH:
         raise APIError(ErrorCode.BAD_REQUEST, "wrong type for alternate signing address")
     await require_can_vote(ctx, auth.ticket_hash)
-    resp, rsp_body, rsp_sig = signed_json(ctx.signer, {"timestamp": ctx.now(), "request": b64(body)})
+    answer = signed_answer(ctx.signer, {"timestamp": ctx.now(), "request": b64(body)})
     try:
         await ctx.store.insert_alt_sign(AltSignAddr(
-            auth.ticket_hash, str(alt), body.decode("utf-8", "replace"),
-            request.headers.get(CLIENT_SIGNATURE_HEADER, ""), rsp_body.decode(), rsp_sig, ctx.now()))
+            auth.ticket_hash, str(alt), body.decode("utf-8", "replace"), request.signature, answer.body.decode(),
+            answer.signature, ctx.now()))
     except StoreError as e:
         if await ctx.store.get_alt_sign(auth.ticket_hash) is not None:  # lost a race
             raise APIError(ErrorCode.BAD_REQUEST, "alternate sign address data already exists") from None
         raise internal("store alternate sign address", e) from None
     log.info("ticket %s: alternate sign address %s", auth.ticket_hash, alt)
-    return resp
+    return answer

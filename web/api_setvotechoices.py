@@ -1,27 +1,25 @@
 """POST /api/v3/setvotechoices: change a ticket's preferences (works while closed)."""
 
 import asyncio
-import json
 import logging
-
-from aiohttp import web
 
 from vspd.store import StoreError
 from vspd.store.models import FEE_CONFIRMED, FEE_NONE
 from vspd.voters import VoterUnavailable
 
 from . import binding, votechoices
+from .apirequest import APIRequest
 from .context import AppContext
 from .history import record_exchange
-from .ticketchecks import authenticate, internal, read_body
-from .wire import APIError, ErrorCode, b64, signed_json
+from .ticketchecks import authenticate, internal
+from .wire import APIAnswer, APIError, ErrorCode, b64, signed_answer
 
 log = logging.getLogger("web.api")
 
 
-async def handle(ctx: AppContext, request: web.Request) -> web.Response:
-    body = await read_body(request)
-    auth = await authenticate(ctx, request, body)
+async def handle(ctx: AppContext, request: APIRequest) -> APIAnswer:
+    body = request.read()
+    auth = await authenticate(ctx, request)
     if ctx.voters is not None and not ctx.voters.reachable():
         raise internal("setvotechoices", RuntimeError("no voter is reachable"))
     t = auth.ticket
@@ -31,16 +29,12 @@ async def handle(ctx: AppContext, request: web.Request) -> web.Response:
         raise APIError(ErrorCode.FEE_NOT_RECEIVED)
     if t.outcome:
         raise APIError(ErrorCode.TICKET_CANNOT_VOTE, f"ticket not eligible to vote (status={t.outcome})")
-    req = binding.bind(body, binding.SET_VOTE_CHOICES)
-    for change in await ctx.store.vote_changes(t.hash):
-        try:
-            stored = json.loads(change.request)["timestamp"]
-            if not isinstance(stored, int):
-                raise TypeError("timestamp is not an integer")
-        except (ValueError, KeyError, TypeError) as e:
-            raise internal(f"parse stored request of {t.hash}", e) from None
-        if req["timestamp"] <= stored:
-            raise APIError(ErrorCode.INVALID_TIMESTAMP)
+    req = request.bind(binding.SET_VOTE_CHOICES)
+    stamps = await ctx.store.request_timestamps(t.hash)
+    if None in stamps:
+        raise internal(f"parse stored request of {t.hash}", ValueError("no integer timestamp in a kept request"))
+    if stamps and req["timestamp"] <= max(stamps):
+        raise APIError(ErrorCode.INVALID_TIMESTAMP)
     bad = votechoices.problems(req, ctx.net)
     if bad:
         raise APIError(ErrorCode.INVALID_VOTE_CHOICES, next(iter(bad.values())))
@@ -55,9 +49,9 @@ async def handle(ctx: AppContext, request: web.Request) -> web.Response:
     log.info("vote choices of ticket %s updated", t.hash)
     if t.fee_tx_status == FEE_CONFIRMED and ctx.voters is not None and t.vote_choices:
         await push_choices(ctx, t)
-    resp, rsp_body, rsp_sig = signed_json(ctx.signer, {"timestamp": ctx.now(), "request": b64(body)})
-    await record_exchange(ctx, t.hash, body, request, rsp_body, rsp_sig)
-    return resp
+    answer = signed_answer(ctx.signer, {"timestamp": ctx.now(), "request": b64(body)})
+    await record_exchange(ctx, t.hash, request, answer)
+    return answer
 
 
 async def push_choices(ctx: AppContext, t) -> None:

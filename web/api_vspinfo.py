@@ -1,12 +1,9 @@
 """GET /api/v3/vspinfo: the signed body kept by the stats cache."""
 
-from aiohttp import web
-
+from .apirequest import APIRequest
 from .context import AppContext
-from .wire import SIGNATURE_HEADER
+from .wire import APIAnswer
 
 
-async def handle(ctx: AppContext, request: web.Request) -> web.Response:
-    body, signature = await ctx.stats.vspinfo()
-    return web.Response(body=body, content_type="application/json", charset="utf-8",
-                        headers={SIGNATURE_HEADER: signature})
+async def handle(ctx: AppContext, request: APIRequest) -> APIAnswer:
+    return APIAnswer(200, *await ctx.stats.vspinfo())

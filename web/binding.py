@@ -68,7 +68,11 @@ def _lookup(obj: dict, name: str):
 
 
 def bind(body: bytes, fields: tuple[Field, ...]) -> dict:
-    obj = parse_object(body)
+    return bind_fields(parse_object(body), fields)
+
+
+def bind_fields(obj: dict, fields: tuple[Field, ...]) -> dict:
+    """The fields of a parsed request body; `obj` itself is left as it is."""
     out: dict = {}
     for f in fields:
         present, v = _lookup(obj, f.name)

@@ -70,11 +70,14 @@ class AppContext:
         return next_fee_address(xpub, last_index, self.net)
 
     def client_ip(self, request: web.Request) -> str:
-        """Left-most valid X-Forwarded-For entry, but only from a trusted proxy."""
-        peer = request.remote or ""
+        return self.client_address(request.remote, request.headers.get("X-Forwarded-For", ""),
+                                   request.headers.get("X-Real-IP", ""))
+
+    def client_address(self, peer: str | None, forwarded_for: str, real_ip: str) -> str:
+        """Left-most valid X-Forwarded-For (else X-Real-IP) entry, but only from a trusted proxy."""
+        peer = peer or ""
         if peer in self.trusted_proxies:
-            for header in ("X-Forwarded-For", "X-Real-IP"):
-                value = request.headers.get(header, "")
+            for value in (forwarded_for, real_ip):
                 for part in value.split(","):
                     try:
                         return str(ipaddress.ip_address(part.strip()))

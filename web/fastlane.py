@@ -1,23 +1,23 @@
-"""A connection-level fast lane for the three hottest requests, ahead of aiohttp.
+"""A connection-level fast lane for API v3 and the home page, ahead of aiohttp.
 
-Every new connection starts here. While it sends GET /api/v3/vspinfo,
-GET / or POST /api/v3/ticketstatus, in the plain form clients send them,
-they are answered exactly as aiohttp would answer them (status line,
-headers, body): vspinfo and the home page from the bytes stats.py and
-pages.py keep ready, ticketstatus from the unknown-ticket cache or, for a
-ticket of ours signed as vspAuth asks, from one read of the database on
-this thread (vspd/store/db.py) and api_ticketstatus's own answer. An answer
-not at hand yet is first looked up (the stats, exccd's word on a ticket we
-do not have, a read SQLite made wait) in a task the lane owns.
+Every new connection starts here. While it sends API v3 requests
+(GET /api/v3/vspinfo, POST /api/v3/feeaddress, ...) or GET /, in the plain
+form clients send them, they are answered exactly as aiohttp would answer
+them (status line, headers, body): by the same handlers (web/api.py), from
+the lane's own parse of the request. vspinfo, the home page and an
+unknown ticket's status are at hand (the bytes stats.py and pages.py keep
+ready, the unknown-ticket cache) and answered in the same callback; any
+other request runs its handler in a task the lane owns, one at a time per
+connection, and is answered when it ends (a handler is never cancelled
+because its client left: what it writes, it finishes).
 
-At the first request the lane does not recognise, or cannot answer, the
-connection, with every byte not yet consumed, is handed to aiohttp's
-protocol for the rest of its life: aiohttp parses, answers and times it out
-as usual. So this is not an HTTP server: it recognises three requests
-exactly and hands over everything else untouched (any other path, a query,
-HEAD, an odd or repeated header, a missing Host, a chunked body, a POST
-with Origin or Sec-Fetch-Site (csrf.py's to judge), a ticketstatus that is
-not ours or not signed right, ...).
+At the first request the lane does not recognise the connection, with
+every byte not yet consumed, is handed to aiohttp's protocol for the rest
+of its life: aiohttp parses, answers and times it out as usual. So this is
+not an HTTP server: it recognises these requests exactly and hands over
+everything else untouched (any other path, a query, HEAD, an odd or
+repeated header, a missing Host, a chunked body, a body over MAX_BODY, a
+POST with Origin or Sec-Fetch-Site (csrf.py's to judge), ...).
 Answers go out in request order.
 """
 
@@ -25,34 +25,39 @@ import asyncio
 import logging
 import time
 from email.utils import formatdate
+from http import HTTPStatus
 from typing import Awaitable, Callable, NamedTuple
 
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE
 
-from .api_ticketstatus import status_body
+from . import api
+from .apirequest import APIRequest
 from .context import AppContext
 from .pages import site_url
-from .ticketchecks import learn_unknown, signed_by, ticket_hash_of
-from .wire import SIGNATURE_HEADER, APIError, ErrorCode, http_status
+from .ticketchecks import ticket_hash_of
+from .wire import SIGNATURE_HEADER, APIAnswer, APIError, ErrorCode, http_status
 
 log = logging.getLogger("web.fastlane")
 MAX_HEAD = 8190  # longer heads go to aiohttp, which has its own limits
-MAX_BODY = 4096  # a ticketstatus request is ~80 bytes; larger ones take the usual way
+MAX_BODY = 16384  # a feeaddress or payfee request is 1-3 KB; larger ones take the usual way
 IDLE_TIMEOUT = 75.0  # aiohttp's keep-alive timeout
 MAX_WAITING = 65536  # bytes a client may send ahead while its request is looked up; then we stop reading
+SHUTDOWN_GRACE = 10.0  # seconds handlers may take to finish at shutdown (aiohttp's shutdown_timeout)
 _TOKEN = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _FIELD_VALUE = bytes(range(0x20, 0x7F)) + b"\t"  # visible ASCII, space, tab: anything else goes to aiohttp
 _NEVER = (b"transfer-encoding", b"expect", b"upgrade")  # aiohttp's to judge
 _CSRF = (b"origin", b"sec-fetch-site")  # on a POST, csrf.py's to judge
-_REASONS = {200: b"OK", 400: b"Bad Request"}
+_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}  # as aiohttp words them
 
 
 class LaneRequest(NamedTuple):
     host: str | None
     remote: str | None
     forwarded_proto: str | None
-    client_signature: str | None
+    forwarded_for: str
+    real_ip: str
+    client_signature: str
     body: bytes
 
 
@@ -64,18 +69,41 @@ class Answer(NamedTuple):
 
 class Route(NamedTuple):
     method: bytes
-    answer: Callable[[AppContext, LaneRequest], Answer | None]  # None: not at hand
-    fill: Callable[[AppContext, LaneRequest], Awaitable[None]]  # looks it up; the answer is asked once more
+    ready: Callable[[AppContext, LaneRequest], Answer | None]  # the answer if at hand, in this callback
+    serve: Callable[[AppContext, LaneRequest], Awaitable[Answer | None]]  # else this, in a task; None: aiohttp's
 
 
-def _signed_json(status: int, body: bytes, signature: str) -> Answer:
-    return Answer(status, f"{SIGNATURE_HEADER}: {signature}\r\nContent-Type: application/json; charset=utf-8\r\n"
-                  .encode(), body)
+def _signed(answer: APIAnswer) -> Answer:
+    return Answer(answer.status, f"{SIGNATURE_HEADER}: {answer.signature}\r\n"
+                  f"Content-Type: application/json; charset=utf-8\r\n".encode(), answer.body)
+
+
+def _not_at_hand(ctx: AppContext, req: LaneRequest) -> None:
+    return None
 
 
 def _vspinfo(ctx: AppContext, req: LaneRequest) -> Answer | None:
     ready = ctx.stats.ready_vspinfo()
-    return _signed_json(200, *ready) if ready is not None else None
+    return _signed(APIAnswer(200, *ready)) if ready is not None else None
+
+
+def _unknown_ticket_status(ctx: AppContext, req: LaneRequest) -> Answer | None:
+    """Code 6 for a ticket the unknown-ticket cache holds: what api_ticketstatus answers, without a task."""
+    try:
+        ticket_hash = ticket_hash_of(req.body)
+    except APIError:
+        return None  # the handler words the error
+    if ctx.unknown_tickets.holds(ticket_hash, ctx.store.ticket_inserts):
+        return _signed(APIAnswer(http_status(ErrorCode.UNKNOWN_TICKET),
+                                 *ctx.signer.default_error(ErrorCode.UNKNOWN_TICKET)))
+    return None
+
+
+def _api(path: str) -> Callable[[AppContext, LaneRequest], Awaitable[Answer]]:
+    async def serve(ctx: AppContext, req: LaneRequest) -> Answer:
+        request = APIRequest(req.body, req.client_signature, req.remote, req.forwarded_for, req.real_ip)
+        return _signed(await api.serve(ctx, path, request))
+    return serve
 
 
 def _home(ctx: AppContext, req: LaneRequest) -> Answer | None:
@@ -85,36 +113,17 @@ def _home(ctx: AppContext, req: LaneRequest) -> Answer | None:
     return Answer(200, b"Content-Type: text/html; charset=utf-8\r\n", ctx.home_pages.body(ctx, url))
 
 
-async def _first_stats(ctx: AppContext, req: LaneRequest) -> None:
+async def _home_after_stats(ctx: AppContext, req: LaneRequest) -> Answer | None:
     if ctx.stats.stats is None:
         await ctx.stats.refresh()
+    return _home(ctx, req)
 
 
-def _ticket_status(ctx: AppContext, req: LaneRequest) -> Answer | None:
-    """Code 6 for a ticket nobody knows, or the status of a ticket of ours that its owner signed for."""
-    try:
-        ticket_hash = ticket_hash_of(req.body)
-    except APIError:
-        return None  # aiohttp words the error
-    if ctx.unknown_tickets.holds(ticket_hash, ctx.store.ticket_inserts):
-        return _signed_json(http_status(ErrorCode.UNKNOWN_TICKET), *ctx.signer.default_error(ErrorCode.UNKNOWN_TICKET))
-    done, ticket, alt = ctx.store.ticket_and_alt_sign_now(ticket_hash)
-    if not done or ticket is None or not req.client_signature or not signed_by(
-            ctx, ticket.commitment_address, alt, req.client_signature, req.body):
-        return None
-    body = status_body(ctx, ticket, alt, req.body)
-    return _signed_json(200, body, ctx.signer.sign(body))
-
-
-async def _learn_unknown(ctx: AppContext, req: LaneRequest) -> None:
-    await learn_unknown(ctx, req.body)
-
-
+_READY = {"/api/v3/vspinfo": _vspinfo, "/api/v3/ticketstatus": _unknown_ticket_status}
 ROUTES: dict[bytes, Route] = {
-    b"/api/v3/vspinfo": Route(b"GET", _vspinfo, _first_stats),
-    b"/": Route(b"GET", _home, _first_stats),
-    b"/api/v3/ticketstatus": Route(b"POST", _ticket_status, _learn_unknown),
-}
+    path.encode(): Route(method.encode(), _READY.get(path, _not_at_hand), _api(path))
+    for path, (method, _) in api.ROUTES.items()}
+ROUTES[b"/"] = Route(b"GET", _home, _home_after_stats)
 
 
 class Parsed(NamedTuple):
@@ -159,13 +168,17 @@ class FastLane:
         task.add_done_callback(self.tasks.discard)
         return task
 
-    async def close(self) -> None:
-        """Close the connections still in the lane, and end their look-ups."""
-        for conn in list(self.connections):
-            conn.transport.close()
+    async def close(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """Read no more, give the look-ups under way `grace` seconds to end, cancel the rest, close."""
+        for conn in self.connections:
+            conn.stop_reading()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=grace)
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        for conn in list(self.connections):
+            conn.transport.close()
 
 
 class LaneProtocol(asyncio.Protocol):
@@ -176,6 +189,7 @@ class LaneProtocol(asyncio.Protocol):
         self.buf = b""
         self.write_paused = False  # the client does not read its answers
         self.read_paused = False
+        self.stopped = False  # the lane is shutting down
         self.lookup: asyncio.Task | None = None
         self.last_active = 0.0
         self.idle_timer: asyncio.TimerHandle | None = None
@@ -190,9 +204,13 @@ class LaneProtocol(asyncio.Protocol):
         self.idle_timer = loop.call_later(IDLE_TIMEOUT, self._idle)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._leave()
-        if self.lookup is not None:
-            self.lookup.cancel()
+        self._leave()  # a look-up under way ends as it would have, and its answer is dropped
+
+    def stop_reading(self) -> None:
+        """At shutdown: no new request is read; the one under way may still be answered."""
+        self.stopped = True
+        if not self.transport.is_closing():
+            self._flow()
 
     def _leave(self) -> None:
         self.lane.connections.discard(self)
@@ -219,7 +237,7 @@ class LaneProtocol(asyncio.Protocol):
 
     def _flow(self) -> None:
         """Read only while the client reads its answers and sends no more than a bounded amount ahead."""
-        stop = self.write_paused or (self.lookup is not None and len(self.buf) > MAX_WAITING)
+        stop = self.stopped or self.write_paused or (self.lookup is not None and len(self.buf) > MAX_WAITING)
         if stop != self.read_paused:
             self.read_paused = stop
             if stop:
@@ -236,7 +254,8 @@ class LaneProtocol(asyncio.Protocol):
 
     def _answer(self) -> None:
         """Answer the complete requests in the buffer, in order, until one needs a look-up or aiohttp."""
-        while self.buf and not self.write_paused and self.lookup is None and not self.transport.is_closing():
+        while (self.buf and not self.write_paused and not self.stopped and self.lookup is None
+               and not self.transport.is_closing()):
             end = self.buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(self.buf) > MAX_HEAD:
@@ -251,7 +270,7 @@ class LaneProtocol(asyncio.Protocol):
             if parsed.body_size:
                 parsed = parsed._replace(request=parsed.request._replace(
                     body=self.buf[parsed.head_size:parsed.head_size + parsed.body_size]))
-            answer = parsed.route.answer(self.lane.ctx, parsed.request)
+            answer = parsed.route.ready(self.lane.ctx, parsed.request)
             if answer is None:
                 self.lookup = self.lane.start(self._look_up(parsed))
                 self._flow()
@@ -259,12 +278,14 @@ class LaneProtocol(asyncio.Protocol):
             self._send(parsed, answer)
 
     async def _look_up(self, parsed: Parsed) -> None:
+        started = time.perf_counter()
         try:
-            await parsed.route.fill(self.lane.ctx, parsed.request)
-            answer = parsed.route.answer(self.lane.ctx, parsed.request)
+            answer = await parsed.route.serve(self.lane.ctx, parsed.request)
         except Exception:
             log.exception("fast lane look-up of %s failed; aiohttp takes the request", parsed.path)
             answer = None
+        if answer is not None:
+            self.lane.ctx.metrics.observe_latency(parsed.path, time.perf_counter() - started)
         self.lookup = None
         if self.transport.is_closing():
             return
@@ -313,21 +334,21 @@ class LaneProtocol(asyncio.Protocol):
         if any(h in headers for h in _NEVER) or (route.method == b"POST" and any(h in headers for h in _CSRF)):
             return None
         length = headers.get(b"content-length", b"0")
-        if not length.isdigit() or len(length) > 4 or int(length) > MAX_BODY or (route.method == b"GET" and
+        if not length.isdigit() or len(length) > 5 or int(length) > MAX_BODY or (route.method == b"GET" and
                                                                                    int(length)):
             return None
         http11 = parts[2] == b"HTTP/1.1"
         connection = headers.get(b"connection", b"").lower()
         if connection not in (b"", b"close", b"keep-alive") or (http11 and b"host" not in headers):
             return None
-        host, proto, signature = (headers.get(b"host"), headers.get(b"x-forwarded-proto"),
-                                  headers.get(b"vsp-client-signature"))
+        host, proto = headers.get(b"host"), headers.get(b"x-forwarded-proto")
         return Parsed(route, parts[1].decode(), http11,
                       connection != b"close" if http11 else connection == b"keep-alive",
                       len(head) + 4, int(length),
                       LaneRequest(host.decode() if host is not None else None, self.remote,
                                   proto.decode() if proto is not None else None,
-                                  signature.decode() if signature is not None else None, b""))
+                                  headers.get(b"x-forwarded-for", b"").decode(), headers.get(b"x-real-ip", b"").decode(),
+                                  headers.get(b"vsp-client-signature", b"").decode(), b""))
 
     def _hand_over(self) -> None:
         """From now on aiohttp serves this connection, starting with the bytes not consumed here."""

@@ -1,20 +1,17 @@
 """The signed request/response pairs kept per ticket for disputes (spec §3.9, §3.12)."""
 
-from aiohttp import web
-
 from vspd.store import StoreError
 
+from .apirequest import APIRequest
 from .context import AppContext
 from .ticketchecks import internal
-from .wire import CLIENT_SIGNATURE_HEADER
+from .wire import APIAnswer
 
 
-async def record_exchange(ctx: AppContext, ticket_hash: str, body: bytes, request: web.Request,
-                          rsp_body: bytes, rsp_sig: str) -> None:
+async def record_exchange(ctx: AppContext, ticket_hash: str, request: APIRequest, answer: APIAnswer) -> None:
     """Store the pair before answering, so nothing acknowledged goes unrecorded."""
     try:
-        await ctx.store.save_vote_change(ticket_hash, body.decode("utf-8", "replace"),
-                                         request.headers.get(CLIENT_SIGNATURE_HEADER, ""),
-                                         rsp_body.decode(), rsp_sig)
+        await ctx.store.save_vote_change(ticket_hash, request.read().decode("utf-8", "replace"), request.signature,
+                                         answer.body.decode(), answer.signature)
     except StoreError as e:
         raise internal("save vote change record", e) from None

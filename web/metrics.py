@@ -33,8 +33,15 @@ class Metrics:
         self.backup_restarts = Gauge("vspd_backup_restarts", "Times litestream had to be restarted", registry=r)
         self.block_height = Gauge("vspd_block_height", "Best block height of the frontend's exccd", registry=r)
         # (endpoint, status) -> answers of web/fastlane.py, counted plainly as they are the most frequent;
-        # they take microseconds and stay out of the latency histogram
+        # those at hand take microseconds and stay out of the latency histogram, handlers' go in it
         self.hot_requests: collections.Counter[tuple[str, int]] = collections.Counter()
+        self._latency_of: dict[str, object] = {}  # endpoint -> its histogram child, looked up once
+
+    def observe_latency(self, endpoint: str, seconds: float) -> None:
+        child = self._latency_of.get(endpoint)
+        if child is None:
+            child = self._latency_of[endpoint] = self.latency.labels(endpoint)
+        child.observe(seconds)
 
     def fold_hot_requests(self) -> None:
         """Add the fast lane's counts to the request counter."""

@@ -1,17 +1,15 @@
 """The shared checks of the ticket endpoints (vspd's middleware chain, §2.1, §2.5.3).
 
-`read_body` enforces the size limit, `broadcast_ticket` makes sure the
-node knows the ticket and its parent, `authenticate` checks the client
-signature against the commitment or alternate sign address, and
-`can_vote` asks the node whether the ticket may still vote.
+`broadcast_ticket` makes sure the node knows the ticket and its parent,
+`authenticate` checks the client signature against the commitment or
+alternate sign address, and `can_vote` asks the node whether the ticket
+may still vote. (The size limit is web/apirequest.py's.)
 """
 
 import hashlib
 import logging
 import re
 from dataclasses import dataclass
-
-from aiohttp import web
 
 from rpcclient import NodeUnavailable, RPCError
 from rpcclient.errors import ERR_NO_TX_INFO
@@ -23,27 +21,15 @@ from vspd.chain.params import NetParams
 from vspd.store import Ticket
 
 from . import binding
+from .apirequest import APIRequest
 from .context import AppContext
-from .wire import CLIENT_SIGNATURE_HEADER, APIError, ErrorCode
+from .wire import APIError, ErrorCode
 
-MAX_BODY = 1 << 20
 SIGNATURE_B64 = 88  # a 65-byte compact signature in base64
 REMEMBERED_SIGNATURES = 4096  # each kept as addresses, signature and the body's digest: ~1 MiB at most
 _VERIFIED: dict[tuple, bool] = {}
 _HASH = re.compile(r"[0-9a-fA-F]{64}")
 log = logging.getLogger("web.api")
-
-
-async def read_body(request: web.Request) -> bytes:
-    declared = request.content_length
-    if declared is not None and declared > MAX_BODY:
-        raise APIError(ErrorCode.BAD_REQUEST, "request body larger than 1 MiB")
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(65536):
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise APIError(ErrorCode.BAD_REQUEST, "request body larger than 1 MiB")
-    return bytes(body)
 
 
 def check_hash(value: str) -> str:
@@ -69,9 +55,9 @@ async def get_ticket_tx(ctx: AppContext, ticket_hash: str) -> RawTx:
         raise internal(f"getrawtransaction {ticket_hash}", e) from None
 
 
-async def broadcast_ticket(ctx: AppContext, body: bytes) -> None:
+async def broadcast_ticket(ctx: AppContext, request: APIRequest) -> None:
     """Make the node know the ticket (and its parent), broadcasting if needed."""
-    req = binding.bind(body, binding.TICKET_BROADCAST)
+    req = request.bind(binding.TICKET_BROADCAST)
     try:
         ticket = txmod.from_hex(req["tickethex"])
     except ChainError:
@@ -125,9 +111,9 @@ class Auth:
     alt_sign_address: str | None  # of a ticket we have; None if it has none
 
 
-async def authenticate(ctx: AppContext, request: web.Request, body: bytes) -> Auth:
+async def authenticate(ctx: AppContext, request: APIRequest) -> Auth:
     """vspAuth: the body must be signed by the ticket's commitment or alt address."""
-    ticket_hash = ticket_hash_of(body)
+    ticket_hash = check_hash(request.bind(binding.TICKET_HASH)["tickethash"])
     ticket, alt, raw = await _find_ticket(ctx, ticket_hash)
     if ticket is not None:
         commitment = ticket.commitment_address
@@ -139,7 +125,7 @@ async def authenticate(ctx: AppContext, request: web.Request, body: bytes) -> Au
         if not txmod.is_ticket(parsed, ctx.net):
             raise APIError(ErrorCode.INVALID_TICKET)
         commitment = str(txmod.commitment_address(parsed, ctx.net))
-    signature = request.headers.get(CLIENT_SIGNATURE_HEADER, "")
+    signature, body = request.signature, request.read()
     if not signature:
         raise APIError(ErrorCode.BAD_REQUEST, "no VSP-Client-Signature header")
     if not signed_by(ctx, commitment, None, signature, body):
@@ -173,7 +159,7 @@ def _verified(address: str, signature: str, body: bytes, net: NetParams) -> bool
 
 
 def ticket_hash_of(body: bytes) -> str:
-    """The request's ticket hash, checked; APIError if the body or the hash is malformed."""
+    """The ticket hash of a request body, checked, as authenticate reads it; APIError if it is malformed."""
     return check_hash(binding.bind(body, binding.TICKET_HASH)["tickethash"])
 
 
@@ -196,14 +182,6 @@ async def _find_ticket(ctx: AppContext, ticket_hash: str) -> tuple[Ticket | None
         raise internal(f"getrawtransaction {ticket_hash}", e) from None
     except NodeUnavailable as e:
         raise internal(f"getrawtransaction {ticket_hash}", e) from None
-
-
-async def learn_unknown(ctx: AppContext, body: bytes) -> None:
-    """Look up the ticket of `body` as authenticate does, so the unknown-ticket cache learns if it is unknown."""
-    try:
-        await _find_ticket(ctx, ticket_hash_of(body))
-    except APIError:
-        pass
 
 
 async def can_vote(ctx: AppContext, raw: RawTx) -> bool:

@@ -10,7 +10,7 @@ import enum
 import json
 import secrets
 import struct
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -192,28 +192,28 @@ class Signer:
         return signed
 
 
-def signed_response(signer: Signer, body: bytes, status: int = 200) -> web.Response:
-    return _signed(body, signer.sign(body), status)
+class APIAnswer(NamedTuple):
+    """An API answer as it goes on the wire, whichever server sends it (web/fastlane.py or aiohttp)."""
+    status: int
+    body: bytes
+    signature: str
 
 
-def _signed(body: bytes, signature: str, status: int) -> web.Response:
-    """The signature header first, then Content-Type: as web/fastlane.py writes them too."""
-    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8",
-                        headers={SIGNATURE_HEADER: signature})
-
-
-def signed_json(signer: Signer, obj: Any, status: int = 200) -> tuple[web.Response, bytes, str]:
-    """(response, exact body, signature) — the last two are kept for disputes."""
+def signed_answer(signer: Signer, obj: Any, status: int = 200) -> APIAnswer:
     body = go_json(obj)
-    resp = signed_response(signer, body, status)
-    return resp, body, resp.headers[SIGNATURE_HEADER]
+    return APIAnswer(status, body, signer.sign(body))
 
 
-def error_response(signer: Signer, err: APIError) -> web.Response:
+def error_answer(signer: Signer, err: APIError) -> APIAnswer:
     if err.message != DEFAULT_MESSAGES[err.code]:
-        return signed_response(signer, go_json({"code": int(err.code), "message": err.message}),
-                               http_status(err.code))
-    return _signed(*signer.default_error(err.code), http_status(err.code))
+        return signed_answer(signer, {"code": int(err.code), "message": err.message}, http_status(err.code))
+    return APIAnswer(http_status(err.code), *signer.default_error(err.code))
+
+
+def response_of(answer: APIAnswer) -> web.Response:
+    """aiohttp's response: the signature header first, then Content-Type, as web/fastlane.py writes them."""
+    return web.Response(body=answer.body, status=answer.status, content_type="application/json",
+                        charset="utf-8", headers={SIGNATURE_HEADER: answer.signature})
 
 
 def b64(data: bytes) -> str:

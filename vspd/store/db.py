@@ -12,17 +12,26 @@ and back costs tens, and it is the hot path of every ticket request. That
 connection never waits: were SQLite ever busy, the read goes to the reader's
 thread instead. Like every read, it ends its statement before returning, so
 it sees everything committed before it started.
+
+The rows such reads found are also kept (`HOT_ROWS` at most) until the end
+of the next write transaction, which forgets them all: this process is
+the only writer (the run lock keeps other frontends and vspadmin's
+replacing commands out), so a kept row is exactly what SQLite would
+answer. A read from the reader's thread that a write ended during keeps
+nothing. Even the point read costs a few system calls (the WAL's shared
+locks), and a wallet asks about the same tickets again and again.
 """
 
 import asyncio
 import importlib.resources
+import json
 import re
 import sqlite3
 import time
 import urllib.parse
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterable
+from typing import AsyncIterator, Callable, Iterable, Sequence
 
 import aiosqlite
 
@@ -40,6 +49,9 @@ TICKET_COLUMNS = ("hash, purchase_height, commitment_address, fee_xpub_id, fee_a
                   "fee_waived, created, updated")
 
 _TICKET_BY_HASH = f"SELECT {TICKET_COLUMNS} FROM tickets WHERE hash = ?"
+_VOTE_CHANGES_OF = ("SELECT seq, request, request_sig, response, response_sig, created FROM vote_changes "
+                    "WHERE ticket_hash = ? ORDER BY seq")
+HOT_ROWS = 4096  # kept reads (a ticket row is ~1 KB); all forgotten at the next write
 _TICKET_AND_ALT_BY_HASH = (f"SELECT {TICKET_COLUMNS}, (SELECT address FROM alt_sign_addrs WHERE ticket_hash = "
                            f"tickets.hash) FROM tickets WHERE hash = ?")
 
@@ -82,6 +94,8 @@ class Store:
         self._w = writer
         self._r = reader
         self._point = point
+        self._hot: dict[tuple[str, str], Sequence] = {}  # (query, key) -> rows found (or what they say), until the next write
+        self.writes = 0  # write transactions ended; each forgets the hot rows
         self.sealer = sealer
         self.path = path
         self._lock = asyncio.Lock()
@@ -138,13 +152,20 @@ class Store:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """BEGIN IMMEDIATE ... COMMIT; the commit happens before this returns."""
         async with self._lock:
-            await self._w.execute("BEGIN IMMEDIATE")
             try:
-                yield self._w
-            except BaseException:
-                await self._w.execute("ROLLBACK")
-                raise
-            await self._w.execute("COMMIT")
+                await self._w.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._w
+                except BaseException:
+                    await self._w.execute("ROLLBACK")
+                    raise
+                await self._w.execute("COMMIT")
+            finally:
+                self._forget_hot_rows()
+
+    def _forget_hot_rows(self) -> None:
+        self._hot.clear()
+        self.writes += 1
 
     async def _read(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
         """Run and drain one query in a single call on the reader's thread.
@@ -161,23 +182,42 @@ class Store:
         rows = await self._read(sql, params)
         return rows[0] if rows else None
 
-    def _read_row_now(self, sql: str, key: str) -> tuple[bool, tuple | None]:
-        """(True, row or None) of a read by primary key, done on this thread; (False, None) if SQLite is busy.
+    def _rows_now(self, sql: str, key: str) -> list[tuple] | None:
+        """The rows of a read by one key: kept ones, else read on this thread; None if SQLite is busy.
 
         fetchall steps the statement to its end, which resets it: no read
         transaction stays open to hide a later commit.
         """
+        rows = self._hot.get((sql, key))
+        if rows is not None:
+            return rows
         self.query_count += 1
         try:
             rows = self._point.execute(sql, (key,)).fetchall()
         except sqlite3.OperationalError:  # busy or locked: never wait on the event loop
-            return False, None
-        return True, (rows[0] if rows else None)
+            return None
+        self._keep(sql, key, rows)
+        return rows
+
+    def _keep(self, sql: str, key: str, rows: Sequence) -> None:
+        if rows:  # what is not there is the unknown-ticket cache's to remember (web/unknown_tickets.py)
+            if len(self._hot) >= HOT_ROWS:
+                self._hot.clear()
+            self._hot[sql, key] = rows
+
+    async def _rows(self, sql: str, key: str) -> list[tuple]:
+        """A read by one key: on this thread if SQLite lets it through at once, else on the reader's."""
+        rows = self._rows_now(sql, key)
+        if rows is None:
+            writes = self.writes
+            rows = await self._read(sql, (key,))
+            if writes == self.writes:  # no write ended meanwhile: still what SQLite would answer
+                self._keep(sql, key, rows)
+        return rows
 
     async def _read_row(self, sql: str, key: str):
-        """A read by primary key: on this thread if SQLite lets it through at once, else on the reader's."""
-        done, row = self._read_row_now(sql, key)
-        return row if done else await self._read_one(sql, (key,))
+        rows = await self._rows(sql, key)
+        return rows[0] if rows else None
 
     async def _exec(self, db: aiosqlite.Connection, sql: str, params: Iterable = ()) -> int:
         self.query_count += 1
@@ -227,14 +267,14 @@ class Store:
         return (await self.current_xpub()).last_index
 
     # -- tickets -------------------------------------------------------------
-    def _row_to_ticket(self, row) -> Ticket:
+    def _row_to_ticket(self, row, unseal: bool = True) -> Ticket:
         t = Ticket(hash=row[0], purchase_height=row[1], commitment_address=row[2], fee_xpub_id=row[3],
                    fee_address_index=row[4], fee_address=row[5], fee_amount=row[6],
                    fee_expiration=row[7], confirmed=bool(row[8]), vote_choices=loads_map(row[10]),
                    tspend_policy=loads_map(row[11]), treasury_policy=loads_map(row[12]),
                    fee_tx_hex=row[13], fee_tx_hash=row[14], fee_tx_status=row[15], outcome=row[16],
                    fee_waived=bool(row[17]), created=row[18], updated=row[19])
-        if row[9]:
+        if row[9] and unseal:
             t.voting_wif = self.sealer.open(row[9], f"wif:{t.hash}").decode()
         return t
 
@@ -242,24 +282,15 @@ class Store:
         row = await self._read_row(_TICKET_BY_HASH, ticket_hash)
         return self._row_to_ticket(row) if row else None
 
-    def ticket_and_alt_sign_now(self, ticket_hash: str) -> tuple[bool, Ticket | None, str | None]:
-        """(done, ticket, its alternate sign address), in one read on this thread; done is False if SQLite is busy.
-
-        What every authenticated ticket request needs, without a wait: the
-        fast lane (web/fastlane.py) answers from it in the same callback.
-        """
-        done, row = self._read_row_now(_TICKET_AND_ALT_BY_HASH, ticket_hash)
-        if not done or row is None:
-            return done, None, None
-        return True, self._row_to_ticket(row), row[20]
-
     async def ticket_and_alt_sign(self, ticket_hash: str) -> tuple[Ticket | None, str | None]:
-        """Our record of the ticket and its alternate sign address (None where there is none)."""
-        done, ticket, alt = self.ticket_and_alt_sign_now(ticket_hash)
-        if done:
-            return ticket, alt
-        row = await self._read_one(_TICKET_AND_ALT_BY_HASH, (ticket_hash,))
-        return (self._row_to_ticket(row), row[20]) if row else (None, None)
+        """Our record of the ticket and its alternate sign address (None where there is none), in one read.
+
+        What every authenticated ticket request needs. The voting key is
+        not opened (voting_wif is left empty): no request needs it, and
+        update_fields writes only the columns it is given.
+        """
+        row = await self._read_row(_TICKET_AND_ALT_BY_HASH, ticket_hash)
+        return (self._row_to_ticket(row, unseal=False), row[20]) if row else (None, None)
 
     async def insert_new_ticket(self, ticket: Ticket,
                                 derive: Callable[[str, int], tuple[int, str]]) -> Ticket:
@@ -468,9 +499,23 @@ class Store:
         return seq
 
     async def vote_changes(self, ticket_hash: str) -> list[VoteChange]:
-        rows = await self._read("SELECT seq, request, request_sig, response, response_sig, created "
-                                "FROM vote_changes WHERE ticket_hash = ? ORDER BY seq", (ticket_hash,))
+        rows = await self._rows(_VOTE_CHANGES_OF, ticket_hash)
         return [VoteChange(r[0], self.sealer.open(r[1], f"req:{ticket_hash}").decode(), *r[2:]) for r in rows]
+
+    async def request_timestamps(self, ticket_hash: str) -> tuple[int | None, ...]:
+        """The timestamp each kept request of the ticket carries (None: not an integer, or not JSON).
+
+        Kept like the rows it comes from (until the next write): a replayed
+        setvotechoices would otherwise open and parse every stored request.
+        """
+        key = ("timestamps", ticket_hash)
+        stamps = self._hot.get(key)
+        if stamps is None:
+            writes = self.writes
+            stamps = tuple(_timestamp_of(c.request) for c in await self.vote_changes(ticket_hash))
+            if writes == self.writes:
+                self._keep(*key, stamps)
+        return stamps
 
     # -- alternate signing addresses ----------------------------------------
     async def insert_alt_sign(self, rec: AltSignAddr) -> None:
@@ -588,6 +633,14 @@ def inspect(path: Path) -> int:
     if version == 0:
         raise StoreError(f"database {path} is not a vspd database (schema version 0)")
     return version
+
+
+def _timestamp_of(request: str) -> int | None:
+    try:
+        stamp = json.loads(request)["timestamp"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None
 
 
 async def _configure(db: aiosqlite.Connection) -> None:
