@@ -64,6 +64,46 @@ def signed_headers(body: bytes, key: bytes) -> dict[str, str]:
             "VSP-Client-Signature": base64.b64encode(sign_message(key, body)).decode()}
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process started under `pid` (the simnet's nodes, wallets, VSPs and their children)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            kids = [int(c) for t in Path(f"/proc/{p}/task").iterdir()
+                    for c in (t / "children").read_text().split()]
+        except OSError:
+            continue
+        found += kids
+        todo += kids
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def settle(limit_s: float = 60.0, quiet: float = 0.2) -> float:
+    """Wait (at most `limit_s`) until the simnet's processes use less than `quiet` of a core for 2 s: what the
+    last blocks gave the wallets and nodes to do (rescans, fee broadcasts, ticket imports) is done, and does
+    not weigh on the first round of either side. The seconds waited."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit_s:
+        pids = descendants(os.getpid())
+        before = cpu_seconds(pids)
+        await asyncio.sleep(2)
+        if cpu_seconds(pids) - before < 2 * quiet:
+            break
+    return time.monotonic() - t0
+
+
 async def signed_post(http: aiohttp.ClientSession, url: str, body: bytes, key: bytes) -> tuple[int, bytes]:
     """One request, as wrk will send it, to show what each side answers."""
     async with http.post(url, data=body, headers=signed_headers(body, key)) as r:
@@ -78,7 +118,7 @@ async def main() -> None:
     args = ap.parse_args()
     if args.rounds < 1 or not 1 <= args.seconds <= 600:
         ap.error("--rounds must be at least 1 and --seconds from 1 to 600")
-    rounds, seconds = (2, 3.0) if args.short else (args.rounds, args.seconds)
+    rounds, seconds = (3, 3.0) if args.short else (args.rounds, args.seconds)
     try:
         binaries = find_peers(progress=progress)
     except PeerError as e:
@@ -138,6 +178,8 @@ async def main() -> None:
                 if answers[0] != answers[1] or answers[0][0] not in (200, 400):
                     raise SystemExit(f"the two VSPs answer {p.label} differently: {answers}; see their logs: "
                                      f"{', '.join(str(t.log) for t in targets)}")
+        await net.chain.wait_synced(net.vsp.wallets())
+        progress(f"the simnet settled in {await settle():.0f} s")
         measure(targets, rounds, seconds, scripts, paths)
         async with aiohttp.ClientSession() as http:
             for p in paths:
