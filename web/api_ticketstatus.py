@@ -1,7 +1,5 @@
 """POST /api/v3/ticketstatus: what the VSP knows of a ticket (works while closed)."""
 
-from vspd.store import Ticket
-
 from .apirequest import APIRequest
 from .context import AppContext
 from .ticketchecks import authenticate

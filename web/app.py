@@ -12,7 +12,7 @@ from .context import CTX_KEY, AppContext
 TEMPLATES = Path(__file__).parent / "templates"
 
 # aiohttp's own limit stays above ours so that oversized API bodies get a
-# signed code-0 error from read_body rather than a bare 413.
+# signed code-0 error (web/apirequest.py) rather than a bare 413.
 CLIENT_MAX_SIZE = 2 << 20
 
 

@@ -31,7 +31,7 @@ import time
 import urllib.parse
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterable, Sequence
+from typing import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 
 import aiosqlite
 
@@ -51,9 +51,9 @@ TICKET_COLUMNS = ("hash, purchase_height, commitment_address, fee_xpub_id, fee_a
 _TICKET_BY_HASH = f"SELECT {TICKET_COLUMNS} FROM tickets WHERE hash = ?"
 _VOTE_CHANGES_OF = ("SELECT seq, request, request_sig, response, response_sig, created FROM vote_changes "
                     "WHERE ticket_hash = ? ORDER BY seq")
-HOT_ROWS = 4096  # kept reads (a ticket row is ~1 KB); all forgotten at the next write
 _TICKET_AND_ALT_BY_HASH = (f"SELECT {TICKET_COLUMNS}, (SELECT address FROM alt_sign_addrs WHERE ticket_hash = "
                            f"tickets.hash) FROM tickets WHERE hash = ?")
+HOT_ROWS = 4096  # kept reads (a ticket row is ~1 KB); all forgotten at the next write
 
 
 class StoreError(Exception):
@@ -94,7 +94,7 @@ class Store:
         self._w = writer
         self._r = reader
         self._point = point
-        self._hot: dict[tuple[str, str], Sequence] = {}  # (query, key) -> rows found (or what they say), until the next write
+        self._hot: dict[tuple[str, str], Sequence] = {}  # (query, key) -> rows (or what they say), until a write
         self.writes = 0  # write transactions ended; each forgets the hot rows
         self.sealer = sealer
         self.path = path
@@ -205,14 +205,19 @@ class Store:
                 self._hot.clear()
             self._hot[sql, key] = rows
 
+    async def _keep_unless_written(self, sql: str, key: str, read: Callable[[], Awaitable[Sequence]]) -> Sequence:
+        """What `read` answers, kept only if no write ended while it ran: else it may be older than SQLite's."""
+        writes = self.writes
+        rows = await read()
+        if writes == self.writes:
+            self._keep(sql, key, rows)
+        return rows
+
     async def _rows(self, sql: str, key: str) -> list[tuple]:
         """A read by one key: on this thread if SQLite lets it through at once, else on the reader's."""
         rows = self._rows_now(sql, key)
         if rows is None:
-            writes = self.writes
-            rows = await self._read(sql, (key,))
-            if writes == self.writes:  # no write ended meanwhile: still what SQLite would answer
-                self._keep(sql, key, rows)
+            rows = await self._keep_unless_written(sql, key, lambda: self._read(sql, (key,)))
         return rows
 
     async def _read_row(self, sql: str, key: str):
@@ -508,13 +513,11 @@ class Store:
         Kept like the rows it comes from (until the next write): a replayed
         setvotechoices would otherwise open and parse every stored request.
         """
-        key = ("timestamps", ticket_hash)
-        stamps = self._hot.get(key)
+        stamps = self._hot.get(("timestamps", ticket_hash))
         if stamps is None:
-            writes = self.writes
-            stamps = tuple(_timestamp_of(c.request) for c in await self.vote_changes(ticket_hash))
-            if writes == self.writes:
-                self._keep(*key, stamps)
+            async def read() -> tuple[int | None, ...]:
+                return tuple(_timestamp_of(c.request) for c in await self.vote_changes(ticket_hash))
+            stamps = await self._keep_unless_written("timestamps", ticket_hash, read)
         return stamps
 
     # -- alternate signing addresses ----------------------------------------
