@@ -67,6 +67,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("designation", "str", "Voting Service Provider", FRONTEND, "Short name shown on the site"),
     Option("vspclosed", "bool", False, FRONTEND, "Refuse new tickets (existing ones are still voted)"),
     Option("vspclosedmsg", "str", "", FRONTEND, "Message shown while the VSP is closed"),
+    Option("ticketpage", "bool", False, FRONTEND,
+           "Public ticket page /ticket/<hash>: shows anyone that a ticket uses this VSP (see the operator guide)"),
     Option("webserverdebug", "bool", False, FRONTEND, "Reload templates, refresh stats every second"),
     Option("voters", "list", [], FRONTEND,
            "Voters as name@host:port, comma-separated (name = the one in its certificate)"),

@@ -79,7 +79,7 @@ class Frontend:
                 net=cfg.net, store=store, exccd=exccd, signer=signer, vspfee=cfg.vspfee,
                 vspclosed=cfg.vspclosed, vspclosedmsg=cfg.vspclosedmsg, designation=cfg.designation,
                 supportemail=cfg.supportemail, trusted_proxies=frozenset(cfg.trustedproxies),
-                adminpass=cfg.adminpass)
+                adminpass=cfg.adminpass, ticketpage=cfg.ticketpage)
             ctx.cookie_secret = await store.get_key("cookiesecret")
             ctx.session_generation = int(await store.get_setting("sessiongeneration") or 0)
             if not cfg.vspclosed and await store.get_setting("vspclosed") == "true":
@@ -133,12 +133,19 @@ class Frontend:
     async def _refresh_stats(self, recount: bool = True) -> None:
         try:
             await self.ctx.stats.refresh(recount)
+            await self.ctx.record.refresh()
         except Exception:
             log.exception("stats refresh failed")
 
     async def _mark_up(self) -> None:
+        """Every 5 minutes: this hour was up, and a sample of the tickets' and voters' state for the record."""
+        ctx = self.ctx
         try:
-            await self.ctx.store.mark_up()
+            await ctx.store.mark_up()
+            tip = ctx.voters.tip()
+            await ctx.store.sample_day(await ctx.store.state_counts(), [
+                (v.name, v.healthy, max(tip - v.health.wallet_height, 0) if v.health is not None else 0)
+                for v in ctx.voters if v.checked])  # not polled yet (just started): no sample
         except StoreError as e:
             log.warning("cannot record uptime: %s", e)
 

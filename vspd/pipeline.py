@@ -136,8 +136,7 @@ class Pipeline:
                 continue
             if raw.confirmations < REQUIRED_CONFS:
                 continue
-            if not await self.store.update_fields(t.hash, {"fee_tx_status": FEE_CONFIRMED, "fee_tx_hex": ""},
-                                                  {"fee_tx_status": FEE_BROADCAST, "fee_tx_hash": t.fee_tx_hash}):
+            if not await self.store.confirm_fee(t.hash, t.fee_tx_hash, 0 if t.fee_waived else t.fee_amount):
                 continue
             report.fees_confirmed += 1
             log.info("fee of ticket %s confirmed", t.hash)
@@ -200,7 +199,7 @@ class Pipeline:
                 if t is None or t.outcome:
                     continue
                 outcome = VOTED if spend.is_vote else classify_revocation(t, height, self.net)
-                await self.store.set_outcome(t.hash, outcome)
+                await self.store.set_outcome(t.hash, outcome, spend.spender, height)
                 report.outcomes += 1
                 log.info("ticket %s %s at height %d (%s)", t.hash, outcome, height, spend.spender)
             report.blocks_scanned += 1

@@ -35,7 +35,7 @@ log = logging.getLogger("web.admin")
 LOGIN_LIMIT = web.AppKey("login_limiter", RateLimiter)
 TABS = (("status", "VSP status"), ("tickets", "Ticket search"), ("unpaid", "Unpaid"), ("missed", "Missed tickets"),
         ("xpubs", "Fee xpubs"), ("revenue", "Revenue"), ("backup", "Database"), ("settings", "Open/close"),
-        ("listing", "Listing rules"), ("log", "Admin log"))
+        ("listing", "Listing rules"), ("log", "Admin log"), ("record", "Charts"))
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _WIF_IN_JSON = re.compile(r'("votingkey"\s*:\s*")[^"]*(")')
 
@@ -93,6 +93,10 @@ async def admin_page(request: web.Request, tab: str = "status", status: int = 20
         data["checks"] = preflight.evaluate(facts)
     elif tab == "log":
         data["log"] = await ctx.store.admin_log()
+    elif tab == "record":
+        data["days"] = int(request.query["days"]) if request.query.get("days") in ("30", "365") else 90
+        await ctx.record.refresh()
+        data["charts"] = ctx.record.admin(data["days"])
     data.update(extra)
     return aiohttp_jinja2.render_template("admin.html", request, data, status=status)
 

@@ -6,8 +6,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import admin, api, csrf, health, metrics, pages
+from . import admin, api, csrf, health, metrics, pages, ticketpage
 from .context import CTX_KEY, AppContext
+from .record import Record
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -25,9 +26,12 @@ def create_app(ctx: AppContext, debug: bool = False) -> web.Application:
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                auto_reload=debug)
     ctx.home_pages = pages.HomePages(env)
+    if ctx.record is None:
+        ctx.record = Record(ctx.store, ctx.clock)
     api.add_routes(app)
     pages.add_routes(app)
     admin.add_routes(app)
+    ticketpage.add_routes(app)
     health.add_routes(app)
     metrics.add_routes(app)
     return app

@@ -62,6 +62,8 @@ class AppContext:
     cookie_secret: bytes = b""
     session_generation: int = 0  # bumped by each logout: older session cookies stop working
     unknown_tickets: UnknownTickets = field(default_factory=UnknownTickets)
+    ticketpage: bool = False  # the staker's ticket page (web/ticketpage.py), an operator's option
+    record: object = None  # web.record.Record, set by the app factory
 
     def now(self) -> int:
         return int(self.clock())

@@ -107,7 +107,7 @@ def _api(path: str) -> Callable[[AppContext, LaneRequest], Awaitable[Answer]]:
 
 
 def _home(ctx: AppContext, req: LaneRequest) -> Answer | None:
-    if ctx.stats.stats is None or req.host is None:
+    if ctx.stats.stats is None or ctx.record.rows is None or req.host is None:
         return None
     url = site_url("http", req.remote, req.host, req.forwarded_proto, ctx.trusted_proxies)
     return Answer(200, b"Content-Type: text/html; charset=utf-8\r\n", ctx.home_pages.body(ctx, url))
@@ -116,6 +116,8 @@ def _home(ctx: AppContext, req: LaneRequest) -> Answer | None:
 async def _home_after_stats(ctx: AppContext, req: LaneRequest) -> Answer | None:
     if ctx.stats.stats is None:
         await ctx.stats.refresh()
+    if ctx.record.rows is None:
+        await ctx.record.refresh()
     return _home(ctx, req)
 
 

@@ -50,7 +50,7 @@ def home_key(ctx: AppContext, voters: list[dict]) -> tuple:
     """Everything home.html and base.html show that can change while running (the URL aside)."""
     s = ctx.stats
     return (s.stats, s.updated, s.fee_warning, tuple(tuple(v.values()) for v in voters), ctx.vspclosed,
-            ctx.vspclosedmsg, ctx.vspfee, ctx.designation, ctx.supportemail)
+            ctx.vspclosedmsg, ctx.vspfee, ctx.designation, ctx.supportemail, ctx.record.version, ctx.ticketpage)
 
 
 class HomePages:
@@ -69,7 +69,8 @@ class HomePages:
         if page is not None and page[0] == key:
             return page[1]
         data = base_context(ctx)
-        data.update(voters=voters, url=url, fee=go_float(ctx.vspfee), fee_warning=ctx.stats.fee_warning)
+        data.update(voters=voters, url=url, fee=go_float(ctx.vspfee), fee_warning=ctx.stats.fee_warning,
+                    record=ctx.record.home.get(30))
         body = self.env.get_template("home.html").render(data).encode()  # as aiohttp_jinja2 renders
         self._pages.pop(url, None)
         if len(self._pages) >= self.max_urls:
@@ -82,6 +83,8 @@ async def home(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     if ctx.stats.stats is None:
         await ctx.stats.refresh()
+    if ctx.record.rows is None:
+        await ctx.record.refresh()
     return web.Response(body=ctx.home_pages.body(ctx, request_site_url(ctx, request)), content_type="text/html",
                         charset="utf-8")
 
@@ -90,6 +93,14 @@ async def api_page(request: web.Request) -> web.Response:
     data = base_context(ctx_of(request))
     data["errors"] = [(int(code), message) for code, message in DEFAULT_MESSAGES.items()]
     return aiohttp_jinja2.render_template("api.html", request, data)
+
+
+async def record_page(request: web.Request) -> web.Response:
+    """The record over 90 days: the home page's charts, longer (the link under them)."""
+    ctx = ctx_of(request)
+    await ctx.record.refresh()
+    return aiohttp_jinja2.render_template("record.html", request, {**base_context(ctx),
+                                                                   "record": ctx.record.home[90], "days": 90})
 
 
 def error_page(request: web.Request, status: int, reason: str, message: str) -> web.Response:
@@ -117,6 +128,7 @@ async def html_errors(request: web.Request, handler):
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", home)
     app.router.add_get("/api", api_page)
+    app.router.add_get("/record", record_page)
     app.router.add_static("/public/", STATIC, append_version=False)
 
 

@@ -152,7 +152,7 @@ class Deployment:
             "exccdpass": miner.password, "exccdcert": miner.cert_path, "listen": f"{HOST}:{port or self.port}",
             "supportemail": "operator@localhost", "adminpass": self.adminpass, "vspfee": self.vspfee,
             "designation": "simnet VSP", "voters": ",".join(v.address for v in self.voters),
-            "minvoters": self.minvoters, "healthinterval": self.healthinterval})
+            "minvoters": self.minvoters, "healthinterval": self.healthinterval, "ticketpage": True})
 
     def other_frontend(self, name: str, home: Path, port: int) -> Child:
         """A second frontend on these voters (same voter-link certificates), e.g. over an imported database."""

@@ -35,7 +35,7 @@ from typing import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 
 import aiosqlite
 
-from .models import (FEE_CONFIRMED, FEE_NONE, AltSignAddr, FeeXPub, Ticket, VoteChange,
+from .models import (FEE_BROADCAST, FEE_CONFIRMED, FEE_NONE, AltSignAddr, FeeXPub, Ticket, VoteChange,
                      dumps_map, loads_map)
 from .sealing import Sealer
 
@@ -53,6 +53,7 @@ _VOTE_CHANGES_OF = ("SELECT seq, request, request_sig, response, response_sig, c
                     "WHERE ticket_hash = ? ORDER BY seq")
 _TICKET_AND_ALT_BY_HASH = (f"SELECT {TICKET_COLUMNS}, (SELECT address FROM alt_sign_addrs WHERE ticket_hash = "
                            f"tickets.hash) FROM tickets WHERE hash = ?")
+DAY = 86400
 HOT_ROWS = 4096  # kept reads (a ticket row is ~1 KB); all forgotten at the next write
 
 
@@ -410,10 +411,77 @@ class Store:
         counts.update({r[0]: r[1] for r in rows})
         return counts
 
-    async def set_outcome(self, ticket_hash: str, outcome: str) -> None:
+    async def set_outcome(self, ticket_hash: str, outcome: str, spender: str = "", height: int = 0,
+                          now: float | None = None) -> None:
+        """Record the outcome, the transaction that spent the ticket and the day's tally, in one transaction."""
+        if outcome not in ("voted", "missed", "expired", "revoked"):
+            raise StoreError(f"not an outcome: {outcome!r}")
+        now = int(now if now is not None else time.time())
         async with self.transaction() as db:
-            await self._exec(db, "UPDATE tickets SET outcome = ?, updated = ? WHERE hash = ?",
-                             (outcome, _now(), ticket_hash))
+            if not await self._exec(db, "UPDATE tickets SET outcome = ?, updated = ? WHERE hash = ? AND outcome = ''",
+                                    (outcome, now, ticket_hash)):
+                return
+            if spender:
+                await self._exec(db, "INSERT OR REPLACE INTO ticket_spends (ticket_hash, spender, height) "
+                                     "VALUES (?, ?, ?)", (ticket_hash, spender, height))
+            await self._exec(db, f"INSERT INTO daily_record (day, {outcome}) VALUES (?, 1) ON CONFLICT (day) "
+                                 f"DO UPDATE SET {outcome} = {outcome} + 1", (now // DAY,))
+
+    async def ticket_spend(self, ticket_hash: str) -> tuple[str, int] | None:
+        """(spending transaction, height) of a voted or revoked ticket, if recorded."""
+        row = await self._read_row("SELECT spender, height FROM ticket_spends WHERE ticket_hash = ?", ticket_hash)
+        return (row[0], row[1]) if row else None
+
+    async def confirm_fee(self, ticket_hash: str, fee_tx_hash: str, atoms: int, now: float | None = None) -> bool:
+        """Mark a broadcast fee confirmed (if it still is that fee) and add it to the day's revenue."""
+        now = int(now if now is not None else time.time())
+        async with self.transaction() as db:
+            if not await self._exec(db, "UPDATE tickets SET fee_tx_status = ?, fee_tx_hex = '', updated = ? "
+                                        "WHERE hash = ? AND fee_tx_status = ? AND fee_tx_hash = ?",
+                                    (FEE_CONFIRMED, now, ticket_hash, FEE_BROADCAST, fee_tx_hash)):
+                return False
+            await self._exec(db, "INSERT INTO daily_record (day, fees) VALUES (?, ?) ON CONFLICT (day) "
+                                 "DO UPDATE SET fees = fees + excluded.fees", (now // DAY, atoms))
+        return True
+
+    # -- the record over time (web/record.py draws it) -------------------------
+    async def state_counts(self) -> dict[str, int]:
+        """Tickets by state now: awaiting (fee not confirmed), voting, and each outcome."""
+        rows = await self._read("SELECT outcome, fee_tx_status = 'confirmed', COUNT(*) FROM tickets "
+                                "GROUP BY 1, 2")
+        counts = dict.fromkeys(("awaiting", "voting", "voted", "missed", "expired", "revoked"), 0)
+        for outcome, confirmed, n in rows:
+            key = outcome or ("voting" if confirmed else "awaiting")
+            counts[key] += n
+        return counts
+
+    async def sample_day(self, counts: dict[str, int], voters: list[tuple[str, bool, int]],
+                         now: float | None = None) -> None:
+        """Today's ticket counts, and one health sample (name, healthy, lag) per voter."""
+        day = int(now if now is not None else time.time()) // DAY
+        async with self.transaction() as db:
+            await self._exec(db, "INSERT OR REPLACE INTO daily_tickets (day, awaiting, voting, voted, missed, "
+                                 "expired, revoked) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (day, counts["awaiting"], counts["voting"], counts["voted"], counts["missed"],
+                              counts["expired"], counts["revoked"]))
+            for name, healthy, lag in voters:
+                await self._exec(db, "INSERT INTO voter_days (day, voter, samples, healthy, max_lag) "
+                                     "VALUES (?, ?, 1, ?, ?) ON CONFLICT (day, voter) DO UPDATE SET "
+                                     "samples = samples + 1, healthy = healthy + excluded.healthy, "
+                                     "max_lag = max(max_lag, excluded.max_lag)", (day, name, int(healthy), lag))
+
+    async def record_since(self, day: int) -> dict[str, list[tuple]]:
+        """The roll-up rows from `day` on (a year of them is a few hundred rows per table)."""
+        return {
+            "daily": [tuple(r) for r in await self._read(
+                "SELECT day, voted, missed, expired, revoked, fees FROM daily_record WHERE day >= ? ORDER BY day",
+                (day,))],
+            "tickets": [tuple(r) for r in await self._read(
+                "SELECT day, awaiting, voting, voted, missed, expired, revoked FROM daily_tickets WHERE day >= ? "
+                "ORDER BY day", (day,))],
+            "voters": [tuple(r) for r in await self._read(
+                "SELECT day, voter, samples, healthy, max_lag FROM voter_days WHERE day >= ? ORDER BY voter, day",
+                (day,))]}
 
     async def votable_choices(self, after: str = "", limit: int = 1000) -> list[tuple[str, dict]]:
         """A page of (hash, vote choices) of the tickets still to vote, in hash order after `after`.
