@@ -60,13 +60,23 @@ def _axes(days: Sequence[int], top: float, unit: str, plot_h: int) -> list[str]:
     out = [f'<line x1="{LEFT}" y1="{base}" x2="{WIDTH - RIGHT}" y2="{base}" stroke="#98a2b3"/>',
            f'<text x="{LEFT - 4}" y="{TOP + 4}" {FONT} text-anchor="end" fill="#5b6675">{_fmt(top)}{unit}</text>',
            f'<text x="{LEFT - 4}" y="{base}" {FONT} text-anchor="end" fill="#5b6675">0</text>']
-    if days:
-        step = (WIDTH - LEFT - RIGHT) / len(days)
-        picks = sorted({0, len(days) // 2, len(days) - 1})
-        for i in picks:
-            x = LEFT + step * (i + 0.5)
-            out.append(f'<text x="{x:.1f}" y="{base + 15}" {FONT} text-anchor="middle" '
-                       f'fill="#5b6675">{day_label(days[i])}</text>')
+    mid = TOP + plot_h / 2
+    out.append(f'<line x1="{LEFT}" y1="{mid}" x2="{WIDTH - RIGHT}" y2="{mid}" stroke="#eaecf0" stroke-dasharray="4 3"/>'
+               f'<line x1="{LEFT}" y1="{TOP}" x2="{WIDTH - RIGHT}" y2="{TOP}" stroke="#eaecf0" stroke-dasharray="4 3"/>'
+               f'<text x="{LEFT - 4}" y="{mid + 4}" {FONT} text-anchor="end" fill="#5b6675">{_fmt(top / 2)}{unit}</text>')
+    out.extend(_day_labels(days, LEFT, WIDTH - LEFT - RIGHT, base + 15))
+    return out
+
+
+def _day_labels(days: Sequence[int], left: float, width: float, y: float) -> list[str]:
+    """The first, middle and last day under the plot; the end ones aligned to the plot's edges, never cut off."""
+    if not days:
+        return []
+    step = width / len(days)
+    out = []
+    for i, anchor in sorted({0: "start", len(days) // 2: "middle", len(days) - 1: "end"}.items()):
+        x = left if anchor == "start" else left + width if anchor == "end" else left + step * (i + 0.5)
+        out.append(f'<text x="{x:.1f}" y="{y}" {FONT} text-anchor="{anchor}" fill="#5b6675">{day_label(days[i])}</text>')
     return out
 
 
@@ -191,8 +201,5 @@ def strips(chart_id: str, title: str, days: Sequence[int], rows: Sequence[tuple[
             body.append(f'<rect x="{label_w + i * step:.1f}" y="{y + 2}" width="{max(step - 1, 0.5):.1f}" '
                         f'height="{row_h - 4}" fill="{_strip_colour(f)}"><title>{escape(name)}, '
                         f'{day_label(days[i])}: {words}</title></rect>')
-    base = TOP + row_h * len(rows)
-    for i in sorted({0, len(days) // 2, len(days) - 1}):
-        body.append(f'<text x="{label_w + step * (i + 0.5):.1f}" y="{base + 15}" {FONT} text-anchor="middle" '
-                    f'fill="#5b6675">{day_label(days[i])}</text>')
+    body.extend(_day_labels(days, label_w, WIDTH - label_w - RIGHT, TOP + row_h * len(rows) + 15))
     return _frame(chart_id, title, height, body)

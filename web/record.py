@@ -109,11 +109,12 @@ class Record:
     _read_at_writes: int = -1
     build_seconds: float = 0.0  # the last drawing of the home charts, for the benchmark
 
-    async def refresh(self) -> bool:
-        """Re-read the roll-ups if anything was written since; redraw if they changed. True if redrawn."""
+    async def refresh(self, force: bool = False) -> bool:
+        """Re-read the roll-ups if anything was written since (through the store: `force` for any other
+        writer, such as a test's bulk insert); redraw if they changed. True if redrawn."""
         today = int(self.clock()) // DAY
         writes = self.store.writes
-        if writes == self._read_at_writes and today == self.today and self.rows is not None:
+        if writes == self._read_at_writes and today == self.today and self.rows is not None and not force:
             return False
         rows = rows_of(await self.store.record_since(today - KEEP_DAYS + 1))
         self._read_at_writes = writes
