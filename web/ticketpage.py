@@ -76,7 +76,7 @@ async def chain_facts(ctx: AppContext, t: Ticket, spent: bool) -> ChainFacts:
                 f.live = await ctx.exccd.exists_live_ticket(t.hash)
     except (RPCError, NodeUnavailable, TimeoutError) as e:
         f.problem = "this VSP's node did not answer just now, so some chain facts are missing: reload in a minute"
-        log.info("ticket page of %s: exccd: %s", t.hash, e or "timed out")
+        log.info("ticket page: exccd did not answer (%s)", type(e).__name__)  # no hash: lookups are not logged
     return f
 
 
@@ -238,7 +238,7 @@ async def ticket_page(request: web.Request) -> web.Response:
     try:
         t, _ = await ctx.store.ticket_and_alt_sign(given)
     except StoreError as e:
-        log.error("ticket page of %s: %s", given, e)
+        log.error("ticket page: %s", e)
         return error_page(request, 503, "Service Unavailable", "The database could not be read: try again soon.")
     if t is None:
         return error_page(request, 404, "Not Found",
