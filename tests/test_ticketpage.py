@@ -1,6 +1,7 @@
 """The staker's ticket page over plain HTTP, on the fake exccd: every state, the errors, privacy, the option."""
 
 import re
+from types import SimpleNamespace
 
 import pytest
 
@@ -66,3 +67,22 @@ async def test_lookups_are_rate_limited(vsp):
     assert statuses[:10] == [404] * 10 and statuses.count(429) >= 5, statuses
     status, text, r = await get(vsp, f"/ticket/{'cd' * 32}")
     assert status == 429 and "Too many ticket lookups" in text and r.headers["Retry-After"] == "5"
+
+
+async def test_voting_wallets_are_counted_never_named(vsp):
+    """A fee-confirmed ticket: how many voting wallets hold it (answering, and not known to lack it)."""
+    class Pool(list):
+        total = 3
+
+    steps = walk(vsp)
+    async for step in steps:
+        if step.name == "ticket-live":
+            break
+    names = ("ams-voter.example.org", "fra-voter", "nyc-voter")
+    vsp.ctx.voters = Pool([SimpleNamespace(name=names[0], health=object(), missing=set()),
+                           SimpleNamespace(name=names[1], health=object(), missing={step.ticket}),
+                           SimpleNamespace(name=names[2], health=None, missing=set())])
+    status, text, _ = await get(vsp, f"/ticket/{step.ticket}")
+    assert status == 200 and 'id="ticket-voters">Held by 1 of this VSP&#39;s 3 voting wallets.<' in text
+    assert not any(name in text for name in names)
+    await steps.aclose()
