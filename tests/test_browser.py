@@ -28,6 +28,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
 
 @pytest.fixture
 def browser(tmp_path):
+    driver = start_browser()
+    yield driver
+    driver.quit()
+
+
+def start_browser():
+    """Headless Chromium at 1200 x 1400 (the caller quits it); the screenshot folder made."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     opts = webdriver.ChromeOptions()
@@ -39,8 +46,7 @@ def browser(tmp_path):
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
     driver.set_page_load_timeout(30)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    yield driver
-    driver.quit()
+    return driver
 
 
 def shot(driver, name: str) -> None:

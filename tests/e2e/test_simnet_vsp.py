@@ -7,11 +7,13 @@ and admin page, signed answers checked against its pubkey.
 """
 
 import asyncio
+import os
 import re
 import time
 
 import pytest
 
+from test_browser import CHROMIUM, SHOTS, start_browser, submit, text_of
 from vspd.simnet.nodes import wait_until
 
 pytestmark = [pytest.mark.realpeers, pytest.mark.asyncio(loop_scope="session")]
@@ -45,6 +47,30 @@ async def test_1_ticket_bought_by_the_real_wallet_is_paid_added_everywhere_and_v
     assert after["voted"] == before["voted"] + 1
     r = await rn.client.setvotechoices(key, ticket, {})
     assert (r.status, r.code) == (400, 7) and "status=voted" in r.json["message"], r.json
+    await _ticket_page_says_voted(rn, ticket, vote)
+
+
+async def _ticket_page_says_voted(rn, ticket: str, vote: dict) -> None:
+    """The staker's ticket page names the vote the real exccd mined, in Chromium when it is installed."""
+    async with rn.http.get(f"{rn.vsp.url}/ticket/{ticket}") as r:
+        page = await r.text()
+    assert r.status == 200 and 'id="ticket-state">Voted<' in page, page[-3000:]
+    assert f'id="ticket-spend-tx">{vote["txid"]}<' in page and f"Voted in block {vote['blockheight']:,}." in page
+    if not os.path.exists(CHROMIUM):
+        return
+    from selenium.webdriver.common.by import By
+
+    def look() -> tuple[str, str]:
+        driver = start_browser()
+        try:
+            driver.get(rn.vsp.url + "/")  # the home page's search box, as a staker would
+            driver.find_element(By.ID, "ticket-search-hash").send_keys(ticket)
+            submit(driver, "ticket-search-go")
+            driver.save_screenshot(str(SHOTS / "pages-e2e-ticket-voted.png"))
+            return text_of(driver, "ticket-state"), text_of(driver, "ticket-spend-tx")
+        finally:
+            driver.quit()
+    assert await asyncio.get_running_loop().run_in_executor(None, look) == ("Voted", vote["txid"])
 
 
 async def test_2_voter_killed_before_the_call_the_ticket_is_still_voted_and_repaired(realnet, scenario_timer):
