@@ -28,7 +28,7 @@ def test_charts_with_data_and_none():
     assert line.count("<polyline") == 1 and line.count("<circle") == 1  # a day without a sample breaks the line
     assert "No data yet." in charts.lines("l", "Lag", days, [charts.Series("v1", "#00f", [None] * 30)])
     strip = charts.strips("s", "Uptime", days[:3], [("v1", [1.0, 0.5, None])])
-    assert "v1, " in strip and "up 100.0%" in strip and "up 50.0%" in strip and "no sample" in strip
+    assert "v1, " in strip and "up at 100.0%" in strip and "up at 50.0%" in strip and "not checked" in strip
     assert "No data yet." in charts.strips("s", "Uptime", days, [])
     assert "<script" not in full + line + strip and "http://" not in full.replace("http://www.w3.org/2000/svg", "")
 

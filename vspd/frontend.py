@@ -29,6 +29,7 @@ from .voters import VoterPool
 
 log = logging.getLogger("frontend")
 STATS_INTERVAL = 60.0
+SAMPLE_INTERVAL = 300.0  # seconds between samples of the tickets' and voters' state
 
 
 class Frontend:
@@ -119,6 +120,8 @@ class Frontend:
                     await run_until(stop, exccd.run(), voters.run(), replicator.run(),
                                     every(interval, self._refresh_stats, first_delay=0),
                                     every(300, self._mark_up, first_delay=0),
+                                    # once the voters have answered a first health check, then every 5 minutes
+                                    every(SAMPLE_INTERVAL, self._sample_day, first_delay=2 * cfg.healthinterval + 1),
                                     self._block_worker(), repairs.run())
                 finally:
                     await site.stop()
@@ -138,16 +141,21 @@ class Frontend:
             log.exception("stats refresh failed")
 
     async def _mark_up(self) -> None:
-        """Every 5 minutes: this hour was up, and a sample of the tickets' and voters' state for the record."""
+        try:
+            await self.ctx.store.mark_up()
+        except StoreError as e:
+            log.warning("cannot record uptime: %s", e)
+
+    async def _sample_day(self) -> None:
+        """A sample of the tickets' and the voters' state for the record (web/record.py draws it)."""
         ctx = self.ctx
         try:
-            await ctx.store.mark_up()
             tip = ctx.voters.tip()
             await ctx.store.sample_day(await ctx.store.state_counts(), [
                 (v.name, v.healthy, max(tip - v.health.wallet_height, 0) if v.health is not None else 0)
-                for v in ctx.voters if v.checked])  # not polled yet (just started): no sample
+                for v in ctx.voters if v.checked])  # not polled yet: no sample
         except StoreError as e:
-            log.warning("cannot record uptime: %s", e)
+            log.warning("cannot record the day's sample: %s", e)
 
     async def _after_pass(self, report: PassReport) -> None:
         self.ctx.metrics.pass_seconds.observe(report.seconds)

@@ -112,6 +112,8 @@ def bars(chart_id: str, title: str, days: Sequence[int], series: Sequence[Series
     totals = [sum(s.values[i] for s in series) if stacked else max(s.values[i] for s in series)
               for i in range(len(days))]
     top = _nice_top(max(totals))
+    if all(float(v).is_integer() for s in series for v in s.values):
+        top = max(top, 2)  # counts: the middle line at a whole number
     step = (WIDTH - LEFT - RIGHT) / len(days)
     gap = min(2.0, step * 0.2)
     body = _legend(series) + _axes(days, top, unit, plot_h)
@@ -179,7 +181,7 @@ def _strip_colour(fraction: float | None) -> str:
 
 def strips(chart_id: str, title: str, days: Sequence[int], rows: Sequence[tuple[str, Sequence[float | None]]],
            empty_note: str = "No data yet.") -> Markup:
-    """A row of coloured days per name: green up all day, amber partly, red mostly down, grey no sample."""
+    """A row of coloured days per name: green up at every health check, amber partly, red mostly down."""
     if not days or not rows:
         return _empty(chart_id, title, empty_note, 90)
     row_h, label_w = 18, 90
@@ -187,8 +189,8 @@ def strips(chart_id: str, title: str, days: Sequence[int], rows: Sequence[tuple[
     step = (WIDTH - label_w - RIGHT) / len(days)
     body = []
     x = label_w
-    for colour, name in (("#067647", "up all day"), ("#75c69b", "up 95% or more"), ("#f79009", "up 50-95%"),
-                         ("#b42318", "up less than half"), ("#eaecf0", "no sample")):
+    for colour, name in (("#067647", "up at every check"), ("#75c69b", "up at 95% or more"),
+                         ("#f79009", "up at 50-95%"), ("#b42318", "up at less than half"), ("#eaecf0", "no check")):
         body.append(f'<rect x="{x}" y="6" width="10" height="10" fill="{colour}" stroke="#d0d5dd"/>'
                     f'<text x="{x + 14}" y="15" {FONT} fill="#1b2430">{name}</text>')
         x += 24 + 7 * len(name)
@@ -197,7 +199,7 @@ def strips(chart_id: str, title: str, days: Sequence[int], rows: Sequence[tuple[
         body.append(f'<text x="{label_w - 6}" y="{y + 12}" {FONT} text-anchor="end" fill="#1b2430">'
                     f'{escape(name)}</text>')
         for i, f in enumerate(fractions):
-            words = "no sample" if f is None else f"up {f * 100:.1f}%"
+            words = "not checked" if f is None else f"up at {f * 100:.1f}% of checks"
             body.append(f'<rect x="{label_w + i * step:.1f}" y="{y + 2}" width="{max(step - 1, 0.5):.1f}" '
                         f'height="{row_h - 4}" fill="{_strip_colour(f)}"><title>{escape(name)}, '
                         f'{day_label(days[i])}: {words}</title></rect>')

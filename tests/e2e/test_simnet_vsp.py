@@ -63,8 +63,13 @@ async def _ticket_page_says_voted(rn, ticket: str, vote: dict) -> None:
     def look() -> tuple[str, str]:
         driver = start_browser()
         try:
-            driver.get(rn.vsp.url + "/")  # the home page's search box, as a staker would
-            driver.find_element(By.ID, "ticket-search-hash").send_keys(ticket)
+            driver.get(rn.vsp.url + "/")  # the record drawn from the real network's day so far
+            driver.save_screenshot(str(SHOTS / "pages-e2e-home.png"))
+            voted = re.search(r"Last 30 days: ([\d,]+) voted", text_of(driver, "record-summary"))
+            assert voted and int(voted[1].replace(",", "")) >= 1, text_of(driver, "record-summary")
+            uptime = text_of(driver, "chart-uptime-30")
+            assert all(site.name in uptime for site in rn.vsp.voters), uptime
+            driver.find_element(By.ID, "ticket-search-hash").send_keys(ticket)  # as a staker would
             submit(driver, "ticket-search-go")
             driver.save_screenshot(str(SHOTS / "pages-e2e-ticket-voted.png"))
             return text_of(driver, "ticket-state"), text_of(driver, "ticket-spend-tx")
