@@ -159,4 +159,12 @@ async def test_charts_and_no_word_breaks_on_every_page(vsp, browser):
                            "'th, td { word-break: break-all; }'; document.head.append(s);")
     shot(browser, "pages-measure-self-check")
     assert broken_words(browser), "a table squeezed by word-break: break-all went unnoticed"
+
+    # on a phone: the charts and the ticket page fit the width
+    browser.set_window_size(390, 844)
+    for path, name in (("/", "pages-phone-home"), (f"/ticket/{t.hash}", "pages-phone-ticket")):
+        await in_browser(browser.get, vsp.url + path)
+        browser.execute_script("document.querySelector('#record-summary, #ticket-state').scrollIntoView()")
+        shot(browser, name)
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= 400, path
     print(f"\nscreenshots: {SHOTS}/pages-*.png")
