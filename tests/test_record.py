@@ -4,7 +4,7 @@ import re
 import sqlite3
 import time
 
-from conftest import make_store
+from conftest import SIMNET_XPUB, make_store
 from vspd.store import Store
 from vspd.store.db import migrations
 from vspd.store.models import Ticket
@@ -101,3 +101,14 @@ async def test_a_year_of_100000_tickets_home_page_from_prepared_bytes(vsp):
     assert states.count("<g><title>") == 365 and fees.count("<g><title>") == 365 and lag.count("<polyline") == 3
     print(f"\nhome page {len(first):,} bytes (first request {first_s * 1000:.0f} ms, charts drawn in "
           f"{ctx.record.build_seconds * 1000:.1f} ms); /record {len(ninety):,} bytes")
+
+
+async def test_imported_tickets_fill_the_record(tmp_path):
+    store = await Store.open(tmp_path / "i.db", Sealer(b"k" * 32), create=True)
+    tickets = [Ticket(hash=f"{i:064x}", commitment_address="Ss", fee_xpub_id=0, fee_address_index=i, fee_address="a",
+                      fee_amount=100, fee_expiration=0, fee_tx_status="confirmed", outcome=outcome,
+                      created=0, updated=day * DAY + 7)
+               for i, (outcome, day) in enumerate((("voted", 5), ("voted", 5), ("expired", 6), ("", 6)))]
+    await store.import_records(SIMNET_XPUB, 4, {}, tickets, {}, [], "test", "")
+    assert (await store.record_since(0))["daily"] == [(5, 2, 0, 0, 0, 200), (6, 0, 0, 1, 0, 200)]
+    await store.close()

@@ -54,6 +54,15 @@ _VOTE_CHANGES_OF = ("SELECT seq, request, request_sig, response, response_sig, c
 _TICKET_AND_ALT_BY_HASH = (f"SELECT {TICKET_COLUMNS}, (SELECT address FROM alt_sign_addrs WHERE ticket_hash = "
                            f"tickets.hash) FROM tickets WHERE hash = ?")
 DAY = 86400
+# The daily record of tickets that came without one (imported): by the day each ticket row last changed,
+# the best date such rows keep. schema/0005_record.sql runs the same for databases from before the record.
+_RECORD_FROM_TICKETS = (
+    "INSERT INTO daily_record (day, voted, missed, expired, revoked, fees) SELECT updated / 86400, "
+    "SUM(outcome = 'voted'), SUM(outcome = 'missed'), SUM(outcome = 'expired'), SUM(outcome = 'revoked'), "
+    "SUM(CASE WHEN fee_tx_status = 'confirmed' AND fee_waived = 0 THEN fee_amount ELSE 0 END) FROM tickets "
+    "WHERE outcome <> '' OR (fee_tx_status = 'confirmed' AND fee_waived = 0) GROUP BY updated / 86400 "
+    "ON CONFLICT (day) DO UPDATE SET voted = voted + excluded.voted, missed = missed + excluded.missed, "
+    "expired = expired + excluded.expired, revoked = revoked + excluded.revoked, fees = fees + excluded.fees")
 HOT_ROWS = 4096  # kept reads (a ticket row is ~1 KB); all forgotten at the next write
 
 
@@ -622,6 +631,7 @@ class Store:
             await db.executemany("INSERT INTO alt_sign_addrs VALUES (?, ?, ?, ?, ?, ?, ?)", [
                 (a.ticket_hash, a.address, a.request, a.request_sig, a.response, a.response_sig, a.created)
                 for a in alt_signs])
+            await self._exec(db, _RECORD_FROM_TICKETS)
             await self._exec(db, "INSERT INTO admin_log (time, who, action, detail) VALUES (?, ?, ?, ?)",
                              (_now(), who, "importvspd", detail))
 
