@@ -96,9 +96,13 @@ async def api_page(request: web.Request) -> web.Response:
 
 
 async def record_page(request: web.Request) -> web.Response:
-    """The record over 90 days: the home page's charts, longer (the link under them)."""
+    """The record over 90 days: the home page's charts, longer (the link under them).
+
+    Drawn with the home page's (the frontend refreshes both after each block), so a request reads nothing.
+    """
     ctx = ctx_of(request)
-    await ctx.record.refresh()
+    if ctx.record.rows is None:
+        await ctx.record.refresh()
     return aiohttp_jinja2.render_template("record.html", request, {**base_context(ctx),
                                                                    "record": ctx.record.home[90], "days": 90})
 
