@@ -187,3 +187,37 @@ def test_keep_keeps_the_site_port_and_the_passwords_handed_out(tmp_path):
     cli.prepare_root(root, keep=False)  # a fresh network: fresh ports and passwords
     fresh = handed_out()
     assert fresh[1] != first[1] and fresh[4] != first[4]
+
+
+async def test_keeper_buys_what_its_matured_coins_pay_for_and_says_nothing(tmp_path):
+    """Every fresh start printed 'keeper could not buy 20 tickets at height 19: insufficient balance'."""
+    from rpcclient.errors import RPCError
+    from vspd.simnet.chain import Chain
+    from vspd.simnet.peers import PeerBinaries
+
+    class Wallet:  # as exccwallet answers when only a coinbase or two has matured
+        def __init__(self):
+            self.bought = []
+
+        async def call(self, method, *params, timeout=None):
+            if method == "getstakeinfo":
+                return {"live": 0, "immature": 0, "ownmempooltix": 0}
+            if method == "getbalance":
+                return {"balances": [{"spendable": 3.0}]}
+            if method == "purchaseticket":
+                if params[4] * 0.2 > 3.0:
+                    raise RPCError(-4, "wallet.PurchaseTickets: insufficient balance")
+                self.bought.append(params[4])
+                return ["00" * 32] * params[4]
+            raise AssertionError(method)
+
+    class Node:
+        async def call(self, method, *params, timeout=None):
+            assert method == "getstakedifficulty"
+            return {"current": 0.2, "next": 0.2}
+
+    said = []
+    chain = Chain(PeerBinaries(tmp_path / "exccd", tmp_path / "exccwallet"), tmp_path, said.append)
+    chain.keeper.rpc, chain.miner.rpc = Wallet(), Node()
+    assert await chain._keep_ticket_stock(19) == 14  # 3 coins at 0.2 each and 0.01 for fees
+    assert chain.keeper.rpc.bought == [14] and said == []
