@@ -52,3 +52,15 @@ def test_writeconfig_and_gencerts_refuse_bad_input(tmp_path):
     assert vspadmin(tmp_path, "gencerts", "--voters=a,b").returncode == 0
     r = vspadmin(tmp_path, "gencerts", "--voters=a,b,c")
     assert r.returncode == 0 and "voter c" in r.stdout and "voter a" not in r.stdout
+
+
+def test_first_contact_no_command_prints_usage_and_preflight_names_what_is_missing(tmp_path):
+    r = vspadmin(tmp_path, network=None)
+    assert r.returncode == 2 and r.stderr.startswith("usage: vspadmin"), r.stderr
+    assert all(c in r.stderr for c in ("preflight", "createdatabase", "restore", "writeconfig")), r.stderr
+    missing = tmp_path / "no-such-home"
+    r = vspadmin(missing, "preflight", network=None)
+    assert r.returncode == 2 and r.stderr.strip() == f"vspadmin: --homedir: folder {missing} does not exist"
+    r = vspadmin(tmp_path, "preflight", network=None)  # a folder, but nothing configured in it
+    assert r.returncode == 2 and f"{tmp_path / 'vspd.conf'} does not exist" in r.stderr, r.stderr
+    assert "exccduser" not in r.stderr and not missing.exists()

@@ -202,3 +202,13 @@ def test_log_filter_scrubs_secrets_and_keys(tmp_path):
     assert "hunter2hunter2" not in text and "cVQpSLDc" not in text
     assert "password *** and key [private key]" in text and "boom ***" in text
     logs.setup("info", None)
+
+
+def test_help_shows_choices_and_defaults():
+    """`vspd --help` is a new operator's first page: the choices of each choice and the defaults."""
+    text = " ".join(config.build_arg_parser().format_help().split())  # argparse wraps lines at the terminal width
+    assert "--role {frontend,voter}" in text and "--network {mainnet,testnet,simnet}" in text
+    assert "Which node this is (required)" in text
+    assert "(put nginx in front) (default 127.0.0.1:8800)" in text
+    assert "Home folder for data, logs and vspd.conf (default ~/.vspd)" in text
+    assert "(default testnet)" in text and "(default 5.0)" in text

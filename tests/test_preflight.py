@@ -83,6 +83,21 @@ def test_each_rule_fails(change, rule):
     assert state(checks, rule) is False, render(checks)
 
 
+def test_one_machine_fails_say_they_are_expected_on_simnet_or_loopback():
+    """On simnet every part shares one machine: the two FAILs it must give carry a note saying so."""
+    one_host = [(VoterAddress(f"v{i}", "127.0.0.1", 9113 + i), healthy(i, host_id="frontendhost"), "")
+                for i in range(3)]
+    rules = ("voters on distinct hosts", "frontend apart from the voters")
+    for network, note in (("simnet", True), ("testnet", True), ("mainnet", False)):  # testnet: all on loopback
+        checks = evaluate(good_facts(network=network, voters=one_host))
+        for rule in rules:
+            c = next(c for c in checks if c.rule == rule)
+            assert not c.ok and ("expected here" in c.note) == note and c.note in render(checks), render(checks)
+    real = evaluate(good_facts(voters=voters_with(2, host_id="host0")))  # a real mistake on mainnet: no excuse
+    assert [c.note for c in real if c.rule in rules] == ["", ""]
+    assert all(c.note == "" for c in evaluate(good_facts(network="simnet")))  # nothing to excuse
+
+
 def test_unreachable_voter_and_testnet_rules():
     f = good_facts()
     f.voters[0] = (f.voters[0][0], None, "UNAVAILABLE: connection refused")

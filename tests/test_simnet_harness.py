@@ -145,3 +145,79 @@ def test_orphan_guard_refuses_when_its_parent_is_already_gone():
     for bad in ([], [str(os.getpid()), "--", "true"], [str(os.getpid()), "HUP", "--", "true"]):
         r = subprocess.run([*guard, *bad], capture_output=True, text=True)
         assert r.returncode != 0 and "usage" in r.stderr
+
+
+def test_a_second_start_refuses_and_leaves_the_running_ones_folder(tmp_path):
+    """Issue 21: a second vspd-simnet on the same folder wiped it under the running one."""
+    root = tmp_path / "simnet"
+    lock = cli.claim_root(root, keep=False)  # this test process plays the running network
+    try:
+        (root / "chain").mkdir()
+        for keep in ([], ["--keep"]):
+            r = subprocess.run([sys.executable, "-m", "vspd.simnet.main", f"--root={root}", *keep],
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode != 0 and r.stdout == ""
+            assert r.stderr.count("\n") == 1 and f"vspd-simnet (pid {os.getpid()}) is using {root}" in r.stderr, \
+                r.stderr
+        assert (root / "chain").is_dir() and (root / cli.MARKER).exists()
+    finally:
+        lock.release()
+    lock = cli.claim_root(root, keep=False)  # once the first is gone, the next one may start (and wipe)
+    lock.release()
+    assert not (root / "chain").exists() and (root / cli.MARKER).exists()
+
+
+def test_keep_keeps_the_site_port_and_the_passwords_handed_out(tmp_path):
+    """A --keep restart gives the same site, admin password and staker wallet RPC address and password."""
+    from vspd.simnet.network import SimnetVSP
+    from vspd.simnet.peers import PeerBinaries
+
+    binaries = PeerBinaries(tmp_path / "exccd", tmp_path / "exccwallet")
+    root = tmp_path / "simnet"
+
+    def handed_out() -> tuple:
+        net = SimnetVSP(binaries, root, progress=lambda _: None)
+        return net.vsp.url, net.vsp.adminpass, net.staker.rpc_address, net.staker.user, net.staker.password
+
+    cli.prepare_root(root, keep=False)
+    first = handed_out()
+    cli.prepare_root(root, keep=True)
+    assert handed_out() == first
+    assert oct((root / "kept.json").stat().st_mode & 0o777) == "0o600"  # it holds passwords
+    cli.prepare_root(root, keep=False)  # a fresh network: fresh ports and passwords
+    fresh = handed_out()
+    assert fresh[1] != first[1] and fresh[4] != first[4]
+
+
+async def test_keeper_buys_what_its_matured_coins_pay_for_and_says_nothing(tmp_path):
+    """Every fresh start printed 'keeper could not buy 20 tickets at height 19: insufficient balance'."""
+    from rpcclient.errors import RPCError
+    from vspd.simnet.chain import Chain
+    from vspd.simnet.peers import PeerBinaries
+
+    class Wallet:  # as exccwallet answers when only a coinbase or two has matured
+        def __init__(self):
+            self.bought = []
+
+        async def call(self, method, *params, timeout=None):
+            if method == "getstakeinfo":
+                return {"live": 0, "immature": 0, "ownmempooltix": 0}
+            if method == "getbalance":
+                return {"balances": [{"spendable": 3.0}]}
+            if method == "purchaseticket":
+                if params[4] * 0.2 > 3.0:
+                    raise RPCError(-4, "wallet.PurchaseTickets: insufficient balance")
+                self.bought.append(params[4])
+                return ["00" * 32] * params[4]
+            raise AssertionError(method)
+
+    class Node:
+        async def call(self, method, *params, timeout=None):
+            assert method == "getstakedifficulty"
+            return {"current": 0.2, "next": 0.2}
+
+    said = []
+    chain = Chain(PeerBinaries(tmp_path / "exccd", tmp_path / "exccwallet"), tmp_path, said.append)
+    chain.keeper.rpc, chain.miner.rpc = Wallet(), Node()
+    assert await chain._keep_ticket_stock(19) == 14  # 3 coins at 0.2 each and 0.01 for fees
+    assert chain.keeper.rpc.bought == [14] and said == []

@@ -172,3 +172,35 @@ async def test_malformed_requests_are_refused_before_the_wallet(voter):
     with pytest.raises(VoterUnavailable, match="INVALID_ARGUMENT"):
         await c.list_tickets(-5)
     await c.close()
+
+
+FORK_WHILE_CALLING = """
+import asyncio, sys
+import rpcclient  # what vspd imports before grpc
+import grpc, uvloop
+
+async def main():
+    channel = grpc.aio.insecure_channel(sys.argv[1])  # the frontend keeps one open to each voter
+
+    async def call():  # and has calls in flight
+        try:
+            await channel.unary_unary("/voter.Voter/Health")(b"", timeout=2)
+        except grpc.RpcError:
+            pass
+    calls = [asyncio.create_task(call()) for _ in range(4)]
+    await asyncio.sleep(0.2)
+    for _ in range(4):  # the frontend starting litestream: uvloop forks, then execs
+        p = await asyncio.create_subprocess_exec("true")
+        await p.wait()
+    await asyncio.gather(*calls)
+
+uvloop.run(main())
+"""
+
+
+def test_spawning_litestream_beside_grpc_calls_logs_nothing():
+    """uvloop forks to spawn; gRPC's fork handlers logged 'skipping fork() handlers' into frontend.log."""
+    r = subprocess.run([sys.executable, "-c", FORK_WHILE_CALLING, f"127.0.0.1:{free_port()}"],
+                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "fork" not in r.stderr, r.stderr

@@ -337,6 +337,12 @@ async def _rotate_key(datadir: Path) -> str:
 async def preflight(args) -> str:
     from . import config as vconfig
     from . import preflight as pf
+    homedir = Path(os.path.expanduser(args.homedir)).resolve()
+    if not homedir.is_dir():  # say so, rather than name the first option a missing file lacks
+        raise AdminError(f"--homedir: {_not_a_folder(homedir)}")
+    if not (homedir / "vspd.conf").is_file():
+        raise AdminError(f"{homedir / 'vspd.conf'} does not exist: preflight checks a configured frontend "
+                         f"(`vspadmin --homedir={args.homedir} writeconfig --role=frontend` writes one to fill in)")
     argv = [f"--homedir={args.homedir}", "--role=frontend"] + ([f"--network={args.network}"] if args.network else [])
     try:
         cfg = vconfig.load(argv)
@@ -408,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--homedir", default="~/.vspd", help="vspd home folder (default ~/.vspd)")
     p.add_argument("--network", choices=sorted(NETWORKS), default=None,
                    help="network (default: from vspd.conf, else mainnet)")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     c = sub.add_parser("createdatabase", help="create a new database with a fee xpub")
     c.add_argument("xpub")
     r = sub.add_parser("retirexpub", help="replace the fee xpub (the old one stays for lookups)")
@@ -442,8 +448,12 @@ COMMANDS = {"preflight": preflight, "restore": restore, "backup": backup, "rotat
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        if args.command is None:  # a first try with no command: show what there is
+            parser.print_help(sys.stderr)
+            return 2
         result = COMMANDS[args.command](args)
         if asyncio.iscoroutine(result):
             result = asyncio.run(result)

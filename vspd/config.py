@@ -226,8 +226,20 @@ def build_arg_parser(prog: str = "vspd") -> argparse.ArgumentParser:
     p.add_argument("--version", action="store_true", help="print the version and exit")
     for o in OPTIONS:
         extra = {"nargs": "?", "const": "true"} if o.kind == "bool" else {}
-        p.add_argument(f"--{o.name}", metavar=o.kind.upper(), help=f"[{'/'.join(o.roles)}] {o.help}", **extra)
+        metavar = "{" + ",".join(o.choices) + "}" if o.choices else o.kind.upper()
+        p.add_argument(f"--{o.name}", metavar=metavar, help=_help(o), **extra)
     return p
+
+
+def _help(o: Option) -> str:
+    """The --help line of an option: its roles, what it does, and its default unless the text already says it."""
+    text = f"[{'/'.join(o.roles)}] {o.help}"
+    default = ",".join(o.default) if isinstance(o.default, list) else o.default
+    if o.required:
+        text += " (required)"
+    elif default not in ("", False) and "default" not in o.help:
+        text += f" (default {default})"
+    return text.replace("%", "%%")  # argparse formats help strings
 
 
 def _read_file(path: Path) -> dict[str, str]:

@@ -71,7 +71,7 @@ async def admin_page(request: web.Request, tab: str = "status", status: int = 20
             "voters": [v.as_dict() for v in ctx.voters] if ctx.voters is not None else [],
             "tip": ctx.voters.tip() if ctx.voters is not None else ctx.exccd.height,
             "link": lambda kind, value: explorer_link(ctx, kind, value), "redact": redact_wif}
-    data["backup"] = ctx.replication.as_dict() if ctx.replication is not None else {"replication": "off"}
+    data["backup"] = backup_rows(ctx.replication.as_dict() if ctx.replication is not None else None)
     if tab == "status":
         data["warnings"] = await warnings(ctx)
     elif tab == "unpaid":
@@ -99,6 +99,21 @@ async def admin_page(request: web.Request, tab: str = "status", status: int = 20
         data["charts"] = ctx.record.admin(data["days"])
     data.update(extra)
     return aiohttp_jinja2.render_template("admin.html", request, data, status=status)
+
+
+def backup_rows(state: dict | None) -> list[tuple[str, str]]:
+    """The replication state in words and units, for a person (the dict's keys and Python values are for code)."""
+    if state is None:
+        return [("Replication", "off: no replica is configured")]
+    age = state["last_sync_age"]
+    return [("Replica", state["replica"]),
+            ("litestream", "running" if state["running"] else "not running"),
+            ("Restarts", str(state["restarts"])),
+            ("Last sync", "none yet" if age is None else f"{age:.1f} s ago"),
+            ("Newest local transaction", state["local_txid"]),
+            ("Sync errors", str(state["sync_errors"])),
+            ("Last error", state["error"] or "none"),
+            ("Problem", state["problem"] or "none")]
 
 
 def explorer_link(ctx: AppContext, kind: str, value: str):

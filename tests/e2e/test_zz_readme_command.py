@@ -73,6 +73,11 @@ async def test_readme_command_buys_and_votes_then_stops_clean(realnet, tmp_path,
     try:
         banner = await wait_for_banner(out, proc)
         site = re.search(r"site\s+(http://127\.0\.0\.1:\d+)/", banner)[1]
+        # --keep keeps what was handed out: the site (the staker wallet keeps its VSP's URL), the admin
+        # password, and the staker wallet's RPC address and password
+        staker = realnet.staker
+        assert site == realnet.vsp.url and f"password {realnet.vsp.adminpass})" in banner, banner
+        assert f"https://{staker.rpc_address}/  user {staker.user}  password {staker.password}" in banner, banner
         curl = " ".join(line.strip().rstrip("\\") for line in banner.split("Buy a ticket")[1].splitlines()[1:3])
         assert curl.startswith("curl "), banner
         async with aiohttp.ClientSession() as http:

@@ -27,6 +27,7 @@ SVH = 144                 # simnet stake validation height: votes from here on
 FIRST_TICKET_HEIGHT = 18  # the keeper's first coinbase (block 2) is spendable from here
 TICKET_STOCK = 110        # > 5 + 18 blocks x 5 votes: what the exhaustion rule needs ahead, with room
 MAX_BUY_PER_BLOCK = 20    # MaxFreshStakePerBlock on simnet
+TICKET_FEE_MARGIN = 0.01  # coins per ticket beyond its price: its fee and its share of the split transaction
 GENERATE_TIMEOUT = 90.0
 PREMINED = 2               # blocks mined before the keeper wallet first starts
 KEEPER_SEED = "6b" * 32   # simnet only: fixed so that a kept folder can be rebuilt
@@ -82,11 +83,19 @@ class Chain:
         want = min(MAX_BUY_PER_BLOCK, TICKET_STOCK - have)
         if want <= 0:
             return 0
+        # In a new chain only a coinbase or two has matured: buy what that pays for, the rest next block
+        # (asking for all of it failed with "insufficient balance" at every fresh start, read as an error).
+        sdiff = await self.miner.rpc.call("getstakedifficulty")
+        price = max(float(sdiff["current"]), float(sdiff["next"])) + TICKET_FEE_MARGIN
+        want = min(want, int(await self.keeper.spendable() // price))
+        if want <= 0:
+            return 0
         try:
             await self.keeper.rpc.call("purchaseticket", "default", 0, 1, "", want)
             return want
         except RPCError as e:  # too early or short of funds: the next block tries again
-            self.progress(f"keeper could not buy {want} tickets at height {height}: {e.message}")
+            self.progress(f"keeper could not buy {want} tickets at height {height} (it tries again next block): "
+                          f"{e.message}")
             return 0
 
     async def mine(self, blocks: int = 1) -> int:

@@ -96,6 +96,10 @@ async def run_once(name: str, args: list, log_path: Path, stdin: bytes = b"", ti
         proc.kill()
         await proc.wait()
         raise ChildError(f"{name} did not finish in {timeout:.0f} s") from None
+    except asyncio.CancelledError:  # Ctrl-C: not left running after the harness is gone
+        proc.kill()
+        await proc.wait()
+        raise
     text = out.decode(errors="replace")
     log_path.write_text(text)
     if check and proc.returncode != 0:

@@ -19,6 +19,7 @@ import aiohttp
 
 from .chain import Chain
 from .children import Child, ChildError, run_once, tail
+from .kept import Kept
 from .nodes import HOST, ExccdNode, WalletNode, free_port, wait_until
 from .peers import PeerBinaries
 
@@ -58,7 +59,8 @@ class Deployment:
     name = "vspd"  # as it appears in the chain's diagnostics
 
     def __init__(self, chain: Chain, binaries: PeerBinaries, root: Path, *, voters: int = 3, vspfee: float = 3.0,
-                 own_voter_nodes: bool = True, minvoters: int = 2, healthinterval: float = 1.0):
+                 own_voter_nodes: bool = True, minvoters: int = 2, healthinterval: float = 1.0,
+                 kept: Kept | None = None):
         if not 1 <= voters <= len(VOTER_SEEDS):
             raise ValueError(f"voters must be between 1 and {len(VOTER_SEEDS)}")
         self.chain = chain
@@ -66,8 +68,9 @@ class Deployment:
         self.home = root / "vsp"
         self.logdir = chain.logdir
         self.vspfee, self.minvoters, self.healthinterval = vspfee, minvoters, healthinterval
-        self.adminpass = secrets.token_hex(8)
-        self.port = free_port()
+        kept = kept or Kept(root)  # the same site and password after a --keep restart
+        self.adminpass = kept.get("adminpass", lambda: secrets.token_hex(8))
+        self.port = kept.get("site_port", free_port)
         self.fee_wallet = WalletNode("feewallet", binaries.exccwallet, root / "wallets" / "fee", self.logdir,
                                      chain.miner, seed=FEE_SEED, passphrase="fee-pass", flags=("--gaplimit=200",))
         self.voters: list[VoterSite] = []

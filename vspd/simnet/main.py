@@ -15,7 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+from vspd.runlock import AlreadyRunning, RunLock, lock_path
+
 from .children import ChildError
+from .kept import KeptError
 from .network import SimnetVSP
 from .peers import VSPD_GO, PeerError, default_cache, find, find_peers
 
@@ -31,17 +34,41 @@ def progress(line: str) -> None:
 
 
 def prepare_root(root: Path, keep: bool) -> None:
-    """A fresh state folder, or the kept one; never wipe a folder this command did not make."""
-    if root.exists() and any(root.iterdir()):
+    """A fresh state folder, or the kept one; never wipe a folder this command did not make.
+
+    Its run lock (see claim_root) is never wiped: it is held by the caller, or by nobody.
+    """
+    if root.exists() and any(p.name != lock_path(root).name for p in root.iterdir()):
         if not (root / MARKER).exists():
             raise SystemExit(f"vspd-simnet: {root} is not empty and was not made by vspd-simnet; "
                              f"name another folder with --root")
         if keep:
             return
-        shutil.rmtree(root)
+        for p in root.iterdir():
+            if p.name == lock_path(root).name:
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o700)
     (root / MARKER).write_text("state of vspd-simnet; deleted by its next run unless --keep\n")
+
+
+def claim_root(root: Path, keep: bool) -> RunLock:
+    """Lock the state folder for this run, then prepare it: a second run refuses, naming the first.
+
+    Without the lock a second start wiped the folder under the running network (issue 21).
+    """
+    prepare_root(root, keep=True)  # refuses a foreign folder before putting a lock file in it
+    lock = RunLock(root, "vspd-simnet")
+    try:
+        lock.acquire()
+    except AlreadyRunning as e:
+        raise SystemExit(f"vspd-simnet: {e}; stop it first (Ctrl-C), or name another folder with --root") from None
+    prepare_root(root, keep)
+    return lock
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,7 +146,6 @@ async def run(args: argparse.Namespace) -> int:
             go_vspd = await asyncio.to_thread(find, VSPD_GO, None, args.peer_cache, args.goproxy_mirror, progress)
             print(f"vspd (Go)  {go_vspd}")
         return 0
-    prepare_root(args.root, args.keep)
     net = SimnetVSP(binaries, args.root, voters=args.voters, vspfee=args.vspfee,
                     own_voter_nodes=not args.shared_node, progress=progress)
     try:
@@ -146,15 +172,19 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     validate(args)
     logging.basicConfig(level=logging.WARNING)
+    lock = None if args.build_only else claim_root(args.root, args.keep)  # before anything else: a second run refuses
     try:
         return asyncio.run(run(args))
-    except (PeerError, ChildError) as e:
+    except (PeerError, ChildError, KeptError) as e:
         print(f"vspd-simnet: {e}", file=sys.stderr)
         return 1
     except ExceptionGroup as eg:
         for e in eg.exceptions:
             print(f"vspd-simnet: {e}", file=sys.stderr)
         return 1
+    finally:
+        if lock is not None:
+            lock.release()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -59,14 +59,17 @@ class Daemon:
     api_major, api_min_minor = 0, 0
     needs = ""  # the release the harness was built against, for the refusal message
 
-    def __init__(self, name: str, binary: Path, home: Path, logdir: Path, rpc_timeout: float):
+    def __init__(self, name: str, binary: Path, home: Path, logdir: Path, rpc_timeout: float, *,
+                 rpc_port: int | None = None, password: str | None = None):
         self.name = name
         self.binary = binary
         self.appdata = home
         self.log_path = logdir / f"{name}.log"
-        self.user, self.password = f"{name}-rpc", credential()  # its own, so a port clash fails to authenticate
-        self.rpc_port = free_port()
+        # its own password, so a port clash fails to authenticate; both given where a kept network reuses them
+        self.user, self.password = f"{name}-rpc", password or credential()
+        self.rpc_port = rpc_port or free_port()
         self.child: Child | None = None
+        self.hurry = False  # stop with SIGKILL: set while the network is still starting (see SimnetVSP.stop)
         self.api: tuple[int, int, int] | None = None
         self.rpc = JSONRPC(name, HOST, self.rpc_port, self.user, self.password, self.cert_path, timeout=rpc_timeout)
 
@@ -105,8 +108,13 @@ class Daemon:
                              f"needs {self.api_major}.x from {self.api_major}.{self.api_min_minor} ({self.needs})")
 
     async def stop(self) -> None:
+        """SIGTERM, or SIGKILL in a hurry: a new exccwallet busy discovering its addresses answered SIGTERM
+        only after 27 s (a Ctrl-C during start-up took that long). Their databases survive a kill."""
         if self.child is not None:
-            await self.child.stop()
+            if self.hurry:
+                await self.child.kill()
+            else:
+                await self.child.stop()
         await self.rpc.close()
 
     def tail(self, lines: int = 15) -> str:
@@ -153,8 +161,8 @@ class WalletNode(Daemon):
     api_key, api_major, api_min_minor, needs = "exccwalletjsonrpcapi", 8, 8, "exccwallet 2.7.6 answers 8.9.0"
 
     def __init__(self, name: str, binary: Path, home: Path, logdir: Path, node: ExccdNode, *, seed: str,
-                 passphrase: str, flags: tuple = ()):
-        super().__init__(name, binary, home, logdir, rpc_timeout=120.0)
+                 passphrase: str, flags: tuple = (), rpc_port: int | None = None, password: str | None = None):
+        super().__init__(name, binary, home, logdir, rpc_timeout=120.0, rpc_port=rpc_port, password=password)
         self.node = node
         self.seed, self.passphrase = seed, passphrase
         self.flags = list(flags)
