@@ -1,0 +1,156 @@
+"""The OpenAPI document of API v3 (web/openapi.py): valid, true to the wire types, served, and held to the
+server by schemathesis against a live frontend process."""
+
+import asyncio
+import base64
+import json
+import os
+import re
+import sqlite3
+import sys
+
+import jsonschema
+import pytest
+from openapi_spec_validator import validate
+
+from chainbuilders import Key
+from procs import BIN, Network
+from vspd.chain.message import sign_message
+from vspd.chain.params import SIMNET
+from web import openapi
+from web.openapi_examples import EXAMPLES
+from web.api import ROUTES
+from web.wire import DEFAULT_MESSAGES, ErrorCode, Signer, http_status
+
+SCHEMATHESIS_EXAMPLES = 100  # per operation and phase: about a minute on a busy 2-core machine
+SCHEMATHESIS_SEED = 24
+
+
+def served() -> dict:
+    return json.loads(openapi.document_bytes())
+
+
+def schema_validator(doc: dict, schema: dict) -> jsonschema.Draft202012Validator:
+    """A validator of `schema` whose "#/components/..." references resolve in `doc`."""
+    return jsonschema.Draft202012Validator({**schema, "components": doc["components"]})
+
+
+def test_document_is_valid_openapi_3_1():
+    doc = served()
+    validate(doc)
+    assert doc["openapi"] == "3.1.0"
+
+
+def test_every_example_conforms_to_its_schema():
+    doc = served()
+    used = set()
+    for path, ops in doc["paths"].items():
+        for op in ops.values():
+            pieces = [op.get("requestBody", {})] + list(op["responses"].values())
+            for piece in pieces:
+                content = piece.get("content", {}).get("application/json", {})
+                for ref in content.get("examples", {}).values():
+                    name = ref["$ref"].rsplit("/", 1)[1]
+                    used.add(name)
+                    value = doc["components"]["examples"][name]["value"]
+                    schema_validator(doc, content["schema"]).validate(value)
+            for param in op.get("parameters", []):
+                for value in param["schema"].get("examples", []):
+                    schema_validator(doc, param["schema"]).validate(value)
+    assert used == set(EXAMPLES), set(EXAMPLES) ^ used
+
+
+def test_error_codes_and_statuses_are_the_wire_ones():
+    doc = served()
+    assert openapi.error_codes(doc) == [(int(c), DEFAULT_MESSAGES[c], http_status(c)) for c in ErrorCode]
+    for path, ops in doc["paths"].items():
+        for op in ops.values():
+            for status, answer in op["responses"].items():
+                if status != "200" and path.startswith("/api/v3/"):
+                    assert answer["content"]["application/json"]["schema"]["$ref"].endswith(f"/Error{status}")
+                    assert "VSP-Server-Signature" in answer["headers"]
+
+
+def test_signature_patterns_match_real_signatures():
+    """Regression: the document said VSP-Client-Signature ends in "==", but 65 bytes in base64 end in one "=":
+    schemathesis dropped the recorded, correctly signed example requests as invalid."""
+    doc = served()
+    client = doc["paths"]["/api/v3/payfee"]["post"]["parameters"][0]
+    assert client["name"] == "VSP-Client-Signature"
+    server = doc["components"]["headers"]["ServerSignature"]["schema"]
+    for body in (b"{}", b'{"tickethash":"' + b"ab" * 32 + b'"}', os.urandom(300)):
+        signature = base64.b64encode(sign_message(Key(SIMNET).secret, body)).decode()
+        schema_validator(doc, client["schema"]).validate(signature)
+        schema_validator(doc, server).validate(Signer(os.urandom(32)).sign(body))
+
+
+def test_page_rows_are_the_routes():
+    rows = openapi.endpoints(served())
+    assert [(r["method"], r["path"]) for r in rows] == [(m, p) for p, (m, _) in ROUTES.items()]
+    assert rows[1]["request"] == ["timestamp", "tickethash", "tickethex", "parenthex"]
+
+
+async def test_served_cacheable_and_linked(vsp):
+    async with vsp.client.http.get(vsp.url + openapi.PATH) as r:
+        body = await r.read()
+        assert r.status == 200 and r.headers["Content-Type"] == "application/json; charset=utf-8"
+        etag, cache = r.headers["ETag"], r.headers["Cache-Control"]
+    assert body == openapi.document_bytes() and "max-age" in cache
+    async with vsp.client.http.get(vsp.url + openapi.PATH, headers={"If-None-Match": etag}) as r:
+        assert r.status == 304 and await r.read() == b"" and r.headers["ETag"] == etag
+    async with vsp.client.http.get(vsp.url + "/api") as r:
+        page = await r.text()
+    assert f'href="{openapi.PATH}"' in page
+    for row in openapi.endpoints(served()):
+        assert f"{row['method']} {row['path']}" in page and ", ".join(row["answer"]) in page
+    for code, message, status in openapi.error_codes(served()):
+        assert re.search(f"<td>{code}</td><td>{re.escape(message)}</td><td>{status}</td>", page), code
+
+
+async def schemathesis(cwd, url: str, *args: str) -> str:
+    """Run schemathesis's CLI on the live frontend with every check; its report, once it passed."""
+    tests = os.path.dirname(__file__)
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
+           "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))}
+    proc = await asyncio.create_subprocess_exec(
+        BIN / "schemathesis", "--no-color", "--config-file", os.path.join(tests, "schemathesis.toml"), "run",
+        url + openapi.PATH, "--checks", "all", "--request-timeout", "10", "--max-failures", "20", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env, cwd=cwd)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 300)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    report = out.decode(errors="replace")
+    sys.stdout.write(report[-3000:])
+    assert proc.returncode == 0, report[-20000:]
+    return report
+
+
+@pytest.mark.slow
+async def test_schemathesis_finds_nothing_against_a_live_frontend(tmp_path):
+    """Every operation, positive and negative data, every check of schemathesis, the recorded signed examples."""
+    net = await Network.create(tmp_path / "net", nvoters=1)
+    try:
+        await net.start_frontend(wait_healthy=1)
+        # The recorded examples walk one ticket through the API in order (feeaddress before payfee): one worker.
+        report = await schemathesis(tmp_path, net.url, "--phases", "examples", "--workers", "1")
+        assert re.search(r"Examples.*\n\s*\n\s*✅ 5 passed", report), report
+        report = await schemathesis(tmp_path, net.url, "--phases", "coverage,fuzzing,stateful", "--workers", "2",
+                                    "--max-examples", str(SCHEMATHESIS_EXAMPLES), "--seed", str(SCHEMATHESIS_SEED))
+        assert re.search(r"Stateful.*\n\s*\n.*Scenarios", report), report
+        # The recorded requests, correctly signed, were taken and committed (not only answered 400-or-200).
+        db = sqlite3.connect(f"file:{net.home}/data/simnet/vspd.db?mode=ro", uri=True)
+        try:
+            paid = EXAMPLES["PayFeeReq"][1]["tickethash"]
+            alt = EXAMPLES["SetAltSignAddrReq"][1]
+            assert db.execute("SELECT fee_tx_status FROM tickets WHERE hash = ?", (paid,)).fetchone() == ("received",)
+            assert db.execute("SELECT address FROM alt_sign_addrs WHERE ticket_hash = ?",
+                              (alt["tickethash"],)).fetchone() == (alt["altsignaddress"],)
+            assert db.execute("SELECT count(*) FROM vote_changes WHERE ticket_hash = ?", (paid,)).fetchone() == (2,)
+        finally:
+            db.close()
+        assert net.tracebacks() == 0
+    finally:
+        await net.close()
