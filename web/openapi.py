@@ -98,6 +98,9 @@ def _schemas() -> dict:
                            "propertyNames": {"pattern": "^[0-9a-fA-F]{66}$"},
                            "additionalProperties": {"enum": sorted(POLICY_VALUES)},
                            "description": "Treasury key (33-byte public key, 66 hex) to policy."},
+        "StoredMap": {"type": "object", "additionalProperties": {"type": "string"},
+                      "description": "The preferences as stored: setvotechoices merges each request's map into "
+                                     "them, so a policy map may hold more than the 3 entries one request may set."},
     }
     for status, codes in sorted(_error_statuses().items()):
         s[f"Error{status}"] = _error_schema(status, codes)
@@ -144,8 +147,8 @@ def _schemas() -> dict:
         "feetxstatus": {"enum": ["none", "received", "broadcast", "confirmed", "error"]},
         "feetxhash": {"type": "string", "pattern": "^([0-9a-f]{64})?$", "description": "\"\" until a fee is paid."},
         "altsignaddress": {"anyOf": [{"const": ""}, _ref("Address")], "description": "\"\" if none."},
-        "votechoices": _ref("VoteChoices"), "tspendpolicy": _ref("TSpendPolicy"),
-        "treasurypolicy": _ref("TreasuryPolicy"), "request": _ref("Request")})
+        "votechoices": _ref("StoredMap"), "tspendpolicy": _ref("StoredMap"), "treasurypolicy": _ref("StoredMap"),
+        "request": _ref("Request")})
     s["SetVoteChoicesRequest"] = _request(binding.SET_VOTE_CHOICES, {
         "timestamp": _ref("Timestamp"), "tickethash": _ref("TicketHash"), "votechoices": _ref("VoteChoices"),
         "tspendpolicy": _ref("TSpendPolicy"), "treasurypolicy": _ref("TreasuryPolicy")})
