@@ -106,7 +106,10 @@ def _schemas() -> dict:
         s[f"Error{status}"] = _error_schema(status, codes)
     s["VspInfoResponse"] = _response({
         "apiversions": {"type": "array", "items": {"const": 3}, "minItems": 1, "maxItems": 1},
-        "timestamp": _ref("ServerTimestamp"),
+        "timestamp": {**_ref("ServerTimestamp"), "description": (
+            "When these numbers were read, unix seconds: they are refreshed every minute and at every block, "
+            "and the signed body is kept between refreshes. Differs from the Go vspd, whose timestamp is the "
+            "time of the answer.")},
         "pubkey": {"type": "string", "contentEncoding": "base64", "pattern": BASE64, "minLength": 44,
                    "maxLength": 44, "description": "The 32-byte ed25519 key of VSP-Server-Signature, base64."},
         "feepercentage": {"type": "number", "minimum": 0, "maximum": 100,
@@ -231,9 +234,9 @@ def _paths() -> dict:
     p = {
         "/api/v3/vspinfo": {"get": _operation(
             "vspinfo", "The VSP's fee, state, signing key and ticket counts.",
-            "No request body, no signature. The body is rebuilt only when a number changes, so two answers in "
-            "the same second are the same bytes. Differs from the Go vspd: both EXCCoin/vspd's `revoked` and "
-            "decred/vspd's `expired` and `missed` are present.",
+            "No request body, no signature. The signed body is kept until the numbers are refreshed (see "
+            "`timestamp`). Differs from the Go vspd: both EXCCoin/vspd's `revoked` and decred/vspd's `expired` "
+            "and `missed` are present.",
             None, "VspInfoResponse", "VspInfo", (500,), signed=False)},
         "/api/v3/feeaddress": {"post": _operation(
             "feeaddress", "Step 1: register a ticket, get its fee address and amount.",
