@@ -165,7 +165,8 @@ def _schemas() -> dict:
 
 def _request(fields: tuple[binding.Field, ...], properties: dict) -> dict:
     """A request object: the properties in wire order; required = binding's required fields."""
-    assert {f.name for f in fields} == set(properties), (fields, properties)
+    if {f.name for f in fields} != set(properties):
+        raise ValueError(f"the document's fields {list(properties)} are not web/binding.py's {fields}")
     return {"type": "object", "properties": properties,
             "required": [name for name in properties if any(f.name == name and f.required for f in fields)],
             "description": "Keys match case-insensitively, the last duplicate wins and unknown keys are "
@@ -187,10 +188,8 @@ def _json(schema: dict, example_name: str | None = None) -> dict:
     return {"application/json": content}
 
 
-def _answers(ok: dict | None, statuses: tuple[int, ...]) -> dict:
-    out: dict[str, Any] = {}
-    if ok is not None:
-        out["200"] = ok
+def _answers(ok: dict, statuses: tuple[int, ...]) -> dict:
+    out: dict[str, Any] = {"200": ok}
     for status in statuses:
         codes = ", ".join(str(int(c)) for c in _error_statuses()[status])
         content = _json(_ref(f"Error{status}"))
@@ -270,8 +269,9 @@ def _paths() -> dict:
             "those of feeaddress's ticket checks.",
             "SetAltSignAddrRequest", "Acknowledgement", "SetAltSignAddr")},
     }
-    assert {path: next(iter(ops)).upper() for path, ops in p.items()} == {
-        path: method for path, (method, _) in api.ROUTES.items()}, "the document lists exactly web/api.py's routes"
+    if {path: next(iter(ops)).upper() for path, ops in p.items()} != {
+            path: method for path, (method, _) in api.ROUTES.items()}:
+        raise ValueError("the document must list exactly web/api.py's routes")
     p[PATH] = {"get": {
         "operationId": "openapi", "summary": "This document.", "tags": ["Documents"],
         "description": "The same bytes for the life of the process; ETag and Cache-Control let clients keep them.",
