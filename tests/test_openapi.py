@@ -191,3 +191,21 @@ async def test_signed_flow_answers_conform(vsp):
     alt = vsp.new_ticket()
     check("/api/v3/setaltsignaddr", await c.setaltsignaddr(alt.commitment.secret, alt.hash, alt.ticket_hex,
                                                            alt.parent_hex, str(Key(SIMNET).address)))
+
+
+async def test_payfee_with_invalid_preferences_is_a_valid_request(vsp):
+    """Regression: the document bound payfee's maps as setvotechoices's, but payfee takes the fee and ignores
+    maps that do not validate (as the Go vspd): such a request is valid, and its answer a 200."""
+    doc = served()
+    schema = doc["paths"]["/api/v3/payfee"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    t = vsp.new_ticket()
+    q = await vsp.client.feeaddress(t.commitment.secret, t.hash, t.ticket_hex, t.parent_hex)
+    fee = make_fee_tx(address.decode(q.json["feeaddress"], SIMNET), q.json["feeamount"]).serialize().hex()
+    votechoices, tspend, treasury = {"noagenda": "yes"}, {"nothex": "maybe"}, {"short": "no"}
+    body = {"timestamp": 1, "tickethash": t.hash, "feetx": fee, "votingkey": t.voting.wif,
+            "votechoices": votechoices, "tspendpolicy": tspend, "treasurypolicy": treasury}
+    schema_validator(doc, schema).validate(body)
+    r = await vsp.client.payfee(t.commitment.secret, t.hash, fee, t.voting.wif, votechoices, tspend, treasury)
+    assert r.status == 200, r.json
+    stored = await vsp.store.get_ticket(t.hash)
+    assert (stored.vote_choices, stored.tspend_policy, stored.treasury_policy) == ({}, {}, {})

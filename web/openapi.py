@@ -98,6 +98,9 @@ def _schemas() -> dict:
                            "propertyNames": {"pattern": "^[0-9a-fA-F]{66}$"},
                            "additionalProperties": {"enum": sorted(POLICY_VALUES)},
                            "description": "Treasury key (33-byte public key, 66 hex) to policy."},
+        "PayFeePolicy": {"type": "object", "maxProperties": MAX_POLICIES, "additionalProperties": {"type": "string"},
+                         "description": "As in setvotechoices, but payfee takes the fee whatever the preferences: "
+                                        "a map that does not validate is logged and not stored, as in the Go vspd."},
         "StoredMap": {"type": "object", "additionalProperties": {"type": "string"},
                       "description": "The preferences as stored: setvotechoices merges each request's map into "
                                      "them, so a policy map may hold more than the 3 entries one request may set."},
@@ -142,8 +145,8 @@ def _schemas() -> dict:
         "timestamp": _ref("Timestamp"), "tickethash": _ref("TicketHash"),
         "feetx": {**_ref("TxHex"), "description": "A signed transaction paying at least feeamount to feeaddress."},
         "votingkey": {**_ref("WIF"), "description": "The private key of the ticket's voting address (output 0)."},
-        "votechoices": _ref("VoteChoices"), "tspendpolicy": _ref("TSpendPolicy"),
-        "treasurypolicy": _ref("TreasuryPolicy")})
+        "votechoices": _ref("StoredMap"), "tspendpolicy": _ref("PayFeePolicy"),
+        "treasurypolicy": _ref("PayFeePolicy")})
     s["TicketStatusRequest"] = _request(binding.TICKET_HASH, {"tickethash": _ref("TicketHash")})
     s["TicketStatusResponse"] = _response({
         "timestamp": _ref("ServerTimestamp"), "ticketconfirmed": {"type": "boolean"},
