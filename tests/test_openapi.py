@@ -3,7 +3,6 @@ server by schemathesis against a live frontend process."""
 
 import asyncio
 import base64
-import json
 import os
 import re
 import sqlite3
@@ -19,16 +18,12 @@ from vspd.chain import address
 from vspd.chain.message import sign_message
 from vspd.chain.params import SIMNET
 from web import openapi
-from web.openapi_examples import EXAMPLES
 from web.api import ROUTES
+from web.openapi_examples import EXAMPLES
 from web.wire import DEFAULT_MESSAGES, ErrorCode, Signer, http_status
 
 SCHEMATHESIS_EXAMPLES = 60  # per operation and phase: about a minute and a half on a busy 2-core machine
 SCHEMATHESIS_SEED = 24
-
-
-def served() -> dict:
-    return json.loads(openapi.document_bytes())
 
 
 def schema_validator(doc: dict, schema: dict) -> jsonschema.Draft202012Validator:
@@ -37,13 +32,13 @@ def schema_validator(doc: dict, schema: dict) -> jsonschema.Draft202012Validator
 
 
 def test_document_is_valid_openapi_3_1():
-    doc = served()
+    doc = openapi.served()
     validate(doc)
     assert doc["openapi"] == "3.1.0"
 
 
 def test_every_example_conforms_to_its_schema():
-    doc = served()
+    doc = openapi.served()
     used = set()
     for path, ops in doc["paths"].items():
         for op in ops.values():
@@ -62,7 +57,7 @@ def test_every_example_conforms_to_its_schema():
 
 
 def test_error_codes_and_statuses_are_the_wire_ones():
-    doc = served()
+    doc = openapi.served()
     assert openapi.error_codes(doc) == [(int(c), DEFAULT_MESSAGES[c], http_status(c)) for c in ErrorCode]
     for path, ops in doc["paths"].items():
         for op in ops.values():
@@ -75,7 +70,7 @@ def test_error_codes_and_statuses_are_the_wire_ones():
 def test_signature_patterns_match_real_signatures():
     """Regression: the document said VSP-Client-Signature ends in "==", but 65 bytes in base64 end in one "=":
     schemathesis dropped the recorded, correctly signed example requests as invalid."""
-    doc = served()
+    doc = openapi.served()
     client = doc["paths"]["/api/v3/payfee"]["post"]["parameters"][0]
     assert client["name"] == "VSP-Client-Signature"
     server = doc["components"]["headers"]["ServerSignature"]["schema"]
@@ -86,7 +81,7 @@ def test_signature_patterns_match_real_signatures():
 
 
 def test_page_rows_are_the_routes():
-    rows = openapi.endpoints(served())
+    rows = openapi.endpoints(openapi.served())
     assert [(r["method"], r["path"]) for r in rows] == [(m, p) for p, (m, _) in ROUTES.items()]
     assert rows[1]["request"] == ["timestamp", "tickethash", "tickethex", "parenthex"]
 
@@ -102,9 +97,9 @@ async def test_served_cacheable_and_linked(vsp):
     async with vsp.client.http.get(vsp.url + "/api") as r:
         page = await r.text()
     assert f'href="{openapi.PATH}"' in page
-    for row in openapi.endpoints(served()):
+    for row in openapi.endpoints(openapi.served()):
         assert f"{row['method']} {row['path']}" in page and ", ".join(row["answer"]) in page
-    for code, message, status in openapi.error_codes(served()):
+    for code, message, status in openapi.error_codes(openapi.served()):
         assert re.search(f"<td>{code}</td><td>{re.escape(message)}</td><td>{status}</td>", page), code
 
 
@@ -163,7 +158,7 @@ async def test_signed_flow_answers_conform(vsp):
     Regression: ticketstatus answered policy maps under the request's bound of 3 entries, but setvotechoices
     merges maps, so a ticket's stored tspend policies can be more (schemathesis cannot sign, so cannot see it).
     """
-    doc = served()
+    doc = openapi.served()
 
     def check(path: str, reply) -> None:
         op = next(iter(doc["paths"][path].values()))
@@ -196,7 +191,7 @@ async def test_signed_flow_answers_conform(vsp):
 async def test_payfee_with_invalid_preferences_is_a_valid_request(vsp):
     """Regression: the document bound payfee's maps as setvotechoices's, but payfee takes the fee and ignores
     maps that do not validate (as the Go vspd): such a request is valid, and its answer a 200."""
-    doc = served()
+    doc = openapi.served()
     schema = doc["paths"]["/api/v3/payfee"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     t = vsp.new_ticket()
     q = await vsp.client.feeaddress(t.commitment.secret, t.hash, t.ticket_hex, t.parent_hex)
