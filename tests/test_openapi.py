@@ -204,3 +204,16 @@ async def test_payfee_with_invalid_preferences_is_a_valid_request(vsp):
     assert r.status == 200, r.json
     stored = await vsp.store.get_ticket(t.hash)
     assert (stored.vote_choices, stored.tspend_policy, stored.treasury_policy) == ({}, {}, {})
+
+
+async def test_what_the_document_says_outside_the_api_answers(vsp):
+    """The plain-text answers the document's description names, as they are."""
+    info = openapi.served()["info"]["description"]
+    assert "`CSRF failure`" in info and "404" in info and "405" in info
+    headers = {"Origin": "https://evil.example", "Content-Type": "application/json"}
+    async with vsp.client.http.post(vsp.url + "/api/v3/ticketstatus", data=b"{}", headers=headers) as r:
+        assert (r.status, await r.text()) == (400, "CSRF failure") and "VSP-Server-Signature" not in r.headers
+    async with vsp.client.http.get(vsp.url + "/api/v3/nothing") as r:
+        assert r.status == 404 and r.content_type == "text/plain"
+    async with vsp.client.http.get(vsp.url + "/api/v3/payfee") as r:
+        assert r.status == 405 and r.headers["Allow"] == "POST"

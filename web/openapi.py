@@ -302,7 +302,11 @@ def document() -> dict:
                 f"Every JSON answer, success or error, carries `{SIGNATURE_HEADER}`; every request about a "
                 f"ticket carries `{CLIENT_SIGNATURE_HEADER}`. Errors are `{{\"code\", \"message\"}}` with HTTP "
                 "400, or 500 for codes 1, 14 and 15, or 428 for code 16; any other code would be 500. "
-                "Amounts are integer atoms. Where this VSP differs from the Go vspd, the operation says so.")},
+                "Amounts are integer atoms. Where this VSP differs from the Go vspd, the operation says so. "
+                "Outside the API's own answers: a POST that a browser marks as cross-site (`Sec-Fetch-Site` other "
+                "than same-origin or none, or an `Origin` of another host) is refused with a plain-text, unsigned "
+                "400 `CSRF failure`, as decred/vspd 1.5 does (wallets send neither header); an unknown path is a "
+                "plain 404 and a wrong method a 405.")},
         "servers": [{"url": "/"}],
         "tags": [{"name": "API v3"}, {"name": "Documents"}],
         "paths": _paths(),
