@@ -3,10 +3,12 @@ server by schemathesis against a live frontend process."""
 
 import asyncio
 import base64
+import json
 import os
 import re
 import sqlite3
 import sys
+from types import SimpleNamespace
 
 import jsonschema
 import pytest
@@ -217,3 +219,24 @@ async def test_what_the_document_says_outside_the_api_answers(vsp):
         assert r.status == 404 and r.content_type == "text/plain"
     async with vsp.client.http.get(vsp.url + "/api/v3/payfee") as r:
         assert r.status == 405 and r.headers["Allow"] == "POST"
+
+
+def test_shape_check_fails_a_refusal_for_shape_only():
+    """tests/schemathesis_hooks.py's own check can fail: a positive case refused for what the schema decides."""
+    import schemathesis_hooks  # here: importing it registers its serializer and check with schemathesis
+
+    def outcome(positive: bool, status: int, answer: dict) -> str:
+        case = SimpleNamespace(meta=SimpleNamespace(generation=SimpleNamespace(
+            mode=SimpleNamespace(is_positive=positive))))
+        response = SimpleNamespace(status_code=status, content=json.dumps(answer).encode())
+        try:
+            schemathesis_hooks.shape_accepted(None, response, case)
+            return "ok"
+        except AssertionError:
+            return "failed"
+
+    assert outcome(True, 400, {"code": 0, "message": 'field "timestamp" is required'}) == "failed"
+    assert outcome(True, 400, {"code": 0, "message": "invalid ticket hash"}) == "failed"
+    assert outcome(True, 400, {"code": 0, "message": "cannot decode ticket hex"}) == "ok"  # no schema can say
+    assert outcome(True, 400, {"code": 10, "message": "bad request signature"}) == "ok"
+    assert outcome(False, 400, {"code": 0, "message": 'field "timestamp" is required'}) == "ok"
