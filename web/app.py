@@ -6,7 +6,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import admin, api, csrf, health, metrics, pages, ticketpage
+from . import admin, api, csrf, health, metrics, pages, serverlog, ticketpage
 from .context import CTX_KEY, AppContext
 from .record import Record
 
@@ -39,6 +39,6 @@ def create_app(ctx: AppContext, debug: bool = False) -> web.Application:
 
 async def start_runner(ctx: AppContext, debug: bool = False) -> web.AppRunner:
     """The application, set up; web/fastlane.py puts its listening socket in front of it."""
-    runner = web.AppRunner(create_app(ctx, debug), access_log=None, shutdown_timeout=10)
+    runner = web.AppRunner(create_app(ctx, debug), access_log=None, shutdown_timeout=10, logger=serverlog.LOGGER)
     await runner.setup()
     return runner

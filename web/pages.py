@@ -9,8 +9,9 @@ from aiohttp import web
 
 from vspd.version import __version__
 
+from . import openapi
 from .context import AppContext, ctx_of
-from .wire import DEFAULT_MESSAGES, go_float
+from .wire import go_float
 
 STATIC = Path(__file__).parent / "static"
 
@@ -90,8 +91,10 @@ async def home(request: web.Request) -> web.Response:
 
 
 async def api_page(request: web.Request) -> web.Response:
+    """The endpoints and error codes as the OpenAPI document has them (web/openapi.py): the page cannot drift."""
     data = base_context(ctx_of(request))
-    data["errors"] = [(int(code), message) for code, message in DEFAULT_MESSAGES.items()]
+    doc = openapi.served()
+    data.update(openapi=openapi.PATH, endpoints=openapi.endpoints(doc), errors=openapi.error_codes(doc))
     return aiohttp_jinja2.render_template("api.html", request, data)
 
 
@@ -133,6 +136,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/", home)
     app.router.add_get("/api", api_page)
     app.router.add_get("/record", record_page)
+    app.router.add_get(openapi.PATH, openapi.serve)
     app.router.add_static("/public/", STATIC, append_version=False)
 
 
