@@ -7,6 +7,7 @@ import sqlite3
 from types import SimpleNamespace
 
 import jinja2
+import pytest
 
 from chainbuilders import Key, make_fee_tx
 from test_api import fee_addr
@@ -14,8 +15,11 @@ from vspd.chain.params import SIMNET
 from vspd.chain.message import sign_message
 from vspd.store.models import FEE_RECEIVED
 from web import api, fastlane
+from web.connguard import Limits
 from web.pages import HomePages
 from web.wire import go_json
+
+pytestmark = pytest.mark.usefixtures("still_clock")
 
 VSPINFO = b"GET /api/v3/vspinfo HTTP/1.1\r\nHost: vsp.example.org\r\nUser-Agent: wallet\r\n\r\n"
 HOME = b"GET / HTTP/1.1\r\nHost: vsp.example.org\r\nAccept: text/html\r\nSec-Fetch-Site: none\r\n\r\n"
@@ -178,7 +182,7 @@ async def test_a_client_sending_ahead_of_a_look_up_is_held_back(vsp, monkeypatch
 
 
 async def test_idle_connections_are_closed(vsp, monkeypatch):
-    monkeypatch.setattr(fastlane, "IDLE_TIMEOUT", 0.2)
+    monkeypatch.setattr(vsp.site.lane, "limits", Limits(head=0.2))
     port = int(vsp.url.rsplit(":", 1)[1])
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:

@@ -6,7 +6,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import admin, api, csrf, health, metrics, pages
+from . import admin, api, clientgone, csrf, health, metrics, pages
 from .context import CTX_KEY, AppContext
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -20,7 +20,8 @@ def create_app(ctx: AppContext, debug: bool = False) -> web.Application:
     if ctx.metrics is None:
         ctx.metrics = metrics.Metrics()
     app = web.Application(client_max_size=CLIENT_MAX_SIZE,
-                          middlewares=[metrics.count_requests, csrf.protect, pages.html_errors])
+                          middlewares=[metrics.count_requests, csrf.protect, pages.html_errors,
+                                       clientgone.quietly])
     app[CTX_KEY] = ctx
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                auto_reload=debug)
@@ -33,8 +34,9 @@ def create_app(ctx: AppContext, debug: bool = False) -> web.Application:
     return app
 
 
-async def start_runner(ctx: AppContext, debug: bool = False) -> web.AppRunner:
+async def start_runner(ctx: AppContext, debug: bool = False, keepalive_timeout: float = 75.0) -> web.AppRunner:
     """The application, set up; web/fastlane.py puts its listening socket in front of it."""
-    runner = web.AppRunner(create_app(ctx, debug), access_log=None, shutdown_timeout=10)
+    runner = web.AppRunner(create_app(ctx, debug), access_log=None, shutdown_timeout=10,
+                           keepalive_timeout=keepalive_timeout)
     await runner.setup()
     return runner
