@@ -10,10 +10,13 @@ matter, the body and whether the connection then closes must agree.
 import asyncio
 import re
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from web.wire import go_json
+
+pytestmark = pytest.mark.usefixtures("still_clock")
 
 HASHES = ["ab" * 32, "AB" * 32, "ab" * 31, "zz" * 32, ""]
 
