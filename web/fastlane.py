@@ -344,6 +344,9 @@ class LaneProtocol(asyncio.Protocol):
             if len(buf) < start + parsed.body_size:
                 return  # the rest of the body is on its way
             self.pending = None
+            if not parsed.keep_alive and len(buf) > start + parsed.body_size:
+                self._hand_over()  # aiohttp refuses bytes that came with a last request: "Data after `Connection: close`"
+                return
             if parsed.body_size:
                 parsed = parsed._replace(request=parsed.request._replace(body=bytes(buf[start:start + parsed.body_size])))
             answer = parsed.route.ready(self.lane.ctx, parsed.request)
