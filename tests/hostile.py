@@ -13,6 +13,7 @@ import sys
 import time
 
 FIELDS_AT_CAP = 128  # header fields, Host included: the most aiohttp takes
+ISSUE_FIELDS = 1401  # #22's probe: 1,399 empty fields besides Host and Content-Length, 8,188 bytes
 BODY = 16384  # the lane's largest body
 
 
@@ -20,11 +21,22 @@ def head(fields: int = FIELDS_AT_CAP, size: int = 8100, length: int = BODY, path
     """A POST head of `fields` header fields (Host and Content-Length among them) padded to about `size` bytes."""
     lines = [b"POST %s HTTP/1.1" % path, b"Host: 127.0.0.1", b"Content-Length: %d" % length]
     extra = fields - 2
-    if extra > 0:
+    if extra > FIELDS_AT_CAP:  # the issue's head: 1,399 empty fields of distinct short names, 8 KB
+        lines += [b"%s:" % _short_name(i) for i in range(extra)]
+    elif extra > 0:
         base = sum(len(x) + 2 for x in lines) + 2 + extra * 9
         pad = max(0, (size - base) // extra)
         lines += [b"X-F%03d: %s" % (i, b"a" * pad) for i in range(extra)]
     return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def _short_name(i: int) -> bytes:
+    """A distinct field name of 2-3 characters that is no real header's (it starts with a digit or a symbol)."""
+    first, rest = b"0123456789!#$%&'*+-.^_`|~", b"0123456789abcdefghijklmnopqrstuvwxyz"
+    if i < len(first) * len(rest):
+        return bytes([first[i // len(rest)], rest[i % len(rest)]])
+    i -= len(first) * len(rest)
+    return bytes([first[i // len(rest) ** 2], rest[i // len(rest) % len(rest)], rest[i % len(rest)]])
 
 
 def connect(port: int, timeout: float = 10.0) -> socket.socket:
@@ -46,16 +58,26 @@ def amplify(port: int, conns: int, seconds: float, fields: int = FIELDS_AT_CAP, 
         s.sendall(first)
     sent, end = 0, time.monotonic() + seconds
     while time.monotonic() < end and sent < max_segments:
-        for s in socks:
-            if left[s] == 0:
+        for i, s in enumerate(socks):
+            try:
+                if left[s] == 0:
+                    s.sendall(first)
+                    left[s] = BODY
+                s.send(b"{")
+                left[s] -= 1
+                sent += 1
+            except OSError:  # refused and closed (a head aiohttp would not take): again, on a new connection
+                s.close()
+                del left[s]
+                s = socks[i] = connect(port)
                 s.sendall(first)
                 left[s] = BODY
-            s.send(b"{")
-            left[s] -= 1
-            sent += 1
         readable, _, _ = select.select(socks, [], [], 0)
         for s in readable:
-            s.recv(65536)
+            try:
+                s.recv(65536)
+            except OSError:
+                pass
         if pace:
             time.sleep(pace)
     for s in socks:
@@ -102,6 +124,20 @@ def probe(port: int, seconds: float, pause: float = 0.01) -> list[float]:
     return times
 
 
+def closed_after(s: socket.socket, t0: float, limit: float) -> float | None:
+    """Seconds from t0 until the server ended the connection (reading and dropping what it sent), or None."""
+    s.settimeout(0.1)
+    while time.monotonic() - t0 < limit:
+        try:
+            if s.recv(1 << 20) == b"":
+                return time.monotonic() - t0
+        except socket.timeout:
+            continue
+        except ConnectionError:
+            return time.monotonic() - t0
+    return None
+
+
 def summary(times: list[float]) -> dict:
     return {"n": len(times), "median_ms": statistics.median(times) * 1000, "max_ms": max(times) * 1000}
 
@@ -113,7 +149,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 if __name__ == "__main__":
-    os.nice(10)  # an attacker has a machine of its own: here it must not take the frontend's share of the cores
+    os.nice(19)  # an attacker has a machine of its own: here it must not take the frontend's share of the cores
     cmd, args = sys.argv[1], [float(a) for a in sys.argv[2:]]
     if cmd == "amplify":
         port, conns, seconds, fields, size, pace, most = args

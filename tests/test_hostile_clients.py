@@ -59,16 +59,28 @@ def errors_in(net: Network) -> list[str]:
 
 
 async def test_amplifying_connections_leave_another_clients_vspinfo_fast(net):
+    """64 connections: 32 with #22's head of 1,399 empty fields, 32 with 128 fields (the most the lane
+    takes), each sending its body a byte per send for 10 s; another client asks vspinfo meanwhile.
+
+    The old lane held a core per connection (median 557 ms, max 7.1 s in #22's probe). On a shared
+    machine the scheduler alone can hold a process for 200 ms, so a second try is allowed: a lane
+    that amplifies fails both.
+    """
     await net.start_frontend("--maxclientconns=0", wait_healthy=1)
     idle = await asyncio.to_thread(hostile.probe, net.port, 1.0)
-    attack = amplifier(net.port, 64, 10.0)
-    await asyncio.sleep(0.5)  # its connections open and its heads are sent
-    under = await asyncio.to_thread(hostile.probe, net.port, 8.0)
-    sent = await asyncio.to_thread(segments_of, attack)
-    before, during = hostile.summary(idle), hostile.summary(under)
-    print(f"vspinfo alone {before}; under 64 amplifying connections ({sent} segments) {during}")
-    assert during["median_ms"] < 20 and during["max_ms"] < 200, during
-    assert sent > 64 * 100, sent  # the attack did run
+    tries = []
+    for _ in range(2):
+        attacks = [amplifier(net.port, 32, 10.0, hostile.ISSUE_FIELDS), amplifier(net.port, 32, 10.0)]
+        await asyncio.sleep(0.5)  # its connections open and its heads are sent
+        under = await asyncio.to_thread(hostile.probe, net.port, 8.0)
+        sent = sum([await asyncio.to_thread(segments_of, a) for a in attacks])
+        during = hostile.summary(under)
+        tries.append(during)
+        print(f"vspinfo alone {hostile.summary(idle)}; under 64 amplifying connections ({sent} segments) {during}")
+        assert sent > 64 * 100, sent  # the attack did run
+        if during["median_ms"] < 20 and during["max_ms"] < 200:
+            break
+    assert during["median_ms"] < 20 and during["max_ms"] < 200, tries
     assert not errors_in(net)
 
 
@@ -117,20 +129,6 @@ def stalled(port: int, send: bytes, read_first: int = 0, rcvbuf: int = 0) -> tup
     return s, t0
 
 
-def closed_after(s: socket.socket, t0: float, limit: float) -> float | None:
-    """Seconds from t0 until the server ended the connection (reading and dropping what it sent), or None."""
-    s.settimeout(0.1)
-    while time.monotonic() - t0 < limit:
-        try:
-            if s.recv(1 << 20) == b"":
-                return time.monotonic() - t0
-        except socket.timeout:
-            continue
-        except ConnectionError:
-            return time.monotonic() - t0
-    return None
-
-
 GET = b"GET /api/v3/vspinfo HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 ELSEWHERE = b"GET /nothing-here HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"  # aiohttp's: a 404 page
 
@@ -147,7 +145,8 @@ async def test_each_stalled_connection_state_is_closed_within_its_bound(net):
         "lane, idle after an answer": ("idle", GET, 1, 0),
         "lane, half a head after an answer": ("head", GET + GET[:20], 1, 0),
         "lane, answers not read": ("send", GET * 20000, 0, 4096),
-        "aiohttp, head over 8,190 bytes": ("head", b"GET /x HTTP/1.1\r\nX: " + b"a" * 9000, 0, 0),
+        "aiohttp, head over 8,190 bytes": ("head", b"GET /x HTTP/1.1\r\n" + b"".join(
+            b"X-%02d: %s\r\n" % (i, b"a" * 94) for i in range(90)), 0, 0),  # the lane's limit, not aiohttp's
         "aiohttp, half a head after an answer": ("head", ELSEWHERE + GET[:20], 1, 0),
         "aiohttp, half a body over the lane's size": ("body", hostile.head(2, length=20000) + b"{" * 50, 0, 0),
         "aiohttp, idle after an answer": ("idle", ELSEWHERE, 1, 0),
@@ -166,11 +165,11 @@ async def test_each_stalled_connection_state_is_closed_within_its_bound(net):
                     break
                 if time.monotonic() - t0 > BOUNDS[state] + SLACK + 1:
                     break
-            took = closed_after(s, t0, BOUNDS[state] + SLACK + 2)
+            took = hostile.closed_after(s, t0, BOUNDS[state] + SLACK + 2)
             s.close()
             return name, took
         s, t0 = stalled(port, send, read_first, rcvbuf)
-        took = closed_after(s, t0, BOUNDS[state] + SLACK + 2)
+        took = hostile.closed_after(s, t0, BOUNDS[state] + SLACK + 2)
         s.close()
         return name, took
 
