@@ -70,6 +70,10 @@ def test_file_then_flags_override(tmp_path, cert):
     (["--trustedproxies=1.2.3.4,nope"], "option trustedproxies: 'nope'"),
     (["--vspclosed=maybe"], "option vspclosed: invalid value"),
     (["--loglevel=loud"], "option loglevel"),
+    (["--headtimeout=0"], "option headtimeout: must be between 0.1 and 3600"),
+    (["--sendtimeout=1e9"], "option sendtimeout: must be between 0.1 and 3600"),
+    (["--bodytimeout=nan"], "option bodytimeout"),
+    (["--maxclientconns=-1"], "option maxclientconns"),
 ])
 def test_bad_values_name_the_option(tmp_path, cert, extra, needle):
     with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(")", r"\)")):
@@ -202,3 +206,11 @@ def test_log_filter_scrubs_secrets_and_keys(tmp_path):
     assert "hunter2hunter2" not in text and "cVQpSLDc" not in text
     assert "password *** and key [private key]" in text and "boom ***" in text
     logs.setup("info", None)
+
+
+def test_connection_bounds_default_and_set(tmp_path, cert):
+    cfg = config.load(base(tmp_path, cert))
+    assert (cfg.headtimeout, cfg.bodytimeout, cfg.idletimeout, cfg.sendtimeout, cfg.maxclientconns) == (
+        10.0, 30.0, 75.0, 60.0, 100)
+    cfg = config.load(base(tmp_path, cert, "--headtimeout=2.5", "--maxclientconns=0"))
+    assert cfg.headtimeout == 2.5 and cfg.maxclientconns == 0
