@@ -15,9 +15,11 @@ A connection is always in one state, and each state has a bound
 
 When a bound passes, the connection is aborted (not closed: a close waits
 for the unread answer to drain, which a client that does not read never
-lets happen). The lane (web/fastlane.py) knows its state exactly;
-`Watched` follows a connection handed over to aiohttp from the bytes it
-sees go in and out.
+lets happen). Bytes of an answer the kernel takes count as progress. The
+lane (web/fastlane.py) knows its state exactly; `Watched` follows a
+connection handed over to aiohttp from the bytes it sees go in and out, so
+there a connection idle after an answer ends after min(idle, send), and
+aiohttp's own keep-alive timer is set to `idle`.
 
 Open connections are counted per client address (`per_address`, 0: no
 cap): the peer's address, or for a trusted proxy the address it forwards
@@ -137,9 +139,8 @@ class Watched(asyncio.Protocol):
     """A connection aiohttp serves, with the bounds above applied from the bytes that go in and out.
 
     Bytes after an answer start a head (until a blank line), then a body
-    (until aiohttp writes); writes are the answer; a paused writer is a
-    client that does not read. aiohttp's own keep-alive timer is set to
-    the idle bound.
+    (until aiohttp writes); writes are the answer, and the time after it
+    (idle or not yet read); a paused writer is a client that does not read.
     """
 
     def __init__(self, inner: asyncio.Protocol, limits: Limits, on_lost: Callable[[], None], remote: str | None):
