@@ -3,8 +3,11 @@
 Two listening sockets serve one application: one through the fast lane
 (as vspd runs), one plain aiohttp. Each generated request, close to those
 the lane answers (every API v3 path and the home page) but bent in the
-ways clients and attackers bend them, goes to both on fresh connections; the status line, the headers that
-matter, the body and whether the connection then closes must agree.
+ways clients and attackers bend them (odd methods, paths, versions and headers; many header fields, below,
+at and past aiohttp's 128; heads near 8,190 bytes; several requests in one segment; a body a byte per
+segment), goes to both on fresh connections; the status line, the headers that matter, the body and
+whether the connection then closes must agree, and a split body must not cost the lane much more CPU
+than it costs aiohttp.
 """
 
 import asyncio
