@@ -17,7 +17,8 @@ ISSUE_FIELDS = 1401  # #22's probe: 1,399 empty fields besides Host and Content-
 BODY = 16384  # the lane's largest body
 
 
-def head(fields: int = FIELDS_AT_CAP, size: int = 8100, length: int = BODY, path: bytes = b"/api/v3/feeaddress") -> bytes:
+def head(fields: int = FIELDS_AT_CAP, size: int = 8100, length: int = BODY,
+         path: bytes = b"/api/v3/feeaddress") -> bytes:
     """A POST head of `fields` header fields (Host and Content-Length among them) padded to about `size` bytes."""
     lines = [b"POST %s HTTP/1.1" % path, b"Host: 127.0.0.1", b"Content-Length: %d" % length]
     extra = fields - 2

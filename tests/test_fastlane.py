@@ -345,7 +345,8 @@ async def test_a_head_is_parsed_once_however_its_request_is_split(vsp, monkeypat
     request = status_post("ab" * 32, b"".join(b"X-F%03d: %s\r\n" % (i, b"v" * 50) for i in range(120)))
     at = request.index(b"\r\n\r\n") + 4
     head_bytes = [request[i:i + 1] for i in range(at - 40, at)]  # the end of the head a byte at a time too
-    answers, _ = await exchange(vsp, request[:at - 40], *head_bytes, *(request[i:i + 1] for i in range(at, len(request))))
+    body_bytes = [request[i:i + 1] for i in range(at, len(request))]
+    answers, _ = await exchange(vsp, request[:at - 40], *head_bytes, *body_bytes)
     assert answers[0][0].startswith(b"HTTP/1.1 400 ") and len(parses) == 1, parses
 
 

@@ -345,10 +345,11 @@ class LaneProtocol(asyncio.Protocol):
                 return  # the rest of the body is on its way
             self.pending = None
             if not parsed.keep_alive and len(buf) > start + parsed.body_size:
-                self._hand_over()  # aiohttp refuses bytes that came with a last request: "Data after `Connection: close`"
+                self._hand_over()  # aiohttp refuses bytes sent with a last request ("Data after `Connection: close`")
                 return
             if parsed.body_size:
-                parsed = parsed._replace(request=parsed.request._replace(body=bytes(buf[start:start + parsed.body_size])))
+                body = bytes(buf[start:start + parsed.body_size])
+                parsed = parsed._replace(request=parsed.request._replace(body=body))
             answer = parsed.route.ready(self.lane.ctx, parsed.request)
             if answer is None:
                 self.lookup = self.lane.start(self._look_up(parsed))
