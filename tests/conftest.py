@@ -102,3 +102,13 @@ def make_certs(home: Path, names: str = "v1,v2,v3") -> Path:
     from vspd import admin
     assert admin.main([f"--homedir={home}", "gencerts", f"--voters={names}"]) == 0
     return home / "certs"
+
+
+@pytest.fixture
+def still_clock(request):
+    """The vsp fixture's clock held at one second: vspinfo's timestamp follows the clock (#22), and
+    tests that compare two answers byte for byte must not see it tick between them."""
+    if "vsp" in request.fixturenames:
+        vsp = request.getfixturevalue("vsp")
+        now = vsp.ctx.clock()
+        vsp.ctx.clock = lambda: now

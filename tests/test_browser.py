@@ -4,8 +4,11 @@ Screenshots of every page land in test-output/screenshots/.
 """
 
 import asyncio
+import base64
+import html
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -103,6 +106,30 @@ def submit(driver, button_id: str) -> None:
         "return window.vspdOldPage === undefined && document.readyState === 'complete';"))
 
 
+def shows_key(page: str, key: str) -> list[str]:
+    """Where `key` is on the page: as text, or inside any base64 run (either alphabet, any alignment)."""
+    found = [f"as text: {key}"] if key in html.unescape(page) else []
+    for run in re.findall(r"[A-Za-z0-9+/_-]{16,}={0,2}", html.unescape(page)):
+        for start in range(4):
+            part = run[start:].rstrip("=")
+            part = part[:len(part) - len(part) % 4]
+            for alphabet in (None, b"-_"):
+                try:
+                    decoded = base64.b64decode(part, altchars=alphabet, validate=alphabet is None)
+                except ValueError:
+                    continue
+                if key.encode() in decoded:
+                    found.append(run)
+    return found
+
+
+def test_shows_key_finds_a_key_in_base64_inside_escaped_json():
+    key = "PtWUAYnxzZxtWCVMVtPPaRqmEJBD7smLpm3WtyLVdMUJHrdBRzA4"
+    echoed = base64.b64encode(('{"votingkey":"%s"}' % key).encode()).decode()
+    assert shows_key(f"<pre>{{&#34;request&#34;:&#34;{echoed}&#34;}}</pre>", key)
+    assert shows_key(f"x{key}y", key) and not shows_key(f"<pre>{echoed[:8]}</pre>", key)
+
+
 async def test_site_and_admin_in_chromium(tmp_path, browser):
     from selenium.webdriver.common.by import By
     net = await Network.create(tmp_path, nvoters=3, extra_args=["--healthinterval=0.3"])
@@ -168,6 +195,11 @@ async def test_site_and_admin_in_chromium(tmp_path, browser):
         colours = browser.execute_script("""return [getComputedStyle(document.getElementById('logout')).backgroundColor,
             getComputedStyle(document.querySelector('.tabs a.active')).backgroundColor];""")
         assert colours[0] != colours[1], colours
+        # /admin/status in the same browser after the form login: the session cookie is honoured there
+        await loop.run_in_executor(None, go, "/admin/status")
+        shot(browser, "admin-status-json")
+        status_json = json.loads(browser.find_element(By.TAG_NAME, "body").text)
+        assert status_json["network"] == "simnet" and {v["name"] for v in status_json["voters"]} == {"v1", "v2", "v3"}
         for tab in ("unpaid", "missed", "xpubs", "revenue", "backup", "settings", "listing", "log"):
             await loop.run_in_executor(None, go, f"/admin?tab={tab}")
             shot(browser, f"admin-{tab}")
@@ -198,7 +230,7 @@ async def test_site_and_admin_in_chromium(tmp_path, browser):
         check_no_word_breaks(browser, "admin ticket")
         assert text_of(browser, "ticket-feestatus") == "received"
         assert "Initial choices" in browser.page_source and p.signature in browser.page_source
-        assert voting.wif not in browser.page_source
+        assert not shows_key(browser.page_source, voting.wif)
 
         # close with a message: banner on home and in /vspinfo; then reopen. Only the button that applies is enabled.
         def enabled() -> tuple[bool, bool]:

@@ -70,6 +70,10 @@ def test_file_then_flags_override(tmp_path, cert):
     (["--trustedproxies=1.2.3.4,nope"], "option trustedproxies: 'nope'"),
     (["--vspclosed=maybe"], "option vspclosed: invalid value"),
     (["--loglevel=loud"], "option loglevel"),
+    (["--headtimeout=0"], "option headtimeout: must be between 0.1 and 3600"),
+    (["--sendtimeout=1e9"], "option sendtimeout: must be between 0.1 and 3600"),
+    (["--bodytimeout=nan"], "option bodytimeout"),
+    (["--maxclientconns=-1"], "option maxclientconns"),
 ])
 def test_bad_values_name_the_option(tmp_path, cert, extra, needle):
     with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(")", r"\)")):
@@ -212,3 +216,11 @@ def test_help_shows_choices_and_defaults():
     assert "(put nginx in front) (default 127.0.0.1:8800)" in text
     assert "Home folder for data, logs and vspd.conf (default ~/.vspd)" in text
     assert "(default testnet)" in text and "(default 5.0)" in text
+
+
+def test_connection_bounds_default_and_set(tmp_path, cert):
+    cfg = config.load(base(tmp_path, cert))
+    assert (cfg.headtimeout, cfg.bodytimeout, cfg.idletimeout, cfg.sendtimeout, cfg.maxclientconns) == (
+        10.0, 30.0, 75.0, 60.0, 100)
+    cfg = config.load(base(tmp_path, cert, "--headtimeout=2.5", "--maxclientconns=0"))
+    assert cfg.headtimeout == 2.5 and cfg.maxclientconns == 0

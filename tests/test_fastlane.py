@@ -7,6 +7,7 @@ import sqlite3
 from types import SimpleNamespace
 
 import jinja2
+import pytest
 
 from chainbuilders import Key, make_fee_tx
 from test_api import fee_addr
@@ -14,8 +15,11 @@ from vspd.chain.params import SIMNET
 from vspd.chain.message import sign_message
 from vspd.store.models import FEE_RECEIVED
 from web import api, fastlane
+from web.connguard import Limits
 from web.pages import HomePages
 from web.wire import go_json
+
+pytestmark = pytest.mark.usefixtures("still_clock")
 
 VSPINFO = b"GET /api/v3/vspinfo HTTP/1.1\r\nHost: vsp.example.org\r\nUser-Agent: wallet\r\n\r\n"
 HOME = b"GET / HTTP/1.1\r\nHost: vsp.example.org\r\nAccept: text/html\r\nSec-Fetch-Site: none\r\n\r\n"
@@ -178,7 +182,7 @@ async def test_a_client_sending_ahead_of_a_look_up_is_held_back(vsp, monkeypatch
 
 
 async def test_idle_connections_are_closed(vsp, monkeypatch):
-    monkeypatch.setattr(fastlane, "IDLE_TIMEOUT", 0.2)
+    monkeypatch.setattr(vsp.site.lane, "limits", Limits(head=0.2))
     port = int(vsp.url.rsplit(":", 1)[1])
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -331,3 +335,26 @@ async def test_a_busy_database_sends_the_read_to_the_readers_thread(vsp, monkeyp
     assert answer[0].startswith(b"HTTP/1.1 200 OK") and b'"feetxstatus":"none"' in answer[1]
     assert refused and lane_count(vsp) == before + 1  # SQLite said wait: the handler waited on the reader's thread
     assert (await vsp.ctx.store.get_ticket(t.hash)).hash == t.hash
+
+
+async def test_a_head_is_parsed_once_however_its_request_is_split(vsp, monkeypatch):
+    """#22: the lane parsed the whole head again on every segment of its body (CPU amplification)."""
+    parses = []
+    real = fastlane._fields
+    monkeypatch.setattr(fastlane, "_fields", lambda head: parses.append(len(head)) or real(head))
+    request = status_post("ab" * 32, b"".join(b"X-F%03d: %s\r\n" % (i, b"v" * 50) for i in range(120)))
+    at = request.index(b"\r\n\r\n") + 4
+    head_bytes = [request[i:i + 1] for i in range(at - 40, at)]  # the end of the head a byte at a time too
+    body_bytes = [request[i:i + 1] for i in range(at, len(request))]
+    answers, _ = await exchange(vsp, request[:at - 40], *head_bytes, *body_bytes)
+    assert answers[0][0].startswith(b"HTTP/1.1 400 ") and len(parses) == 1, parses
+
+
+async def test_more_header_fields_than_aiohttps_128_go_to_aiohttp(vsp):
+    fields = lambda n: b"".join(b"X-F%03d: v\r\n" % i for i in range(n))  # noqa: E731
+    at_cap, _ = await exchange(vsp, VSPINFO.replace(b"User-Agent: wallet\r\n", fields(126)))  # with Host: 128
+    assert at_cap[0][0].startswith(b"HTTP/1.1 200 OK")
+    before = lane_count(vsp)
+    past, _ = await exchange(vsp, VSPINFO.replace(b"User-Agent: wallet\r\n", fields(128)))  # 130
+    assert past[0][0].startswith(b"HTTP/1.0 400 Bad Request") and past[0][1] == b"Too many headers received"
+    assert lane_count(vsp) == before

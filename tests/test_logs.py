@@ -1,5 +1,6 @@
 """Masking secrets in the log (#14 item 5): whole values hidden, the rest of the line left readable."""
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 from conftest import make_certs
 from vspd import config
 from vspd.config import ConfigError
-from vspd.logs import SecretFilter
+from vspd.logs import ClientFaults, RepeatLimit, SecretFilter
 from vspd.tlsutil import self_signed
 
 
@@ -52,3 +53,37 @@ def test_a_one_letter_password_does_not_garble_the_log(tmp_path):
     log = (tmp_path / "logs" / "simnet" / "vspd.log").read_text()
     assert "vspd version" in log and f"home {tmp_path}" in log and "***" not in log
     assert "option exccdpass: shorter than 8 characters, too short to be a secret" in log
+
+
+def record(name: str, level: int, msg: str, *args, exc: BaseException | None = None) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, msg, args, (type(exc), exc, None) if exc else None)
+
+
+def test_a_line_repeated_fast_is_held_back_then_counted():
+    now = [0.0]
+    limit = RepeatLimit(burst=3, window=60, clock=lambda: now[0])
+    lines = [record("web.api", logging.DEBUG, "%s from %s: %d", "/api/v3/payfee", f"10.0.0.{i}", 4) for i in range(50)]
+    assert sum(limit.filter(r) for r in lines) == 3  # one message, whatever its arguments
+    assert limit.filter(record("web.api", logging.DEBUG, "another message"))  # counted apart
+    assert all(limit.filter(record("vspd.pipeline", logging.INFO, "pass %d", i)) for i in range(50))  # ours: all
+    now[0] = 61.0
+    later = record("web.api", logging.DEBUG, "%s from %s: %d", "/api/v3/payfee", "10.0.0.9", 4)
+    assert limit.filter(later) and later.getMessage().endswith("(47 more like it held back)")
+    assert sum(limit.filter(record("vspd.x", logging.ERROR, "boom")) for _ in range(20)) == 3  # errors too
+
+
+def test_a_clients_fault_logged_by_aiohttp_is_one_debug_line():
+    faults = ClientFaults()
+    logging.getLogger("aiohttp.server").setLevel(logging.DEBUG)
+    try:
+        gone = record("aiohttp.server", logging.ERROR, "Error handling request from %s", "10.0.0.1",
+                      exc=ConnectionResetError("Connection lost"))
+        assert faults.filter(gone) and gone.levelno == logging.DEBUG and gone.exc_info is None
+        assert gone.getMessage() == "Error handling request from 10.0.0.1: ConnectionResetError: Connection lost"
+        ours = record("aiohttp.server", logging.ERROR, "Error handling request", exc=KeyError("x"))
+        assert faults.filter(ours) and ours.levelno == logging.ERROR and ours.exc_info  # our fault stays an ERROR
+        logging.getLogger("aiohttp.server").setLevel(logging.INFO)
+        assert not faults.filter(record("aiohttp.server", logging.ERROR, "Error handling request",
+                                        exc=ConnectionResetError()))  # below the level: not written at all
+    finally:
+        logging.getLogger("aiohttp.server").setLevel(logging.NOTSET)

@@ -173,3 +173,27 @@ async def test_fee_above_what_wallets_pay_is_warned_and_unpaid_quotes_are_listed
     assert nt.reply.status == 200
     _, text, _ = await get(vsp, "/admin?tab=unpaid")
     assert nt.hash in text and f"{nt.reply.json['feeamount'] / 1e8:.8f} EXCC" in text
+
+
+def test_the_voting_key_is_hidden_inside_the_echoed_request_too():
+    import base64
+    from web.admin import redact_response
+    wif = "PtWUAYnxzZxtWCVMVtPPaRqmEJBD7smLpm3WtyLVdMUJHrdBRzA4"
+    req = '{"timestamp":1,"tickethash":"ab","feetx":"00","votingkey":"%s"}' % wif
+    shown = redact_response('{"timestamp":2,"request":"%s"}' % base64.b64encode(req.encode()).decode())
+    echoed = base64.b64decode(shown.split('"request":"')[1].split('"')[0]).decode()
+    assert wif not in echoed and '"votingkey":"[voting key hidden]"' in echoed and '"feetx":"00"' in echoed
+    assert redact_response('{"request":"not base64!"}') == '{"request":"[hidden]"}'
+
+
+async def test_admin_status_takes_the_session_and_challenges_without_spending_the_budget(admin):
+    vsp = admin  # logged in: its session cookie is in the client's jar
+    status, text, _ = await get(vsp, "/admin/status")
+    assert status in (200, 503) and '"voters"' in text
+    vsp.client.http.cookie_jar.clear()
+    for _ in range(3):  # no credentials: the challenge, as often as asked
+        status, _, r = await get(vsp, "/admin/status")
+        assert status == 401 and r.headers["WWW-Authenticate"].startswith("Basic ")
+    auth = {"Authorization": "Basic " + __import__("base64").b64encode(b"admin:correct horse battery").decode()}
+    status, _, _ = await get(vsp, "/admin/status", headers=auth)
+    assert status in (200, 503)  # the budget is still there for the password

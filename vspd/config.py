@@ -96,6 +96,16 @@ OPTIONS: tuple[Option, ...] = (
            "Seconds replication may fail before /status reports it"),
     Option("trustedproxies", "list", ["127.0.0.1", "::1"], FRONTEND,
            "Proxies whose X-Forwarded-For is believed (comma-separated IPs)"),
+    Option("headtimeout", "float", 10.0, FRONTEND,
+           "Seconds a client has to send a request's head (nginx: client_header_timeout)"),
+    Option("bodytimeout", "float", 30.0, FRONTEND,
+           "Seconds a request's body may go without a byte arriving (nginx: client_body_timeout)"),
+    Option("idletimeout", "float", 75.0, FRONTEND,
+           "Seconds a connection may wait idle for its next request (nginx: keepalive_timeout)"),
+    Option("sendtimeout", "float", 60.0, FRONTEND,
+           "Seconds a client may leave an answer unread before it is cut off (nginx: send_timeout)"),
+    Option("maxclientconns", "int", 100, FRONTEND,
+           "Open connections one client address may hold, its real address behind trustedproxies (0: no cap)"),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 SECRET_OPTIONS = tuple(o.name for o in OPTIONS if o.secret)
@@ -447,6 +457,11 @@ def _check_values(values: dict, role: str, net: NetParams, homedir: Path) -> Non
             raise ConfigError("option healthinterval: must be between 0.2 and 300 seconds")
         if not 0 <= values["maxlag"] <= 4096:
             raise ConfigError("option maxlag: must be between 0 and 4096 blocks")
+        for name in ("headtimeout", "bodytimeout", "idletimeout", "sendtimeout"):
+            if not 0.1 <= values[name] <= 3600:
+                raise ConfigError(f"option {name}: must be between 0.1 and 3600 seconds")
+        if not 0 <= values["maxclientconns"] <= 1_000_000:
+            raise ConfigError("option maxclientconns: must be between 0 (no cap) and 1000000")
         _check_backup(values, homedir, net)
         for ip in values["trustedproxies"]:
             try:

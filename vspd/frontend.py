@@ -11,6 +11,7 @@ from rpcclient import Exccd
 from rpcclient.voterclient import VoterAddress
 from web.app import start_runner
 from web.context import AppContext
+from web.connguard import Limits
 from web.fastlane import FastLaneSite
 from web.stats import StatsCache
 from web.wire import Signer
@@ -106,10 +107,11 @@ class Frontend:
                      voters.total)
             if cfg.vspclosed:
                 log.warning("the VSP is closed: new tickets are refused")
-            runner = await start_runner(ctx, cfg.webserverdebug)
+            limits = Limits(cfg.headtimeout, cfg.bodytimeout, cfg.idletimeout, cfg.sendtimeout, cfg.maxclientconns)
+            runner = await start_runner(ctx, cfg.webserverdebug, limits.idle)
             try:
                 lhost, lport = cfg.listen
-                site = FastLaneSite(ctx, runner, lhost or None, lport)
+                site = FastLaneSite(ctx, runner, lhost or None, lport, limits)
                 try:
                     self.bound_port = await site.start()
                 except OSError as e:

@@ -1,10 +1,23 @@
-"""Logging to stdout and a rotating file, with secrets scrubbed from every line."""
+"""Logging to stdout and a rotating file, with secrets scrubbed from every line and floods held back.
+
+A line repeated fast is limited (RepeatLimit): each message (its logger,
+level and format string, whatever its arguments) is written at most
+REPEAT_BURST times per REPEAT_WINDOW seconds; the first one written after
+that says how many were held back. This holds for every WARNING and above,
+and for every line of the web edge (web.*, aiohttp.*), where a client
+decides how often a line is written. A client's fault that aiohttp logs
+as an error (a request it could not parse, a client gone mid-request) is
+one DEBUG line (ClientFaults): ERROR is for our faults.
+"""
 
 import logging
 import logging.handlers
 import re
 import sys
+import time
 from pathlib import Path
+
+from aiohttp import http_exceptions
 
 TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
@@ -61,6 +74,57 @@ class SecretFilter(logging.Filter):
         return True
 
 
+REPEAT_BURST = 10
+REPEAT_WINDOW = 60.0
+_EDGE = ("web.", "aiohttp.")
+
+
+class RepeatLimit(logging.Filter):
+    """At most `burst` lines of one message per `window` seconds; then one that says how many were held."""
+
+    def __init__(self, burst: int = REPEAT_BURST, window: float = REPEAT_WINDOW, clock=time.monotonic,
+                 max_messages: int = 10000):
+        super().__init__()
+        self.burst, self.window, self.clock, self.max_messages = burst, window, clock, max_messages
+        self._seen: dict[tuple, list] = {}  # (logger, level, format) -> [window start, written, held]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING and not record.name.startswith(_EDGE):
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = self.clock()
+        seen = self._seen.get(key)
+        if seen is None or now - seen[0] >= self.window:
+            held = seen[2] if seen is not None else 0
+            if len(self._seen) >= self.max_messages:  # forget rather than grow without bound
+                self._seen.clear()
+            self._seen[key] = [now, 1, 0]
+            if held:
+                record.msg, record.args = f"{record.getMessage()} ({held} more like it held back)", ()
+            return True
+        if seen[1] < self.burst:
+            seen[1] += 1
+            return True
+        seen[2] += 1
+        return False
+
+
+class ClientFaults(logging.Filter):
+    """aiohttp.server's "Error handling request" for a client's fault: one DEBUG line, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if record.levelno < logging.ERROR or not isinstance(
+                exc, (ConnectionError, http_exceptions.HttpProcessingError)):
+            return True
+        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return False
+        record.msg, record.args = f"{record.getMessage()}: {type(exc).__name__}: {exc}", ()
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
 def setup(level: str, logdir: Path | None, max_mib: int = 10, keep: int = 20,
           secrets: list[str] = (), filename: str = "vspd.log") -> None:
     root = logging.getLogger()
@@ -68,6 +132,10 @@ def setup(level: str, logdir: Path | None, max_mib: int = 10, keep: int = 20,
         root.removeHandler(h)
         h.close()
     scrub = SecretFilter(secrets)
+    server = logging.getLogger("aiohttp.server")
+    for f in [f for f in server.filters if isinstance(f, ClientFaults)]:
+        server.removeFilter(f)
+    server.addFilter(ClientFaults())
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
     if logdir is not None:
         logdir.mkdir(parents=True, exist_ok=True)
@@ -75,6 +143,7 @@ def setup(level: str, logdir: Path | None, max_mib: int = 10, keep: int = 20,
             logdir / filename, maxBytes=max_mib * 1024 * 1024, backupCount=keep, encoding="utf-8"))
     for h in handlers:
         h.setFormatter(logging.Formatter(FORMAT))
+        h.addFilter(RepeatLimit())
         h.addFilter(scrub)
         root.addHandler(h)
     root.setLevel(LEVELS[level])

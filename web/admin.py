@@ -5,6 +5,7 @@ database, is idempotent, and answers a bad form value with the form and a
 clear message, changing nothing.
 """
 
+import base64
 import hashlib
 import hmac
 import logging
@@ -38,6 +39,7 @@ TABS = (("status", "VSP status"), ("tickets", "Ticket search"), ("unpaid", "Unpa
         ("listing", "Listing rules"), ("log", "Admin log"), ("record", "Charts"))
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _WIF_IN_JSON = re.compile(r'("votingkey"\s*:\s*")[^"]*(")')
+_B64_REQUEST = re.compile(r'("request"\s*:\s*")([^"]*)(")')
 
 
 def who(ctx: AppContext, request: web.Request) -> str:
@@ -50,7 +52,7 @@ def _session_key(ctx: AppContext) -> bytes:
 
 def is_admin(request: web.Request) -> bool:
     ctx = ctx_of(request)
-    return session.is_admin(_session_key(ctx), request.cookies.get(session.COOKIE), generation=ctx.session_generation)
+    return session.of_request(request, ctx.cookie_secret, ctx.adminpass, ctx.session_generation)
 
 
 def secure(ctx: AppContext, request: web.Request) -> bool:
@@ -70,7 +72,8 @@ async def admin_page(request: web.Request, tab: str = "status", status: int = 20
     data = {**base_context(ctx), "tabs": TABS, "tab": tab, "problems": problems(ctx),
             "voters": [v.as_dict() for v in ctx.voters] if ctx.voters is not None else [],
             "tip": ctx.voters.tip() if ctx.voters is not None else ctx.exccd.height,
-            "link": lambda kind, value: explorer_link(ctx, kind, value), "redact": redact_wif}
+            "link": lambda kind, value: explorer_link(ctx, kind, value), "redact": redact_wif,
+            "redact_response": redact_response}
     data["backup"] = backup_rows(ctx.replication.as_dict() if ctx.replication is not None else None)
     if tab == "status":
         data["warnings"] = await warnings(ctx)
@@ -126,6 +129,20 @@ def explorer_link(ctx: AppContext, kind: str, value: str):
 def redact_wif(request_json: str) -> str:
     """Stored payfee requests hold the voting key: never show it on a page."""
     return _WIF_IN_JSON.sub(r"\1[voting key hidden]\2", request_json)
+
+
+def redact_response(response_json: str) -> str:
+    """A signed response echoes its request base64-encoded in `request`: hide the voting key in there too.
+
+    What cannot be decoded is hidden whole (it could hold the key in a form we do not read).
+    """
+    def hide(m: re.Match) -> str:
+        try:
+            inner = base64.b64decode(m[2], validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return m[1] + "[hidden]" + m[3]
+        return m[1] + base64.b64encode(redact_wif(inner).encode()).decode() + m[3]
+    return _B64_REQUEST.sub(hide, response_json)
 
 
 async def get_admin(request: web.Request) -> web.Response:

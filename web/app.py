@@ -6,7 +6,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import admin, api, csrf, health, metrics, pages, serverlog, ticketpage
+from . import admin, api, clientgone, csrf, health, metrics, pages, serverlog, ticketpage
 from .context import CTX_KEY, AppContext
 from .record import Record
 
@@ -21,7 +21,8 @@ def create_app(ctx: AppContext, debug: bool = False) -> web.Application:
     if ctx.metrics is None:
         ctx.metrics = metrics.Metrics()
     app = web.Application(client_max_size=CLIENT_MAX_SIZE,
-                          middlewares=[metrics.count_requests, csrf.protect, pages.html_errors])
+                          middlewares=[metrics.count_requests, csrf.protect, pages.html_errors,
+                                       clientgone.quietly])
     app[CTX_KEY] = ctx
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                auto_reload=debug)
@@ -37,8 +38,9 @@ def create_app(ctx: AppContext, debug: bool = False) -> web.Application:
     return app
 
 
-async def start_runner(ctx: AppContext, debug: bool = False) -> web.AppRunner:
+async def start_runner(ctx: AppContext, debug: bool = False, keepalive_timeout: float = 75.0) -> web.AppRunner:
     """The application, set up; web/fastlane.py puts its listening socket in front of it."""
-    runner = web.AppRunner(create_app(ctx, debug), access_log=None, shutdown_timeout=10, logger=serverlog.LOGGER)
+    runner = web.AppRunner(create_app(ctx, debug), access_log=None, shutdown_timeout=10, logger=serverlog.LOGGER,
+                           keepalive_timeout=keepalive_timeout)
     await runner.setup()
     return runner

@@ -3,7 +3,7 @@
 /status answers 200 only when the frontend's exccd, every voter and the
 intake rule are fine and no voter is missing a votable ticket, otherwise
 503 naming each failing part. It carries no secrets and no ticket data.
-/admin/status (HTTP Basic, user `admin`) has the full per-component picture.
+/admin/status (HTTP Basic, user `admin`, or the admin page's session) has the full per-component picture.
 """
 
 import base64
@@ -17,6 +17,7 @@ from aiohttp import web
 from vspd.feecap import current_quotes
 from vspd.version import __version__
 
+from . import session
 from .context import AppContext, ctx_of
 from .ratelimit import RateLimiter
 
@@ -88,11 +89,18 @@ def check_basic_auth(header: str, password: str) -> bool:
 
 
 async def admin_status(request: web.Request) -> web.Response:
+    """For a monitor with HTTP Basic, or a browser with the admin page's session cookie.
+
+    A request with neither gets the challenge without spending the rate
+    limit: a browser asks first without a password, then at once with it.
+    """
     ctx = ctx_of(request)
-    if not request.app[ADMIN_STATUS_LIMIT].allow(ctx.client_ip(request)):
-        return web.Response(status=429)
-    if not check_basic_auth(request.headers.get("Authorization", ""), ctx.adminpass):
-        return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="Authorization Required"'})
+    if not session.of_request(request, ctx.cookie_secret, ctx.adminpass, ctx.session_generation):
+        header = request.headers.get("Authorization")
+        if header is not None and not request.app[ADMIN_STATUS_LIMIT].allow(ctx.client_ip(request)):
+            return web.Response(status=429)
+        if header is None or not check_basic_auth(header, ctx.adminpass):
+            return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="Authorization Required"'})
     found = problems(ctx)
     p = ctx.pipeline
     body = {

@@ -44,6 +44,11 @@ def is_admin(secret: bytes, cookie: str | None, now: float | None = None, genera
             and data.get("gen") == generation)
 
 
+def of_request(request: web.Request, cookie_secret: bytes, adminpass: str, generation: int) -> bool:
+    """The request carries a live admin session cookie."""
+    return is_admin(signing_key(cookie_secret, adminpass), request.cookies.get(COOKIE), generation=generation)
+
+
 def set_cookie(resp: web.StreamResponse, value: str, secure: bool) -> None:
     resp.set_cookie(COOKIE, value, max_age=LIFETIME, path="/", httponly=True, samesite="Strict", secure=secure)
 

@@ -1,7 +1,9 @@
 """The numbers of /vspinfo and the home page, and the signed body built from them.
 
-The body is rebuilt and re-signed only when a number changes (or the
-cache is older than its refresh interval), not per request.
+The body is kept signed, not built per request: it is rebuilt and
+re-signed when a number changes, or when it is asked for in a later second
+than the one its `timestamp` says (the Go vspd sends the current time), so
+at most once a second and only while someone asks.
 """
 
 import logging
@@ -54,6 +56,7 @@ class StatsCache:
         self.updated = 0
         self._body: bytes | None = None
         self._sig: str | None = None
+        self._second = 0  # the timestamp in _body
         self.fee_warning: str | None = None  # the fee above what exccwallet pays (vspd/feecap.py), for the home page
 
     async def refresh(self, recount: bool = True) -> Stats:
@@ -85,7 +88,7 @@ class StatsCache:
     def _build(self) -> None:
         s, ctx = self.stats, self.ctx
         self._body = go_json({
-            "apiversions": [3], "timestamp": self.updated, "pubkey": ctx.signer.pubkey_b64,
+            "apiversions": [3], "timestamp": self._second, "pubkey": ctx.signer.pubkey_b64,
             "feepercentage": go_float(s.feepercentage), "vspclosed": s.vspclosed,
             "vspclosedmsg": s.vspclosedmsg, "network": ctx.net.name, "vspdversion": __version__,
             "voting": s.voting, "voted": s.voted, "totalvotingwallets": s.totalvotingwallets,
@@ -98,7 +101,9 @@ class StatsCache:
         """The signed body, or None before the first refresh (without waiting for one)."""
         if self.stats is None:
             return None
-        if self._body is None:
+        now = self.ctx.now()
+        if self._body is None or now != self._second:
+            self._second = now
             self._build()
         return self._body, self._sig
 

@@ -11,12 +11,23 @@ asks the same process a cheap question (Health, /api/v3/vspinfo) every few
 milliseconds; its slowest answer during a case is that case's stall.
 Prints one line per case and the largest stall; asserts nothing about speed.
 
-    python contrib/bench/hostile_bench.py [--short] [--repeat N]
+Then one hostile client at the edge (#22, tests/hostile.py): another
+client's vspinfo latency while 64 connections send 8 KB heads and their
+bodies a byte per send; the frontend's CPU per body segment after a small
+and a large head; how long each stalled connection state stays open (with
+2 s bounds where the frontend has the options) and what a stalled
+connection costs in memory; ERROR lines and log bytes per 1,000 clients
+leaving mid-body; how old vspinfo's timestamp is.
+
+    python contrib/bench/hostile_bench.py [--short] [--repeat N] [--edge-only]
 """
 
 import argparse
 import asyncio
+import json
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,8 +39,9 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 import aiohttp  # noqa: E402
 import grpc  # noqa: E402
 
+import hostile  # noqa: E402
 from chainbuilders import Key, make_ticket  # noqa: E402
-from procs import Network, Staker  # noqa: E402
+from procs import BIN, Network, Staker  # noqa: E402
 from rpcclient.voterclient import VoterAddress, VoterClient, VoterUnavailable  # noqa: E402
 from vspd.chain.params import SIMNET  # noqa: E402
 from web.wire import go_json  # noqa: E402
@@ -206,10 +218,120 @@ async def frontend_cases(net: Network, repeat: int, results: list) -> None:
             await task
 
 
+EDGE_BOUND = 2.0  # seconds, every state's bound where the frontend has the options
+
+
+def amplify(port: int, conns: int, seconds: float, fields: int, pace: float = 0.0, most: int = 10_000_000) -> int:
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "hostile.py"), "amplify", str(port), str(conns),
+                           str(seconds), str(fields), "8100", str(pace), str(most)],
+                          capture_output=True, text=True, timeout=seconds + 120)
+    return json.loads(proc.stdout)["segments"]
+
+
+def rss_kib(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def stall_cases() -> dict:
+    get = hostile.VSPINFO
+    elsewhere = b"GET /nothing-here HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    return {  # name: (bytes sent, answers read first)
+        "lane: half a head": (get[:20], 0),
+        "lane: half a body": (hostile.head(2, length=100) + b"{" * 50, 0),
+        "lane: idle after an answer": (get, 1),
+        "aiohttp: half a head after an answer": (elsewhere + get[:20], 1),
+        "aiohttp: half a head over 8,190 bytes": (b"GET /x HTTP/1.1\r\n" + b"".join(
+            b"X-%02d: %s\r\n" % (i, b"a" * 94) for i in range(90)), 0),
+        "aiohttp: half a body over 16 KiB": (hostile.head(2, length=20000) + b"{" * 50, 0),
+        "aiohttp: idle after an answer": (elsewhere, 1),
+    }
+
+
+def open_for(port: int, send: bytes, read_first: int, limit: float) -> float | None:
+    """Seconds the frontend kept a stalled connection open (None: still open after `limit`)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s.sendall(send)
+        for _ in range(read_first):
+            hostile.read_answer(s)
+        return hostile.closed_after(s, time.monotonic(), limit)
+    finally:
+        s.close()
+
+
+async def edge_cases(net: Network, short: bool) -> None:
+    has_bounds = "headtimeout" in subprocess.run([BIN / "vspd", "--help"], capture_output=True, text=True).stdout
+    bounds = [f"--{k}timeout={EDGE_BOUND}" for k in ("head", "body", "idle", "send")] if has_bounds else []
+    caps = ["--maxclientconns=0"] if has_bounds else []
+    await net.frontend.halt()
+    await net.start_frontend(*bounds, *caps, wait_healthy=1)
+    port, pid = net.port, net.frontend.proc.pid
+    print(f"one hostile client at the edge ({'with' if has_bounds else 'without'} connection bounds):")
+    seconds = 5.0 if short else 10.0
+    alone = hostile.summary(await asyncio.to_thread(hostile.probe, port, 1.0))
+    print(f"  vspinfo alone: median {alone['median_ms']:.2f} ms, max {alone['max_ms']:.1f} ms")
+    for shape, fields in (("#22's 1,399 empty fields", hostile.ISSUE_FIELDS), ("128 fields", hostile.FIELDS_AT_CAP)):
+        attack = asyncio.create_task(asyncio.to_thread(amplify, port, 64, seconds, fields))
+        await asyncio.sleep(0.5)
+        under = hostile.summary(await asyncio.to_thread(hostile.probe, port, seconds - 1.0))
+        sent = await attack
+        print(f"  vspinfo under 64 connections sending an 8 KB head of {shape}, then the body a byte per send "
+              f"({sent} segments in {seconds:.0f} s): median {under['median_ms']:.2f} ms, "
+              f"max {under['max_ms']:.1f} ms ({under['n']} answers)")
+    for name, fields in (("76-byte head", 2), ("8 KB head of 128 fields", hostile.FIELDS_AT_CAP)):
+        cpu0 = hostile.cpu_seconds(pid)
+        n = await asyncio.to_thread(amplify, port, 64, 60.0, fields, 0.0005, 64 * (100 if short else 400))
+        print(f"  frontend CPU per body segment after a {name}: {(hostile.cpu_seconds(pid) - cpu0) / n * 1e6:.1f} us "
+              f"({n} segments)")
+    limit = EDGE_BOUND + 3 if has_bounds else (10.0 if short else 30.0)
+    cases = stall_cases()
+    took = await asyncio.gather(*(asyncio.to_thread(open_for, port, send, first, limit)
+                                  for send, first in cases.values()))
+    for name, t in zip(cases, took):
+        print(f"  {name:36s} " + (f"closed after {t:.1f} s" if t is not None else f"still open after {limit:.0f} s"))
+    rss0, stalled = rss_kib(pid), []
+    for _ in range(500):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(hostile.head(2, length=20000) + b"{" * 8000)
+        stalled.append(s)
+    await asyncio.sleep(0.5)
+    print(f"  500 stalled connections (8 KB of a 20 KB body each): frontend RSS +{(rss_kib(pid) - rss0) / 500:.1f} KiB "
+          f"per connection")
+    for s in stalled:
+        s.close()
+    log0 = net.frontend.out.stat().st_size
+    errors0 = net.frontend.output().count("[ERR]")
+
+    def leave(n: int) -> None:
+        for i in range(n):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                length = 20000 if i % 2 else 1000
+                s.sendall(hostile.head(2, length=length) + b"{" * (length // 2))
+            time.sleep(0.002)
+    await asyncio.to_thread(leave, 1000)
+    await asyncio.sleep(1.0)
+    print(f"  1,000 clients leaving mid-body: {net.frontend.output().count('[ERR]') - errors0} ERROR lines, "
+          f"log +{(net.frontend.out.stat().st_size - log0) / 1024:.1f} KiB")
+    await asyncio.sleep(3.0)
+
+    def age() -> float:
+        s = hostile.connect(port)
+        try:
+            s.sendall(hostile.VSPINFO)
+            return time.time() - json.loads(hostile.read_answer(s)[1])["timestamp"]
+        finally:
+            s.close()
+    print(f"  vspinfo timestamp {await asyncio.to_thread(age):.1f} s behind the clock (no block for 3 s)")
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--short", action="store_true", help="a quick run for CI")
     ap.add_argument("--repeat", type=int, default=20, help="requests per case")
+    ap.add_argument("--edge-only", action="store_true", help="only the hostile client at the edge")
     args = ap.parse_args()
     repeat = 3 if args.short else args.repeat
     net = await Network.create(Path(tempfile.mkdtemp(prefix="vspd-hostile-")), nvoters=1,
@@ -219,10 +341,14 @@ async def main() -> None:
         await net.voters_ready()
         await net.start_frontend(wait_healthy=1)
         print(f"hostile_bench: {repeat} requests per case, loopback, real processes")
-        await voter_cases(net, repeat, results)
-        await frontend_cases(net, repeat, results)
+        if not args.edge_only:
+            await voter_cases(net, repeat, results)
+            await frontend_cases(net, repeat, results)
+        await edge_cases(net, args.short)
     finally:
         await net.close()
+    if args.edge_only:
+        return
     cases = [r for r in results if not r[0].startswith("baseline")]
     name, worst, _, _ = max(cases, key=lambda c: c[1])
     base = statistics.median(r[1] for r in results if r[0].startswith("baseline"))
