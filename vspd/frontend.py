@@ -96,7 +96,8 @@ class Frontend:
             try:
                 replicator = ctx.replication = Replicator(
                     cfg.dbpath, cfg.backupreplica, cfg.datadir / "litestream.yml", cfg.logdir / "litestream.log",
-                    cfg.backupsyncinterval, cfg.backupmaxfailing, cfg.backupsftpkey, cfg.backupsftphostkey)
+                    cfg.backupsyncinterval, cfg.backupmaxfailing, cfg.backupsftpkey, cfg.backupsftphostkey,
+                    cfg.backupackwait)
             except ReplicaError as e:
                 raise StartupError(f"option backupreplica: {e}") from None
             if cfg.net.name == "mainnet" and cfg.backupreplica.kind == "file":
