@@ -86,7 +86,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("backupreplica", "str", "", FRONTEND,
            "Where litestream streams the database: a folder, file:///path, sftp://user@host[:port]/path "
            "or s3://bucket/path (default: the folder {homedir}/replica/{network})"),
-    Option("backupsyncinterval", "float", 1.0, FRONTEND, "Seconds between replica syncs"),
+    Option("backupsyncinterval", "float", 1.0, FRONTEND,
+           "Seconds between background replica syncs (feeaddress and payfee sync at once: backupackwait)"),
     Option("backupsftpkey", "path", "", FRONTEND, "SSH private key for an sftp:// replica"),
     Option("backupsftphostkey", "str", "", FRONTEND,
            "The SFTP server's public host key line (e.g. 'ssh-ed25519 AAAA...'), pinned"),
