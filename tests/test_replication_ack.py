@@ -10,6 +10,7 @@ import base64
 import os
 import shutil
 import sqlite3
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -52,9 +53,17 @@ async def test_answer_is_sent_only_once_the_replica_holds_it(tmp_path):
             assert p.status == 200, p.json
             fe.kill()  # at once: the next background sync was a minute away
         lose_the_machine(tmp_path)
-        assert not db_files(tmp_path)[0].exists()
+        datadir = tmp_path / "data" / "simnet"
+        safe = tmp_path / "safe-storage.key"  # the key file lives off the machine; the data folder is gone
+        shutil.copy2(datadir / "vspd.key", safe)
+        shutil.rmtree(datadir)
         r = vspadmin(tmp_path, "restore")
+        assert r.returncode == 2 and f"to {datadir / 'vspd.key'} (mode 600, its folder created first)" in r.stderr
+        r = vspadmin(tmp_path, "restore", f"--keyfile={safe}")
         assert r.returncode == 0, r.stderr
+        assert f"key file installed as {datadir / 'vspd.key'}" in r.stdout
+        assert (datadir / "vspd.key").read_bytes() == safe.read_bytes()
+        assert oct((datadir / "vspd.key").stat().st_mode & 0o777) == "0o600"
         con = sqlite3.connect(db_files(tmp_path)[0])
         rows = {h: (a, s, f) for h, a, s, f in con.execute(
             "SELECT hash, fee_address, fee_tx_status, fee_tx_hash FROM tickets")}
@@ -100,5 +109,33 @@ async def test_unreachable_replica_turns_intake_off_and_back_on(tmp_path):
             await wait_for(intake_on, 30, "intake back on after the replica returned", interval=0.5)
             back = await quote_new_ticket(client, net.chain)
             assert back.reply.status == 200, back.reply.json
+    finally:
+        await net.close()
+
+
+async def test_a_litestream_left_by_kill_9_is_stopped_on_start(tmp_path):
+    """kill -9 of the frontend leaves its litestream running; the next start stops it before its own."""
+    net = await Network.create(tmp_path, nvoters=1, extra_args=["--healthinterval=0.3"])
+    pidfile = tmp_path / "data" / "simnet" / "litestream.pid"
+    try:
+        fe = await net.start_frontend(wait_healthy=1)
+        old = int(pidfile.read_text())
+        fe.kill()
+        assert os.path.exists(f"/proc/{old}"), "litestream died with the frontend: nothing left behind"
+        await net.start_frontend(wait_healthy=1)
+
+        def gone() -> bool:  # no such process, or only a zombie its dead parent left unreaped
+            try:
+                return "State:\tZ" in Path(f"/proc/{old}/status").read_text()
+            except OSError:
+                return True
+        assert gone(), "the old litestream still runs beside the new one"
+        assert int(pidfile.read_text()) != old
+        assert "left behind by an earlier run" in fe.output() + net.frontend.output()
+        async with aiohttp.ClientSession() as http:  # and the new one acknowledges registrations
+            client = VSPClient(http, net.url)
+            await client.vspinfo()
+            nt = await quote_new_ticket(client, net.chain)
+            assert nt.reply.status == 200, nt.reply.json
     finally:
         await net.close()
