@@ -24,6 +24,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -165,6 +166,7 @@ class Replicator:
         self.behind = ""  # why the last sync asked for did not reach the replica; "" once one did
         self.acks = 0  # durable() calls answered yes, and the syncs that served them
         self.ack_syncs = 0
+        self.waits: deque[float] = deque(maxlen=4096)  # seconds durable() took, the latest answers
         self._waiters: list[asyncio.Future] = []
         self._wake = asyncio.Event()
         self.control_ready = False  # the control socket is up: durable() can be answered
@@ -280,12 +282,23 @@ class Replicator:
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._wake.set()
+        started = time.monotonic()
         try:
             return await asyncio.wait_for(asyncio.shield(waiter), self.ack_wait)
         except asyncio.TimeoutError:
             why = f"the replica did not confirm the write within {self.ack_wait:g} s"
             self.behind = self.behind or why
             return why
+        finally:
+            self.waits.append(time.monotonic() - started)
+
+    def wait_ms(self) -> dict:
+        """What waiting for the replica added to the latest answers: median and 99th percentile, in ms."""
+        waits = sorted(self.waits)
+        if not waits:
+            return {"n": 0}
+        at = lambda q: round(1000 * waits[min(len(waits) - 1, int(q * len(waits)))], 1)  # noqa: E731
+        return {"n": len(waits), "p50": at(0.5), "p99": at(0.99), "max": round(1000 * waits[-1], 1)}
 
     def _answer(self, waiters: list[asyncio.Future], why: str | None) -> None:
         for w in waiters:
@@ -317,6 +330,26 @@ class Replicator:
                 self._answer(waiters, why)
 
     async def _sync_now(self, http: aiohttp.ClientSession) -> str | None:
+        """Sync until the replica holds the txid the first sync reported (None), or say why not.
+
+        That txid covers every commit made before the round began; a later
+        one (another request's, or litestream's own monitor) may make the
+        first answer's replica position lag its database position, so a
+        second sync is asked for rather than a refusal given.
+        """
+        target = replicated = None
+        for _ in range(8):  # each bounded by ack_wait; durable() stops waiting sooner
+            answer = await self._sync_once(http)
+            if isinstance(answer, str):
+                return answer
+            txid, replicated = answer
+            target = txid if target is None else target
+            if replicated >= target:
+                return None
+        return f"the replica holds transaction {replicated:x}, the database is at {target:x}"
+
+    async def _sync_once(self, http: aiohttp.ClientSession) -> tuple[int, int] | str:
+        """One `sync` through the control socket: (database txid, replica txid), or why it failed."""
         body = {"path": str(self.db), "wait": True, "timeout": max(1, int(self.ack_wait))}
         try:
             async with http.post("http://litestream/sync", json=body) as r:
@@ -334,9 +367,7 @@ class Replicator:
         txid, replicated = answer.get("txid"), answer.get("replicated_txid")
         if not isinstance(txid, int) or not isinstance(replicated, int):
             return f"litestream's sync answer has no replica position: {text.strip()[:200]}"
-        if replicated < txid:
-            return f"the replica holds transaction {replicated:x}, the database is at {txid:x}"
-        return None
+        return txid, replicated
 
     def intake_problem(self) -> str | None:
         """Why new registrations must be refused now: they could not be acknowledged off-site."""
@@ -381,4 +412,4 @@ class Replicator:
         return {"replica": self.replica.public(), "running": self.running, "restarts": self.restarts,
                 "last_sync_age": None if age is None else round(age, 1), "local_txid": f"{self.local_txid:016x}",
                 "sync_errors": int(self.sync_errors), "error": self.last_error, "problem": self.problem(),
-                "behind": self.behind, "acks": self.acks, "ack_syncs": self.ack_syncs}
+                "behind": self.behind, "acks": self.acks, "ack_syncs": self.ack_syncs, "ack_wait_ms": self.wait_ms()}
