@@ -88,15 +88,20 @@ async def test_unreachable_replica_turns_intake_off_and_back_on(tmp_path):
             # the replica's disk goes away: even root cannot write under a path that is now a file
             shutil.move(replica, tmp_path / "replica-away")
             replica.write_text("not a folder")
-            refused = await quote_new_ticket(client, net.chain)
+            fee = make_fee_tx(address.decode(ok.reply.json["feeaddress"], SIMNET), ok.reply.json["feeamount"])
+            p = await client.payfee(ok.commitment.secret, ok.hash, fee.serialize().hex(), ok.voting.wif)
+            assert p.status == 400 and p.code == VSP_CLOSED and "replica" in p.json["message"], p.json
+            con = sqlite3.connect(f"file:{db_files(tmp_path)[0]}?mode=ro", uri=True)
+            row = con.execute("SELECT fee_tx_status, fee_tx_hash, fee_tx_hex, voting_wif FROM tickets WHERE hash = ?",
+                              (ok.hash,)).fetchone()
+            con.close()
+            assert row == ("none", "", "", ""), row  # the refused payfee left the row as it was
+            refused = await quote_new_ticket(client, net.chain)  # refused up front now, without a wait
             assert refused.reply.status == 400 and refused.reply.code == VSP_CLOSED, refused.reply.json
-            assert "replica" in refused.reply.json["message"], refused.reply.json
+            assert "unreachable or behind" in refused.reply.json["message"], refused.reply.json
             code, body = await status(http, net)
             assert code == 503 and any("not accepting tickets: the backup replica is unreachable" in p
                                        for p in body["problems"]), body
-            again = await quote_new_ticket(client, net.chain)  # refused up front now, without a wait
-            assert again.reply.status == 400 and again.reply.code == VSP_CLOSED, again.reply.json
-            assert "unreachable or behind" in again.reply.json["message"]
             backup = await admin_backup(http, net)
             assert backup["behind"], backup
 
@@ -109,6 +114,8 @@ async def test_unreachable_replica_turns_intake_off_and_back_on(tmp_path):
             await wait_for(intake_on, 30, "intake back on after the replica returned", interval=0.5)
             back = await quote_new_ticket(client, net.chain)
             assert back.reply.status == 200, back.reply.json
+            p = await client.payfee(ok.commitment.secret, ok.hash, fee.serialize().hex(), ok.voting.wif)
+            assert p.status == 200, p.json  # the wallet's retry of the refused payfee
     finally:
         await net.close()
 

@@ -83,7 +83,7 @@ async def handle(ctx: AppContext, request: APIRequest) -> APIAnswer:
                        ("treasurypolicy", "treasury_policy")):
         if name not in bad_prefs:
             payment[attr] = req[name]
-    before = ticket.fee_tx_status
+    before = {name: getattr(ticket, name) for name in payment}
     try:  # only one fee per ticket, even for concurrent requests
         stored = await ctx.store.update_fields(ticket.hash, payment, {"fee_tx_status": (FEE_NONE, FEE_ERROR)})
     except StoreError as e:
@@ -127,10 +127,11 @@ async def broadcast_fee(ctx: AppContext, ticket) -> None:
     log.info("fee %s of ticket %s broadcast", ticket.fee_tx_hash, ticket.hash)
 
 
-async def _unreceive(ctx: AppContext, ticket_hash: str, fee_tx_hash: str, before: str) -> None:
-    """A refused payfee changes nothing: the fee is not ours to broadcast, and the wallet may send it again."""
+async def _unreceive(ctx: AppContext, ticket_hash: str, fee_tx_hash: str, before: dict) -> None:
+    """A refused payfee changes nothing: the row is as it was (unless the fee went out meanwhile), the fee is
+    not ours to broadcast, and the wallet sends it again (exccwallet's reconcilePayment retries)."""
     try:
-        await ctx.store.update_fields(ticket_hash, {"fee_tx_status": before},
+        await ctx.store.update_fields(ticket_hash, before,
                                       {"fee_tx_status": FEE_RECEIVED, "fee_tx_hash": fee_tx_hash})
     except StoreError as e:
         log.error("cannot take back the unacknowledged fee of %s: %s", ticket_hash, e)
