@@ -37,6 +37,13 @@ async def admin_backup(http: aiohttp.ClientSession, net: Network) -> dict:
     raise AssertionError("/admin/status kept answering 429")
 
 
+async def wait_status_ok(http: aiohttp.ClientSession, net: Network, seconds: float, what: str) -> None:
+    async def ok():
+        code, _ = await status(http, net)
+        return code == 200
+    await wait_for(ok, seconds, what, interval=0.5)
+
+
 async def test_answer_is_sent_only_once_the_replica_holds_it(tmp_path):
     net = await Network.create(tmp_path, nvoters=1, extra_args=[SLOW_STREAM, "--healthinterval=0.3"])
     try:
@@ -107,11 +114,7 @@ async def test_unreachable_replica_turns_intake_off_and_back_on(tmp_path):
 
             os.unlink(replica)  # the replica returns
             shutil.move(tmp_path / "replica-away", replica)
-
-            async def intake_on():
-                code, body = await status(http, net)
-                return code == 200
-            await wait_for(intake_on, 30, "intake back on after the replica returned", interval=0.5)
+            await wait_status_ok(http, net, 30, "intake back on after the replica returned")
             back = await quote_new_ticket(client, net.chain)
             assert back.reply.status == 200, back.reply.json
             p = await client.payfee(ok.commitment.secret, ok.hash, fee.serialize().hex(), ok.voting.wif)

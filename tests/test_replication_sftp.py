@@ -15,6 +15,7 @@ import pytest
 
 from procs import Network, free_port, status, wait_for
 from test_replication import lose_the_machine, vspadmin
+from test_replication_ack import wait_status_ok
 from vspclient import VSPClient, quote_new_ticket
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -195,11 +196,7 @@ async def test_sftp_server_down_turns_intake_off_until_it_returns(tmp_path):
             assert code == 503 and any(p.startswith("not accepting tickets: the backup replica is unreachable")
                                        for p in body["problems"]), body
             sshd.start()
-
-            async def intake_on():
-                code, _ = await status(http, net)
-                return code == 200
-            await wait_for(intake_on, 60, "intake back on after the SFTP server returned", interval=0.5)
+            await wait_status_ok(http, net, 60, "intake back on after the SFTP server returned")
             back = await quote_new_ticket(client, net.chain)
             assert back.reply.status == 200, back.reply.json
         net.frontend.kill()
