@@ -322,7 +322,11 @@ class Replicator:
                 await self._wake.wait()
                 self._wake.clear()
                 waiters, self._waiters = self._waiters, []
-                why = await self._sync_now(http)
+                try:
+                    why = await self._sync_now(http)
+                except asyncio.CancelledError:  # litestream stopped under this round: say so, not a timeout
+                    self._answer(waiters, "litestream is not running")
+                    raise
                 self.ack_syncs += 1
                 self.behind = why or ""
                 if why:
