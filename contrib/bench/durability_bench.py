@@ -224,6 +224,30 @@ async def replica_wait(net: Network, pairs: int, stakers: int) -> list[str]:
     return lines
 
 
+async def replica_wait_over_sftp(pairs: int, stakers: int) -> list[str]:
+    """Phase 3 again with the replica on a real OpenSSH server on 127.0.0.1, as production would use SFTP."""
+    import os
+    import subprocess
+    from test_replication_sftp import SSHD, SSHServer
+    if not os.path.exists(SSHD):
+        return ["  over SFTP: skipped, no OpenSSH server (.ci/run installs openssh-server)"]
+    root = Path(tempfile.mkdtemp(prefix="vspd-durability-sftp-"))
+    sshd = SSHServer(root / "ssh")
+    sshd.start()
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    net = await Network.create(root / "home", nvoters=1, extra_args=[
+        f"--backupreplica=sftp://{user}@127.0.0.1:{sshd.port}{root / 'offsite'}",
+        f"--backupsftpkey={root / 'ssh' / 'client'}", f"--backupsftphostkey={sshd.host_key}",
+        "--loglevel=info", "--healthinterval=1"])
+    try:
+        await net.voters_ready()
+        await start(net)
+        return [line.replace("  ", "  over SFTP: ", 1) for line in await replica_wait(net, pairs, stakers)]
+    finally:
+        await net.close()
+        sshd.stop()
+
+
 async def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--short", action="store_true", help="a quick run for CI")
@@ -248,6 +272,7 @@ async def main() -> int:
     finally:
         await net.close()
     tracebacks = net.tracebacks()
+    waits += await replica_wait_over_sftp(60 if args.short else 600, args.stakers)
     misses = len(kill.misses) + len(raw.misses)
     print(f"durability_bench: {args.stakers} stakers, 1 frontend and 1 voter process, loopback")
     print(f"kill -9 cycles {cycles} ({t1 - t0:.0f} s): acknowledged feeaddress {len(kill.fee_acked)}, "
@@ -257,7 +282,7 @@ async def main() -> int:
     print(f"acknowledged in all: feeaddress {len(both.fee_acked)}, payfee {len(both.pay_acked)}; "
           f"lost {lost_fee + lost_pay} ({lost_fee} fee addresses, {lost_pay} payments); "
           f"fee addresses reused {reused}; quick_check {check}; tracebacks in the logs {tracebacks}")
-    print("acknowledged only once the off-site replica (a folder here) holds the write:")
+    print("acknowledged only once the off-site replica (a folder, then SFTP) holds the write:")
     for line in waits:
         print(line)
     others: dict = {}
