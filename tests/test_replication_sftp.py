@@ -178,8 +178,9 @@ async def test_sftp_server_down_turns_intake_off_until_it_returns(tmp_path):
     user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
     target = tmp_path / "offsite" / "vspd"
     net = await Network.create(tmp_path / "home", nvoters=1, extra_args=[
-        f"--backupreplica=sftp://{user}@127.0.0.1:{sshd.port}{target}", f"--backupsftpkey={tmp_path / 'ssh' / 'client'}",
-        f"--backupsftphostkey={sshd.host_key}", "--backupsyncinterval=60", "--backupackwait=3",
+        f"--backupreplica=sftp://{user}@127.0.0.1:{sshd.port}{target}",
+        f"--backupsftpkey={tmp_path / 'ssh' / 'client'}", f"--backupsftphostkey={sshd.host_key}",
+        "--backupsyncinterval=60", "--backupackwait=3",
         "--healthinterval=0.3"])
     try:
         await net.start_frontend(wait_healthy=1)
