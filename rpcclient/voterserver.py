@@ -5,6 +5,7 @@ node and wallet. Only a client whose certificate is the frontend's gets
 past the TLS handshake and the name check.
 """
 
+import asyncio
 import logging
 import re
 
@@ -30,6 +31,8 @@ _HASH = re.compile(r"[0-9a-f]{64}")
 MAX_REQUEST_BYTES = 1 << 20  # a solo ticket is a few KB; grpc refuses more before Python reads it
 MAX_CHOICES = 64  # vote choices in one request
 MAX_CHOICE_CHARS = 128  # characters of an agenda or choice id
+HEALTH_PART_TIMEOUT = 3.0  # per peer, inside the frontend's 5 s Health deadline (rpcclient/voterclient.py)
+NO_ANSWER = "no answer within"  # the start of a hung peer's error: vspd/voters.py judge() words it so
 
 
 class ListenError(Exception):
@@ -85,37 +88,52 @@ class VoterService(pbg.VoterServicer):
         await context.abort(code, f"{what}: {err}")
 
     async def Health(self, request, context):
+        """Node and wallet asked side by side, each within HEALTH_PART_TIMEOUT: a hung wallet or node is
+        reported as such, well inside the frontend's deadline, so only a hung voter reads unreachable."""
         await self._admit(request, context)
         r = pb.HealthReply(voter_version=__version__, network=self.net_name, node_id=self.node_id,
                            host_id=self.host_id, cert_days_left=self.cert_days_left)
+        await asyncio.gather(self._bounded(self._node_health(r), r, "node_error", "exccd"),
+                             self._bounded(self._wallet_health(r), r, "wallet_error", "exccwallet"))
+        if r.node_connected and r.wallet_connected:
+            r.wallet_lag = max(0, r.node_height - r.wallet_height)
+        return r
+
+    @staticmethod
+    async def _bounded(part, r: pb.HealthReply, error_field: str, who: str) -> None:
         try:
-            r.node_height = await self.exccd.block_count()
+            await asyncio.wait_for(part, HEALTH_PART_TIMEOUT)
+        except asyncio.TimeoutError:
+            setattr(r, error_field, f"{NO_ANSWER} {HEALTH_PART_TIMEOUT:g} s ({who} hung or overloaded)")
+
+    async def _node_health(self, r: pb.HealthReply) -> None:
+        try:
+            height = await self.exccd.block_count()
             r.node_best_hash = await self.exccd.rpc.call("getbestblockhash")
-            r.node_connected = True
-            r.node_version = str(self.exccd.version or "")
             try:
                 info = await self.exccd.rpc.call("getblockchaininfo")
-                r.node_synced = not info.get("initialblockdownload", False)
+                synced = not info.get("initialblockdownload", False)
             except RPCError:
-                r.node_synced = True
+                synced = True
+            r.node_height, r.node_synced, r.node_connected = height, synced, True
+            r.node_version = str(self.exccd.version or "")
         except (NodeUnavailable, RPCError) as e:
             r.node_error = str(e)
+
+    async def _wallet_health(self, r: pb.HealthReply) -> None:
         try:
             info = await self.wallet.wallet_info()
-            r.wallet_connected = True
+            height = await self.wallet.best_height()
             r.wallet_daemon_connected = info.daemon_connected
             r.wallet_unlocked = info.unlocked
             r.wallet_voting = info.voting
             r.wallet_manual_tickets = info.manual_tickets
             r.wallet_spv = info.spv
             r.vote_version = info.vote_version
-            r.wallet_height = await self.wallet.best_height()
+            r.wallet_height, r.wallet_connected = height, True
             r.wallet_version = str(self.wallet.version or "")
-            if r.node_connected:
-                r.wallet_lag = max(0, r.node_height - r.wallet_height)
         except (NodeUnavailable, RPCError) as e:
             r.wallet_error = str(e)
-        return r
 
     async def _invalid(self, context, message: str):
         log.warning("refused a malformed request: %s", message)

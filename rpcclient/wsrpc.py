@@ -17,6 +17,8 @@ from aiorpcx.websocket import WSTransport
 from .errors import NodeUnavailable, PeerMismatch, RPCError
 
 Notification = Callable[[str, list], Awaitable[None]]
+RETRY_MAX = 2.0  # a local peer back from a restart is found within this; a refused connect costs little
+UNFIT_RETRY = 30.0  # a peer that answers but is the wrong one (network, version) changes only by hand
 
 
 class _Session(aiorpcx.RPCSession):
@@ -52,7 +54,7 @@ class WSRPCClient:
     def __init__(self, name: str, host: str, port: int, user: str, password: str, cert_pem: bytes,
                  *, on_connect: Callable[["WSRPCClient"], Awaitable[None]] | None = None,
                  on_notification: Notification | None = None, timeout: float = 30.0,
-                 max_backoff: float = 30.0):
+                 max_backoff: float = RETRY_MAX):
         self.name = name
         self.url = f"wss://{'[' + host + ']' if ':' in host else host}:{port}/ws"
         self._auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -96,7 +98,7 @@ class WSRPCClient:
                 if str(e) != self.last_error:
                     self.log.error("%s is unfit: %s", self.url, e)
                 self.last_error = str(e)
-                backoff = self.max_backoff
+                backoff = max(UNFIT_RETRY, self.max_backoff)
             except Exception as e:  # network errors of every kind: retry
                 msg = f"{type(e).__name__}: {e}"
                 if msg != self.last_error:

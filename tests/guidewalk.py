@@ -91,12 +91,15 @@ def set_options(conf: Path, **values) -> None:
     conf.write_text(text)
 
 
-def copy_frontend_secrets(old: Path, new: Path) -> None:
-    """What the guide says to keep safe and put back on a new machine: vspd.conf, certs/, the key file."""
-    (new / "data" / "simnet").mkdir(parents=True)
+def copy_frontend_secrets(old: Path, new: Path, key_to: Path | None = None) -> None:
+    """What the guide says to keep safe and put back on a new machine: vspd.conf, certs/, the key file
+    (in data/simnet/, or at `key_to` for restore --keyfile to put in place)."""
+    new.mkdir(parents=True)
     shutil.copy(old / "vspd.conf", new / "vspd.conf")
     shutil.copytree(old / "certs", new / "certs")
-    shutil.copy(old / "data" / "simnet" / "vspd.key", new / "data" / "simnet" / "vspd.key")
+    if key_to is None:
+        (new / "data" / "simnet").mkdir(parents=True)
+    shutil.copy2(old / "data" / "simnet" / "vspd.key", key_to or new / "data" / "simnet" / "vspd.key")
 
 
 def state(preflight_output: str, rule: str) -> str:
@@ -234,12 +237,15 @@ async def walk_the_guide(tmp_path: Path, go_dbs, peers: GuidePeers) -> None:
             # Losing the frontend: a new machine gets vspd.conf, certs/ and the key file, then restores.
             new, other = tmp_path / "new-frontend", tmp_path / "other-frontend"
             copy_frontend_secrets(frontend, new)
-            copy_frontend_secrets(frontend, other)
+            safe_key = tmp_path / "safe-storage-vspd.key"
+            copy_frontend_secrets(frontend, other, key_to=safe_key)
             out = await walk.run("vspadmin --homedir=/var/lib/vspd restore", new)
             assert "fee address index moved on by 100" in out
             now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            await walk.run("vspadmin --homedir=/var/lib/vspd restore", other, {r"--timestamp \S+": f"--timestamp {now}"},
-                           optional=True)
+            out = await walk.run("vspadmin --homedir=/var/lib/vspd restore", other,
+                                 {r"--timestamp \S+": f"--timestamp {now}", r"--keyfile \S+": f"--keyfile {safe_key}"},
+                                 optional=True)
+            assert f"key file installed as {other / 'data' / 'simnet' / 'vspd.key'}" in out
             for home in (new, other):
                 con = sqlite3.connect(home / "data" / "simnet" / "vspd.db")
                 assert con.execute("SELECT fee_tx_status FROM tickets WHERE hash = ?", (ticket.hash,)).fetchone()

@@ -6,7 +6,7 @@ import sqlite3
 import aiohttp
 import pytest
 
-from procs import Network, Proc, free_port, vspadmin
+from procs import Network, Proc, free_port, status, vspadmin, wait_for
 from vspclient import VSPClient, quote_new_ticket
 
 pytestmark = pytest.mark.slow
@@ -99,3 +99,27 @@ async def test_kill_9_mid_traffic_loses_nothing_acknowledged(net):
         assert rows.get(h) == addr
     assert rows[new_hash] == r.json["feeaddress"]
     assert len(set(rows.values())) == len(rows)  # no fee address was handed out twice
+
+
+async def test_status_says_starting_until_the_first_pass_and_poll(net):
+    """Never an age counted from 0, nor 200 with blockheight 0: 'starting' and 503 until it knows."""
+    port = net.exccd.port
+    await net.exccd.stop()  # the first pass cannot run before the node is back
+    await net.start_frontend()
+    seen = []
+    async with aiohttp.ClientSession() as http:
+        for _ in range(6):  # ~2 s of polls while the node is away
+            seen.append(await status(http, net))
+        await net.exccd.start(port)
+
+        async def ok():
+            code, body = await status(http, net)
+            seen.append((code, body))
+            return code == 200
+        await wait_for(ok, 60, "status ok after the node returned", interval=0.4)
+    for code, body in seen[:6]:
+        assert code == 503 and body["status"] == "starting", body
+        assert any(p.startswith("starting: waiting for the first block pass") for p in body["problems"]), body
+    for code, body in seen:
+        assert not any("no health report" in p for p in body["problems"]), body
+        assert code != 200 or body["blockheight"] == net.chain.height, body

@@ -95,8 +95,11 @@ def status_messages() -> list[str]:
     broken = [dict(network="mainnet"), dict(node_connected=False, node_error="connection refused"),
               dict(node_synced=False), dict(wallet_connected=False, wallet_error="connection refused"),
               dict(wallet_daemon_connected=False), dict(wallet_unlocked=False), dict(wallet_voting=False),
-              dict(wallet_spv=True), dict(wallet_height=90), dict(node_height=90)]
-    voter_problems = [judge(None, "deadline exceeded", 100, 6, "simnet")]
+              dict(wallet_spv=True), dict(wallet_height=90), dict(node_height=90),
+              dict(wallet_connected=False, wallet_error="no answer within 3 s (exccwallet hung or overloaded)"),
+              dict(node_connected=False, node_error="no answer within 3 s (exccd hung or overloaded)")]
+    voter_problems = [judge(None, "v1: Health: UNAVAILABLE: failed to connect", 100, 6, "simnet"),
+                      judge(None, "v1: Health: DEADLINE_EXCEEDED: Deadline Exceeded", 100, 6, "simnet")]
     voter_problems += [judge(pb.HealthReply(**{**good, **change}), "", 100, 6, "simnet") for change in broken]
     assert all(len(p) == 1 for p in voter_problems), voter_problems
     now = time.time()
@@ -124,17 +127,20 @@ def status_messages() -> list[str]:
                                        last_error="connection refused", problem=None)
     replicator.problem = lambda: Replicator.problem(replicator)
     exccd = types.SimpleNamespace(connected=False, rpc=types.SimpleNamespace(last_error="connection refused"))
-    ctx = types.SimpleNamespace(exccd=exccd, voters=Pool(voters), replication=replicator)
+    ctx = types.SimpleNamespace(exccd=exccd, voters=Pool(voters), replication=replicator,
+                                pipeline=types.SimpleNamespace(passes=0), stats=None)  # just started
     found = health.problems(ctx)
     lag = Pool()
     lag.minvoters, lag.local_height = 0, lambda: 80
     found.append("not accepting tickets: " + VoterPool.intake_problem(lag))
+    cut_off = types.SimpleNamespace(control_ready=True, running=True, behind="replica sync failed: EOF")
+    found.append("not accepting tickets: " + Replicator.intake_problem(cut_off))
     return found
 
 
 def test_status_table_explains_every_message():
     patterns, messages = table_patterns(), status_messages()
-    assert len(messages) == 17, messages
+    assert len(messages) == 22, messages
     for message in messages:
         assert any(re.fullmatch(p, message) for p in patterns), f"the guide's /status table lacks {message!r}"
     for p in patterns:

@@ -4,6 +4,7 @@ import asyncio
 import base64
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import time
@@ -12,8 +13,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from procs import Network, free_port, wait_for
+from procs import Network, free_port, status, wait_for
 from test_replication import lose_the_machine, vspadmin
+from test_replication_ack import wait_status_ok
 from vspclient import VSPClient, quote_new_ticket
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -135,6 +137,80 @@ async def test_wrong_sftp_host_key_is_reported(tmp_path):
         await wait_for(reported, 30, "/status reports failing backups", interval=0.5)
         assert time.monotonic() - start < 30
         assert not any((tmp_path / "offsite").rglob("*.ltx"))
+    finally:
+        await net.close()
+        sshd.stop()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (sshd's per-connection children), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cut_off(sshd: SSHServer) -> None:
+    """The SFTP server's machine goes away: its listener and the sessions it serves (litestream's) end."""
+    sessions = descendants(sshd.proc.pid)
+    sshd.stop()
+    for pid in sessions:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+async def test_sftp_server_down_turns_intake_off_until_it_returns(tmp_path):
+    """The off-site SFTP server stops: registrations are refused (code 2) and /status says why; it returns:
+    intake comes back by itself and an acknowledged registration is on the server."""
+    sshd = SSHServer(tmp_path / "ssh")
+    sshd.start()
+    user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    target = tmp_path / "offsite" / "vspd"
+    net = await Network.create(tmp_path / "home", nvoters=1, extra_args=[
+        f"--backupreplica=sftp://{user}@127.0.0.1:{sshd.port}{target}",
+        f"--backupsftpkey={tmp_path / 'ssh' / 'client'}", f"--backupsftphostkey={sshd.host_key}",
+        "--backupsyncinterval=60", "--backupackwait=3",
+        "--healthinterval=0.3"])
+    try:
+        await net.start_frontend(wait_healthy=1)
+        async with aiohttp.ClientSession() as http:
+            client = VSPClient(http, net.url)
+            await client.vspinfo()
+            first = await quote_new_ticket(client, net.chain)
+            assert first.reply.status == 200, first.reply.json
+            cut_off(sshd)
+            refused = await quote_new_ticket(client, net.chain)
+            assert refused.reply.status == 400 and refused.reply.code == 2, refused.reply.json
+            assert "replica" in refused.reply.json["message"], refused.reply.json
+            code, body = await status(http, net)
+            assert code == 503 and any(p.startswith("not accepting tickets: the backup replica is unreachable")
+                                       for p in body["problems"]), body
+            sshd.start()
+            await wait_status_ok(http, net, 60, "intake back on after the SFTP server returned")
+            back = await quote_new_ticket(client, net.chain)
+            assert back.reply.status == 200, back.reply.json
+        net.frontend.kill()
+        lose_the_machine(net.home)
+        (net.home / "vspd.conf").write_text(
+            f"[Application Options]\nbackupreplica = sftp://{user}@127.0.0.1:{sshd.port}{target}\n"
+            f"backupsftpkey = {tmp_path / 'ssh' / 'client'}\nbackupsftphostkey = {sshd.host_key}\n")
+        r = vspadmin(net.home, "restore")
+        assert r.returncode == 0, r.stderr
+        con = sqlite3.connect(net.home / "data" / "simnet" / "vspd.db")
+        restored = {h for (h,) in con.execute("SELECT hash FROM tickets")}
+        con.close()
+        assert {first.hash, back.hash} <= restored  # (the refused one too, later: its row keeps its address)
     finally:
         await net.close()
         sshd.stop()

@@ -212,3 +212,20 @@ async def test_no_kept_answer_while_the_node_is_unreachable(fake):
             await asyncio.sleep(0.01)
         with pytest.raises(NodeUnavailable):
             await c.get_raw_transaction(txid)
+
+
+async def test_reconnects_within_seconds_of_a_long_outage(fake):
+    """The node is gone long enough for a 30 s backoff cap to matter, then back: found again in ~2 s."""
+    c = client_for(fake)
+    async with running(c):
+        assert await c.wait_connected(5)
+        port = fake.port
+        await fake.stop()
+        await asyncio.sleep(9)  # attempts at 0.5, 1, 2, 2, 2 ... s: no wait grows past RETRY_MAX
+        assert not c.connected
+        await fake.start(port)
+        back = asyncio.get_running_loop().time()
+        assert await c.wait_connected(10)
+        took = asyncio.get_running_loop().time() - back
+        print(f"\nreconnected {took:.2f} s after the node returned")
+        assert took < 5, took  # generous slack over RETRY_MAX (2 s) on a loaded machine

@@ -3,8 +3,10 @@
 import ast
 import datetime
 import pathlib
+import signal
 import subprocess
 import sys
+import time
 
 import grpc
 import pytest
@@ -12,7 +14,7 @@ import pytest
 from conftest import make_certs
 from fakes.exccd import FakeChain, FakeExccd
 from fakes.exccwallet import FakeWallet
-from procs import free_port
+from procs import Network, free_port
 from rpcclient import Exccd
 from rpcclient.exccwallet import ExccWallet
 from rpcclient.voterclient import VoterAddress, VoterClient, VoterUnavailable
@@ -204,3 +206,40 @@ def test_spawning_litestream_beside_grpc_calls_logs_nothing():
                        capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert "fork" not in r.stderr, r.stderr
+
+
+async def test_health_tells_a_hung_wallet_from_a_hung_voter(tmp_path):
+    """A hung wallet or node is reported by the voter within the deadline; only a hung voter times out."""
+    net = await Network.create(tmp_path, nvoters=1)
+    v = net.voters[0]
+    c = VoterClient(VoterAddress(v.name, "127.0.0.1", v.port), *((tmp_path / "certs" / f).read_bytes()
+                                                                 for f in ("ca.pem", "frontend.pem", "frontend.key")))
+    try:
+        await net.voters_ready()
+        tip = net.chain.height
+        for fake, words in ((v.wallet, "exccwallet not answering: no answer within 3 s (exccwallet hung"),
+                            (v.exccd, "exccd not answering: no answer within 3 s (exccd hung")):
+            fake.paused = True  # the connection stays up; nothing is answered
+            try:
+                started = time.monotonic()
+                h = await c.health()  # the frontend's own deadline: 5 s
+                problems = judge(h, "", tip, 6, "simnet")
+            finally:
+                fake.paused = False
+            assert time.monotonic() - started < 5
+            assert any(p.startswith(words) for p in problems), problems
+            assert not any("unreachable" in p for p in problems), problems
+        v.proc.proc.send_signal(signal.SIGSTOP)
+        try:
+            with pytest.raises(VoterUnavailable) as hung:
+                await c.health()
+        finally:
+            v.proc.proc.send_signal(signal.SIGCONT)
+        assert judge(None, str(hung.value), tip, 6, "simnet")[0].startswith(
+            "voter process not answering (hung or overloaded; its wallet and node are not the cause)")
+        assert judge(None, "v1: Health: UNAVAILABLE: failed to connect", tip, 6, "simnet")[0].startswith(
+            "unreachable: ")
+        await net.voters_ready()  # and all is well again
+    finally:
+        await c.close()
+        await net.close()

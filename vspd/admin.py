@@ -26,7 +26,7 @@ from .paths import key_file
 from .runlock import AlreadyRunning, RunLock
 from .store import Store, StoreError
 from .store.db import latest_version
-from .store.sealing import SealError, Sealer, create_key_file, read_key_file
+from .store.sealing import SealError, Sealer, create_key_file, install_key_file, read_key_file
 
 
 TEST_MODE_MESSAGE = "This VSP is being tested and does not take tickets yet."
@@ -227,13 +227,25 @@ async def restore(args) -> str:
     if args.skipindexes < 0:
         raise AdminError("--skipindexes must not be negative")
     kf = key_file(datadir)
+    given = Path(args.keyfile).resolve() if args.keyfile else None
     try:
-        key = read_key_file(kf)
+        key = read_key_file(given or kf)
     except SealError as e:
-        raise AdminError(f"{e} (restore the key file from safe storage first)") from None
+        raise AdminError(f"{e}: copy the key file from safe storage to {kf} (mode 600, its folder created "
+                         f"first), or name it with --keyfile PATH and restore puts it there") from None
+    if given is not None and given != kf and kf.exists():
+        try:
+            if read_key_file(kf) != key:
+                raise AdminError(f"{kf} exists and holds another key than {given}; move it away first")
+        except SealError as e:
+            raise AdminError(f"{e}; move it away first") from None
     replica, sftp_key, host_key = _replica(args, homedir, net)
     with _exclusive(datadir, "restore") if output == live else contextlib.nullcontext():
-        return await _restore(args, replica, sftp_key, host_key, live, output, key)
+        said = await _restore(args, replica, sftp_key, host_key, live, output, key)
+    if given is not None and given != kf and not kf.exists():
+        install_key_file(kf, key)  # only once it has opened the restored database
+        said += f"; key file installed as {kf}"
+    return said
 
 
 async def _restore(args, replica: replication.Replica, sftp_key: str, host_key: str, live: Path, output: Path,
@@ -424,6 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--output", default=None, help="write here instead of the live database path")
     rs.add_argument("--force", action="store_true", help="overwrite an existing database (vspd stopped)")
     rs.add_argument("--replica", default=None, help="replica URL (default: backupreplica of vspd.conf)")
+    rs.add_argument("--keyfile", default=None,
+                    help="the key file from safe storage, checked against the replica and put in place "
+                         "(default: the one already at data/<network>/vspd.key)")
     rs.add_argument("--skipindexes", type=int, default=100,
                     help="fee address indexes to skip, for any handed out after the last sync (default 100)")
     b = sub.add_parser("backup", help="write a consistent snapshot of the database")

@@ -88,12 +88,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("backupreplica", "str", "", FRONTEND,
            "Where litestream streams the database: a folder, file:///path, sftp://user@host[:port]/path "
            "or s3://bucket/path (default: the folder {homedir}/replica/{network})"),
-    Option("backupsyncinterval", "float", 1.0, FRONTEND, "Seconds between replica syncs"),
+    Option("backupsyncinterval", "float", 1.0, FRONTEND,
+           "Seconds between background replica syncs (feeaddress and payfee sync at once: backupackwait)"),
     Option("backupsftpkey", "path", "", FRONTEND, "SSH private key for an sftp:// replica"),
     Option("backupsftphostkey", "str", "", FRONTEND,
            "The SFTP server's public host key line (e.g. 'ssh-ed25519 AAAA...'), pinned"),
     Option("backupmaxfailing", "float", 300.0, FRONTEND,
            "Seconds replication may fail before /status reports it"),
+    Option("backupackwait", "float", 5.0, FRONTEND,
+           "Seconds feeaddress and payfee wait for the replica to hold their write before refusing"),
     Option("trustedproxies", "list", ["127.0.0.1", "::1"], FRONTEND,
            "Proxies whose X-Forwarded-For is believed (comma-separated IPs)"),
     Option("headtimeout", "float", 10.0, FRONTEND,
@@ -379,6 +382,8 @@ def _check_backup(values: dict, homedir: Path, net: NetParams) -> None:
         raise ConfigError("option backupsyncinterval: must be between 0.1 and 3600 seconds")
     if not 1 <= values["backupmaxfailing"] <= 7 * 86400:
         raise ConfigError("option backupmaxfailing: must be between 1 second and 7 days (604800)")
+    if not 0.5 <= values["backupackwait"] <= 60:
+        raise ConfigError("option backupackwait: must be between 0.5 and 60 seconds")
     if values["backupreplica"].kind == "sftp":
         key = values["backupsftpkey"]
         if not key or not os.access(os.path.expanduser(key), os.R_OK):

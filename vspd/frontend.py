@@ -6,6 +6,7 @@ in one task group; shutdown is that group being cancelled.
 
 import asyncio
 import logging
+import sqlite3
 
 from rpcclient import Exccd
 from rpcclient.voterclient import VoterAddress
@@ -63,10 +64,24 @@ class Frontend:
     async def _run_locked(self, stop: asyncio.Event) -> None:
         cfg = self.cfg
         try:
+            replicator = Replicator(
+                cfg.dbpath, cfg.backupreplica, cfg.datadir / "litestream.yml", cfg.logdir / "litestream.log",
+                cfg.backupsyncinterval, cfg.backupmaxfailing, cfg.backupsftpkey, cfg.backupsftphostkey,
+                cfg.backupackwait)
+        except ReplicaError as e:
+            raise StartupError(f"option backupreplica: {e}") from None
+        await asyncio.to_thread(replicator.reap_stale)  # a killed frontend's litestream: before we write
+        try:
             sealer = Sealer(read_key_file(key_file(cfg.datadir)))
             store = await Store.open(cfg.dbpath, sealer)
         except (SealError, StoreError) as e:
             raise StartupError(str(e)) from None
+        try:
+            busy, frames, moved = await store.checkpoint()
+            if frames:
+                log.info("checkpointed %d WAL frames left by the last run before litestream starts", moved)
+        except sqlite3.Error as e:  # not fatal: litestream may still cope
+            log.warning("cannot checkpoint the WAL before litestream starts: %s", e)
         voters: VoterPool | None = None
         try:
             try:
@@ -95,12 +110,7 @@ class Frontend:
             ctx.pipeline = Pipeline(store, exccd, voters, cfg.net, on_changed=self._after_pass)
             repairs = Repairs(voters, ctx.pipeline.check_voter, CONSISTENCY_INTERVAL)
             voters.on_repair = repairs.request
-            try:
-                replicator = ctx.replication = Replicator(
-                    cfg.dbpath, cfg.backupreplica, cfg.datadir / "litestream.yml", cfg.logdir / "litestream.log",
-                    cfg.backupsyncinterval, cfg.backupmaxfailing, cfg.backupsftpkey, cfg.backupsftphostkey)
-            except ReplicaError as e:
-                raise StartupError(f"option backupreplica: {e}") from None
+            ctx.replication = replicator
             if cfg.net.name == "mainnet" and cfg.backupreplica.kind == "file":
                 log.warning("backups go to the local folder %s: that is not off-site", cfg.backupreplica.path)
             log.info("vspd frontend on %s; VSP pubkey %s; %d voters", cfg.net.name, signer.pubkey_b64,

@@ -5,16 +5,26 @@ every committed WAL frame of vspd.db to a replica: a folder, an SFTP server
 or S3. The frontend writes its config from vspd.conf, starts it with the
 database, restarts it if it dies, and watches its metrics endpoint to
 report replication health. The sealing key file is never replicated.
+
+An acknowledged registration must survive the loss of the frontend's disk,
+so feeaddress and payfee answer only once litestream says the replica holds
+their write (`durable()`): it asks litestream's control socket to sync now
+and to report the replica's transaction id, and many waiting requests share
+one such sync. `backupsyncinterval` remains the pace of the background
+stream (every other write: pipeline passes, vote choices, the admin's).
 """
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
 import shutil
 import socket
 import sys
+import tempfile
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,6 +34,7 @@ import aiohttp
 log = logging.getLogger("replication")
 RESTART_BACKOFF_MAX = 60.0
 MONITOR_INTERVAL = 2.0
+SOCKET_PATH_MAX = 100  # a unix socket's path must fit sun_path (108 bytes)
 
 
 class ReplicaError(Exception):
@@ -83,10 +94,12 @@ def _q(value: str) -> str:
 
 
 def litestream_config(db: Path, replica: Replica, sync_interval: float, metrics_addr: str | None,
-                      sftp_key: str = "", sftp_host_key: str = "") -> str:
+                      sftp_key: str = "", sftp_host_key: str = "", socket_path: Path | None = None) -> str:
     lines = []
     if metrics_addr:
         lines.append(f"addr: {_q(metrics_addr)}")
+    if socket_path is not None:  # the control socket: `sync` on demand, answering with the replica's txid
+        lines += ["socket:", "  enabled: true", f"  path: {_q(str(socket_path))}"]
     lines += ["dbs:", f"  - path: {_q(str(db))}",
               # notice WAL changes as often as we sync, so the sync interval is the real bound
               f"    monitor-interval: {sync_interval:g}s",
@@ -123,11 +136,21 @@ def parse_metrics(text: str) -> dict[str, float]:
     return out
 
 
+def control_socket_path(config_path: Path) -> Path:
+    """Beside the config, unless that path is too long for a unix socket (then a private name in /tmp)."""
+    path = config_path.with_suffix(".sock")
+    if len(str(path)) <= SOCKET_PATH_MAX:
+        return path
+    digest = hashlib.sha256(str(config_path).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"vspd-litestream-{digest}.sock"
+
+
 class Replicator:
     def __init__(self, db: Path, replica: Replica, config_path: Path, logfile: Path, sync_interval: float,
-                 max_failing: float, sftp_key: str = "", sftp_host_key: str = ""):
+                 max_failing: float, sftp_key: str = "", sftp_host_key: str = "", ack_wait: float = 5.0):
         self.db, self.replica, self.config_path, self.logfile = db, replica, config_path, logfile
-        self.sync_interval, self.max_failing = sync_interval, max_failing
+        self.sync_interval, self.max_failing, self.ack_wait = sync_interval, max_failing, ack_wait
+        self.socket_path = control_socket_path(config_path)
         self.sftp_key, self.sftp_host_key = sftp_key, sftp_host_key
         self.binary = litestream_binary()
         self.metrics_port = 0
@@ -140,6 +163,13 @@ class Replicator:
         self.last_error = ""
         self._sync_count = -1.0
         self._failing_since = time.time()
+        self.behind = ""  # why the last sync asked for did not reach the replica; "" once one did
+        self.acks = 0  # durable() calls answered yes, and the syncs that served them
+        self.ack_syncs = 0
+        self.waits: deque[float] = deque(maxlen=4096)  # seconds durable() took, the latest answers
+        self._waiters: list[asyncio.Future] = []
+        self._wake = asyncio.Event()
+        self.control_ready = False  # the control socket is up: durable() can be answered
 
     def _free_port(self) -> int:
         with socket.socket() as s:
@@ -172,13 +202,14 @@ class Replicator:
         self.metrics_port = self._free_port()
         write_config(self.config_path, litestream_config(
             self.db, self.replica, self.sync_interval, f"127.0.0.1:{self.metrics_port}",
-            self.sftp_key, self.sftp_host_key))
+            self.sftp_key, self.sftp_host_key, self.socket_path))
 
     async def run(self) -> None:
         """Run litestream until cancelled, restarting it with backoff if it dies."""
         backoff = 1.0
         while True:
             self.reap_stale()
+            self.socket_path.unlink(missing_ok=True)  # a killed litestream's; ours must be the one found
             self.write_config()
             self.logfile.parent.mkdir(parents=True, exist_ok=True)
             with open(self.logfile, "ab") as out:
@@ -187,7 +218,7 @@ class Replicator:
             self.pidfile.write_text(f"{proc.pid}\n")
             self.running, self.started_at = True, time.time()
             log.info("litestream started (pid %d) replicating to %s", proc.pid, self.replica.public())
-            monitor = asyncio.create_task(self._monitor())
+            helpers = [asyncio.create_task(self._monitor()), asyncio.create_task(self._syncer())]
             try:
                 rc = await proc.wait()
             except asyncio.CancelledError:
@@ -195,8 +226,12 @@ class Replicator:
                 raise
             finally:
                 self.running = False
-                monitor.cancel()
-                await asyncio.gather(monitor, return_exceptions=True)
+                for t in helpers:
+                    t.cancel()
+                await asyncio.gather(*helpers, return_exceptions=True)
+                self.control_ready = False
+                waiters, self._waiters = self._waiters, []
+                self._answer(waiters, "litestream is not running")
             self.restarts += 1
             self.last_error = f"litestream exited with status {rc}"
             log.error("%s; restarting in %.0f s (see %s)", self.last_error, backoff, self.logfile)
@@ -232,6 +267,120 @@ class Replicator:
                     self.last_error = "litestream reports sync errors"
                 self._sync_count, self.sync_errors = count, errors
                 self.local_txid = int(m.get("litestream_txid", 0))
+                if self.behind:  # find out, without waiting for a registration, when the replica is back
+                    self._wake.set()
+
+    async def durable(self) -> str | None:
+        """Wait (at most `ack_wait` s) until the replica holds every write committed before this call.
+
+        None when it does; otherwise why not, for the caller to refuse with.
+        Callers that arrive while a sync is under way wait for the next one,
+        which starts after their commit; every caller of a round shares it.
+        """
+        if not self.control_ready:
+            return "litestream is not running" if not self.running else "litestream is starting"
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._wake.set()
+        started = time.monotonic()
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), self.ack_wait)
+        except asyncio.TimeoutError:
+            why = f"the replica did not confirm the write within {self.ack_wait:g} s"
+            self.behind = self.behind or why
+            return why
+        finally:
+            self.waits.append(time.monotonic() - started)
+
+    def wait_ms(self) -> dict:
+        """What waiting for the replica added to the latest answers: median and 99th percentile, in ms."""
+        waits = sorted(self.waits)
+        if not waits:
+            return {"n": 0}
+        at = lambda q: round(1000 * waits[min(len(waits) - 1, int(q * len(waits)))], 1)  # noqa: E731
+        return {"n": len(waits), "p50": at(0.5), "p99": at(0.99), "max": round(1000 * waits[-1], 1)}
+
+    def _answer(self, waiters: list[asyncio.Future], why: str | None) -> None:
+        for w in waiters:
+            if not w.done():
+                w.set_result(why)
+        if why is None:
+            self.acks += len(waiters)
+
+    async def _syncer(self) -> None:
+        """Serve durable(): one `sync` through litestream's control socket per round of waiters."""
+        connector = aiohttp.UnixConnector(path=str(self.socket_path))
+        timeout = aiohttp.ClientTimeout(total=self.ack_wait + 2)
+        for _ in range(200):  # litestream opens its socket a moment after it starts
+            if self.socket_path.exists():
+                break
+            await asyncio.sleep(0.05)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+            self._wake.set()  # a first sync: is the replica reachable at all?
+            self.control_ready = True
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                waiters, self._waiters = self._waiters, []
+                try:
+                    why = await self._sync_now(http)
+                except asyncio.CancelledError:  # litestream stopped under this round: say so, not a timeout
+                    self._answer(waiters, "litestream is not running")
+                    raise
+                self.ack_syncs += 1
+                self.behind = why or ""
+                if why:
+                    self.last_error = why
+                self._answer(waiters, why)
+
+    async def _sync_now(self, http: aiohttp.ClientSession) -> str | None:
+        """Sync until the replica holds the txid the first sync reported (None), or say why not.
+
+        That txid covers every commit made before the round began; a later
+        one (another request's, or litestream's own monitor) may make the
+        first answer's replica position lag its database position, so a
+        second sync is asked for rather than a refusal given.
+        """
+        target = replicated = None
+        for _ in range(8):  # each bounded by ack_wait; durable() stops waiting sooner
+            answer = await self._sync_once(http)
+            if isinstance(answer, str):
+                return answer
+            txid, replicated = answer
+            target = txid if target is None else target
+            if replicated >= target:
+                return None
+        return f"the replica holds transaction {replicated:x}, the database is at {target:x}"
+
+    async def _sync_once(self, http: aiohttp.ClientSession) -> tuple[int, int] | str:
+        """One `sync` through the control socket: (database txid, replica txid), or why it failed."""
+        body = {"path": str(self.db), "wait": True, "timeout": max(1, int(self.ack_wait))}
+        try:
+            async with http.post("http://litestream/sync", json=body) as r:
+                text = await r.text()
+                try:
+                    answer = json.loads(text)
+                except ValueError:
+                    answer = None
+                if not isinstance(answer, dict):
+                    answer = {}
+                if r.status != 200:
+                    return f"replica sync failed: {answer.get('error') or text.strip()[:200]}"
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            return f"replica sync failed: {type(e).__name__}: {e}"
+        txid, replicated = answer.get("txid"), answer.get("replicated_txid")
+        if not isinstance(txid, int) or not isinstance(replicated, int):
+            return f"litestream's sync answer has no replica position: {text.strip()[:200]}"
+        return txid, replicated
+
+    def intake_problem(self) -> str | None:
+        """Why new registrations must be refused now: they could not be acknowledged off-site."""
+        if not self.control_ready:
+            return ("the backup replica is not being written (litestream not running)" if not self.running
+                    else "litestream is starting")
+        if self.behind:
+            return f"the backup replica is unreachable or behind: {self.behind}"
+        return None
 
     def last_sync_age(self) -> float | None:
         return time.time() - self.last_sync if self.last_sync else None
@@ -266,4 +415,5 @@ class Replicator:
         age = self.last_sync_age()
         return {"replica": self.replica.public(), "running": self.running, "restarts": self.restarts,
                 "last_sync_age": None if age is None else round(age, 1), "local_txid": f"{self.local_txid:016x}",
-                "sync_errors": int(self.sync_errors), "error": self.last_error, "problem": self.problem()}
+                "sync_errors": int(self.sync_errors), "error": self.last_error, "problem": self.problem(),
+                "behind": self.behind, "acks": self.acks, "ack_syncs": self.ack_syncs, "ack_wait_ms": self.wait_ms()}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from rpcclient.voterclient import VoterAddress, VoterClient, VoterUnavailable
+from rpcclient.voterserver import NO_ANSWER
 from schema import voter_pb2 as pb
 
 log = logging.getLogger("voters")
@@ -51,18 +52,27 @@ class VoterState:
 
 
 def judge(h: pb.HealthReply | None, error: str, tip: int, maxlag: int, network: str) -> list[str]:
-    """Everything wrong with a voter, in words an operator can act on."""
+    """Everything wrong with a voter, in words an operator can act on.
+
+    A voter answers Health within its deadline even when its wallet or node
+    hangs (it bounds each, rpcclient/voterserver.py), so a missed deadline
+    means the voter process itself is stuck; a refused connection, that it is
+    down or cut off.
+    """
     if h is None:
+        if "DEADLINE_EXCEEDED" in error:
+            return [f"voter process not answering (hung or overloaded; its wallet and node are not the cause): "
+                    f"{error}"]
         return [f"unreachable: {error}"]
     problems = []
     if h.network != network:
         problems.append(f"on {h.network}, not {network}")
     if not h.node_connected:
-        problems.append(f"exccd unreachable: {h.node_error}")
+        problems.append(f"exccd {_unanswered(h.node_error)}: {h.node_error}")
     elif not h.node_synced:
         problems.append("exccd not synced")
     if not h.wallet_connected:
-        problems.append(f"exccwallet unreachable: {h.wallet_error}")
+        problems.append(f"exccwallet {_unanswered(h.wallet_error)}: {h.wallet_error}")
     else:
         if not h.wallet_daemon_connected:
             problems.append("exccwallet not connected to its exccd")
@@ -78,6 +88,11 @@ def judge(h: pb.HealthReply | None, error: str, tip: int, maxlag: int, network: 
     if h.node_connected and tip - h.node_height > maxlag:
         problems.append(f"exccd lagging {tip - h.node_height} blocks")
     return problems
+
+
+def _unanswered(error: str) -> str:
+    """'not answering' for a peer that is connected but hung, 'unreachable' for one that is gone."""
+    return "not answering" if error.startswith(NO_ANSWER) else "unreachable"
 
 
 class VoterPool:

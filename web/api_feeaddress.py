@@ -12,7 +12,7 @@ from . import binding
 from .apirequest import APIRequest
 from .context import AppContext
 from .ticketchecks import (authenticate, broadcast_ticket, internal, require_can_vote, require_intake, require_node,
-                           require_open)
+                           require_open, require_replicated)
 from .wire import APIAnswer, APIError, ErrorCode, b64, signed_answer
 
 FEE_QUOTE_SECONDS = 3600
@@ -70,6 +70,9 @@ async def handle(ctx: AppContext, request: APIRequest) -> APIAnswer:
                 raise internal("insert ticket", e) from None
         log.info("new ticket %s: fee address %s (index %d), %d atoms", ticket.hash, ticket.fee_address,
                  ticket.fee_address_index, ticket.fee_amount)
+    # Off-site before acknowledged. On refusal the row stays (its address is never handed to another
+    # ticket) and the wallet's next feeaddress gets the same address.
+    await require_replicated(ctx)
     return signed_answer(ctx.signer, {
         "timestamp": now, "feeaddress": ticket.fee_address, "feeamount": ticket.fee_amount,
         "expiration": ticket.fee_expiration, "request": b64(body)})

@@ -13,7 +13,8 @@ from . import binding, votechoices
 from .apirequest import APIRequest
 from .context import AppContext
 from .history import record_exchange
-from .ticketchecks import authenticate, internal, require_can_vote, require_intake, require_node, require_open
+from .ticketchecks import (authenticate, internal, require_can_vote, require_intake, require_node, require_open,
+                           require_replicated)
 from .wire import APIAnswer, APIError, ErrorCode, b64, signed_answer
 
 log = logging.getLogger("web.api")
@@ -82,12 +83,18 @@ async def handle(ctx: AppContext, request: APIRequest) -> APIAnswer:
                        ("treasurypolicy", "treasury_policy")):
         if name not in bad_prefs:
             payment[attr] = req[name]
+    before = {name: getattr(ticket, name) for name in payment}
     try:  # only one fee per ticket, even for concurrent requests
         stored = await ctx.store.update_fields(ticket.hash, payment, {"fee_tx_status": (FEE_NONE, FEE_ERROR)})
     except StoreError as e:
         raise internal("store fee payment", e) from None
     if not stored:
         raise APIError(ErrorCode.FEE_ALREADY_RECEIVED)
+    try:
+        await require_replicated(ctx)  # before the fee is broadcast, and before the answer
+    except APIError:
+        await _unreceive(ctx, ticket.hash, payment["fee_tx_hash"], before)
+        raise
     for name, value in payment.items():
         setattr(ticket, name, value)
     log.info("fee %s received for ticket %s (%d atoms)", ticket.fee_tx_hash, ticket.hash, paid)
@@ -118,6 +125,16 @@ async def broadcast_fee(ctx: AppContext, ticket) -> None:
     except StoreError as e:
         raise internal("store fee broadcast", e) from None
     log.info("fee %s of ticket %s broadcast", ticket.fee_tx_hash, ticket.hash)
+
+
+async def _unreceive(ctx: AppContext, ticket_hash: str, fee_tx_hash: str, before: dict) -> None:
+    """A refused payfee changes nothing: the row is as it was (unless the fee went out meanwhile), the fee is
+    not ours to broadcast, and the wallet sends it again (exccwallet's reconcilePayment retries)."""
+    try:
+        await ctx.store.update_fields(ticket_hash, before,
+                                      {"fee_tx_status": FEE_RECEIVED, "fee_tx_hash": fee_tx_hash})
+    except StoreError as e:
+        log.error("cannot take back the unacknowledged fee of %s: %s", ticket_hash, e)
 
 
 def _this_fee(ticket) -> dict:

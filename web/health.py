@@ -20,28 +20,44 @@ from vspd.version import __version__
 from . import session
 from .context import AppContext, ctx_of
 from .ratelimit import RateLimiter
+from .ticketchecks import intake_problem
 
 STALE_POLLS = 6  # a voter report older than this many poll intervals is stale
 STATUS_LIMIT = web.AppKey("status_limiter", RateLimiter)
 ADMIN_STATUS_LIMIT = web.AppKey("admin_status_limiter", RateLimiter)
 
 
+def starting(ctx: AppContext) -> list[str]:
+    """What a frontend just started has not done yet: until then it knows nothing to report."""
+    waiting = []
+    if ctx.pipeline is not None and ctx.pipeline.passes == 0:
+        waiting.append("first block pass")
+    if ctx.voters is not None and any(v.checked == 0 for v in ctx.voters):
+        waiting.append("first voter health poll")
+    if not (ctx.stats and ctx.stats.stats and ctx.stats.stats.blockheight):
+        waiting.append("first chain height")
+    return waiting
+
+
 def problems(ctx: AppContext) -> list[str]:
-    found = []
+    waiting = starting(ctx)
+    found = [f"starting: waiting for the {', the '.join(waiting)}"] if waiting else []
     if not ctx.exccd.connected:
         found.append(f"exccd unreachable: {ctx.exccd.rpc.last_error}")
     if ctx.voters is not None:
         now = time.time()
         for v in ctx.voters:
+            if not v.checked:
+                continue  # not polled yet: 'starting' says so
             if now - v.checked > max(30.0, STALE_POLLS * ctx.voters.interval):
                 found.append(f"voter {v.name}: no health report for {int(now - v.checked)} s")
             elif v.problems:
                 found.append(f"voter {v.name}: {'; '.join(v.problems)}")
             if v.missing:
                 found.append(f"voter {v.name}: {len(v.missing)} ticket(s) not added yet (repair retrying)")
-        intake = ctx.voters.intake_problem()
-        if intake:
-            found.append(f"not accepting tickets: {intake}")
+    intake = intake_problem(ctx)
+    if intake:
+        found.append(f"not accepting tickets: {intake}")
     if ctx.replication is not None:
         backup = ctx.replication.problem()
         if backup:
@@ -58,6 +74,10 @@ async def warnings(ctx: AppContext) -> list[str]:
     return [problem] if problem else []
 
 
+def _word(ctx: AppContext, found: list[str]) -> str:
+    return "ok" if not found else "starting" if starting(ctx) else "degraded"
+
+
 def _json(data: dict, status: int) -> web.Response:
     return web.Response(text=json.dumps(data, indent=1), status=status, content_type="application/json")
 
@@ -68,7 +88,7 @@ async def status(request: web.Request) -> web.Response:
         return web.Response(status=429, text="rate limit exceeded")
     found = problems(ctx)
     voters = ctx.voters
-    body = {"status": "ok" if not found else "degraded", "problems": found, "network": ctx.net.name,
+    body = {"status": _word(ctx, found), "problems": found, "network": ctx.net.name,
             "version": __version__,
             "blockheight": ctx.stats.stats.blockheight if ctx.stats and ctx.stats.stats else 0,
             "voters": {"healthy": len(voters.healthy()) if voters else 0, "total": voters.total if voters else 0}}
@@ -104,7 +124,7 @@ async def admin_status(request: web.Request) -> web.Response:
     found = problems(ctx)
     p = ctx.pipeline
     body = {
-        "status": "ok" if not found else "degraded", "problems": found, "warnings": await warnings(ctx),
+        "status": _word(ctx, found), "problems": found, "warnings": await warnings(ctx),
         "version": __version__, "network": ctx.net.name, "vspclosed": ctx.vspclosed,
         "exccd": {"host": ctx.exccd.rpc.url, "connected": ctx.exccd.connected,
                   "error": ctx.exccd.rpc.last_error, "version": str(ctx.exccd.version or ""),

@@ -208,9 +208,25 @@ def require_open(ctx: AppContext) -> None:
         raise APIError(ErrorCode.VSP_CLOSED)
 
 
-def require_intake(ctx: AppContext) -> None:
-    """Refuse fees the VSP could not vote: too few healthy voters, or lagging."""
+def intake_problem(ctx: AppContext) -> str | None:
+    """Why new tickets must be refused: too few healthy voters, lagging, or no replica to hold them."""
     problem = ctx.voters.intake_problem() if ctx.voters is not None else None
+    if problem is None and ctx.replication is not None:
+        problem = ctx.replication.intake_problem()
+    return problem
+
+
+def require_intake(ctx: AppContext) -> None:
+    """Refuse fees the VSP could not vote, or could not keep if its disk were lost."""
+    problem = intake_problem(ctx)
     if problem:
         log.warning("refusing new tickets: %s", problem)
         raise APIError(ErrorCode.VSP_CLOSED, f"vsp is temporarily not accepting tickets: {problem}")
+
+
+async def require_replicated(ctx: AppContext) -> None:
+    """An answer about a registration is sent only once the off-site replica holds its write."""
+    why = await ctx.replication.durable() if ctx.replication is not None else None
+    if why:
+        log.warning("refusing to acknowledge a registration: %s", why)
+        raise APIError(ErrorCode.VSP_CLOSED, f"vsp is temporarily not accepting tickets: {why}")

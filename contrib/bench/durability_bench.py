@@ -20,7 +20,9 @@ missed.
 
 import argparse
 import asyncio
+import base64
 import random
+import statistics
 import sqlite3
 import sys
 import tempfile
@@ -40,6 +42,7 @@ from vspd.chain import address  # noqa: E402
 from vspd.chain.params import SIMNET  # noqa: E402
 
 UNKNOWN_TICKET = 6
+VSP_CLOSED = 2
 
 
 @dataclass
@@ -50,25 +53,33 @@ class Tally:
     pairs: int = 0  # feeaddress answered 200 and payfee sent right after
     misses: list = field(default_factory=list)  # payfee 'unknown ticket' right after a 200
     other: dict = field(default_factory=dict)  # other answers, by (endpoint, status, code)
+    fee_s: list = field(default_factory=list)  # seconds each acknowledged feeaddress took, as the wallet saw it
+    pay_s: list = field(default_factory=list)
 
     def note(self, what: str, reply) -> None:
-        key = (what, reply.status, reply.code)
+        why = (reply.json or {}).get("message", "") if reply.code == VSP_CLOSED else ""  # which refusal
+        key = (what, reply.status, reply.code, why[:100])
         self.other[key] = self.other.get(key, 0) + 1
 
 
 async def pair(client: VSPClient, net: Network, tally: Tally) -> None:
     """One wallet's purchase: feeaddress, then at once payfee."""
+    t0 = time.monotonic()
     nt = await quote_new_ticket(client, net.chain)
+    t1 = time.monotonic()
     if nt.reply.status != 200:
         tally.note("feeaddress", nt.reply)
         return
     tally.fee_acked[nt.hash] = nt.reply.json["feeaddress"]
+    tally.fee_s.append(t1 - t0)
     tally.keys[nt.hash] = nt.commitment.secret
     fee = make_fee_tx(address.decode(nt.reply.json["feeaddress"], SIMNET), nt.reply.json["feeamount"])
     tally.pairs += 1
+    t2 = time.monotonic()
     p = await client.payfee(nt.commitment.secret, nt.hash, fee.serialize().hex(), nt.voting.wif)
     if p.status == 200:
         tally.pay_acked[nt.hash] = fee.txid()
+        tally.pay_s.append(time.monotonic() - t2)
     elif p.code == UNKNOWN_TICKET:
         tally.misses.append(nt.hash)
     else:
@@ -174,6 +185,69 @@ async def read_after_write(net: Network, pairs: int, stakers: int, tally: Tally,
     return sum(polls)
 
 
+async def backup_status(net: Network) -> dict:
+    """The frontend's replication figures (/admin/status), waiting out its rate limit."""
+    auth = {"Authorization": "Basic " + base64.b64encode(b"admin:Sup3rSecretAdm1n").decode()}
+    async with aiohttp.ClientSession() as http:
+        for _ in range(20):  # bounded
+            async with http.get(net.url + "/admin/status", headers=auth) as r:
+                if r.status != 429:
+                    return (await r.json())["backup"]
+            await asyncio.sleep(0.5)
+    return {}
+
+
+def ms(samples: list) -> str:
+    if not samples:
+        return "none"
+    q = sorted(samples)
+    return f"median {1000 * statistics.median(q):.1f} ms, p99 {1000 * q[min(len(q) - 1, int(0.99 * len(q)))]:.1f} ms"
+
+
+async def replica_wait(net: Network, pairs: int, stakers: int) -> list[str]:
+    """Phase 3: the latency of acknowledged answers, alone and S at once, and the replica wait inside it."""
+    lines = []
+    for concurrent in (1, stakers):
+        before = await backup_status(net)
+        tally = Tally()
+        async with aiohttp.ClientSession() as http:
+            await asyncio.gather(*(staker(net, http, tally, asyncio.Event(), pairs // concurrent)
+                                   for _ in range(concurrent)))
+        after = await backup_status(net)
+        acks = after.get("acks", 0) - before.get("acks", 0)
+        syncs = after.get("ack_syncs", 0) - before.get("ack_syncs", 0)
+        wait = after.get("ack_wait_ms", {})
+        lines.append(f"  {concurrent} staker(s) at once, {len(tally.fee_s)} pairs: feeaddress {ms(tally.fee_s)}; "
+                     f"payfee {ms(tally.pay_s)}; {acks} answers shared {syncs} replica syncs; "
+                     f"waiting for the replica (latest {wait.get('n', 0)} answers, server side): "
+                     f"median {wait.get('p50', '-')} ms, p99 {wait.get('p99', '-')} ms")
+    return lines
+
+
+async def replica_wait_over_sftp(pairs: int, stakers: int) -> list[str]:
+    """Phase 3 again with the replica on a real OpenSSH server on 127.0.0.1, as production would use SFTP."""
+    import os
+    import subprocess
+    from test_replication_sftp import SSHD, SSHServer
+    if not os.path.exists(SSHD):
+        return ["  over SFTP: skipped, no OpenSSH server (.ci/run installs openssh-server)"]
+    root = Path(tempfile.mkdtemp(prefix="vspd-durability-sftp-"))
+    sshd = SSHServer(root / "ssh")
+    sshd.start()
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    net = await Network.create(root / "home", nvoters=1, extra_args=[
+        f"--backupreplica=sftp://{user}@127.0.0.1:{sshd.port}{root / 'offsite'}",
+        f"--backupsftpkey={root / 'ssh' / 'client'}", f"--backupsftphostkey={sshd.host_key}",
+        "--loglevel=info", "--healthinterval=1"])
+    try:
+        await net.voters_ready()
+        await start(net)
+        return [line.replace("  ", "  over SFTP: ", 1) for line in await replica_wait(net, pairs, stakers)]
+    finally:
+        await net.close()
+        sshd.stop()
+
+
 async def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--short", action="store_true", help="a quick run for CI")
@@ -192,11 +266,13 @@ async def main() -> int:
         t1 = time.monotonic()
         polls = await read_after_write(net, pairs, args.stakers, raw)
         t2 = time.monotonic()
+        waits = await replica_wait(net, 60 if args.short else 600, args.stakers)
         both = Tally({**kill.fee_acked, **raw.fee_acked}, {**kill.pay_acked, **raw.pay_acked})
         lost_fee, lost_pay, reused, check = check_database(net.home / "data" / "simnet" / "vspd.db", both)
     finally:
         await net.close()
     tracebacks = net.tracebacks()
+    waits += await replica_wait_over_sftp(60 if args.short else 600, args.stakers)
     misses = len(kill.misses) + len(raw.misses)
     print(f"durability_bench: {args.stakers} stakers, 1 frontend and 1 voter process, loopback")
     print(f"kill -9 cycles {cycles} ({t1 - t0:.0f} s): acknowledged feeaddress {len(kill.fee_acked)}, "
@@ -206,12 +282,16 @@ async def main() -> int:
     print(f"acknowledged in all: feeaddress {len(both.fee_acked)}, payfee {len(both.pay_acked)}; "
           f"lost {lost_fee + lost_pay} ({lost_fee} fee addresses, {lost_pay} payments); "
           f"fee addresses reused {reused}; quick_check {check}; tracebacks in the logs {tracebacks}")
+    print("acknowledged only once the off-site replica (a folder, then SFTP) holds the write:")
+    for line in waits:
+        print(line)
     others: dict = {}
     for t in (kill, raw):
         for k, v in t.other.items():
             others[k] = others.get(k, 0) + v
     if others:
-        print("other answers: " + ", ".join(f"{w} {s}/code {c}: {n}" for (w, s, c), n in sorted(others.items())))
+        print("other answers: " + ", ".join(f"{w} {s}/code {c}{f' {m!r}' if m else ''}: {n}"
+                                            for (w, s, c, m), n in sorted(others.items())))
     for p in problems:
         print("PROBLEM:", p)
     return 1 if problems or lost_fee or lost_pay or reused or check != "ok" or misses or tracebacks else 0

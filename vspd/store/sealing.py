@@ -48,11 +48,16 @@ class Sealer:
 def create_key_file(path: Path) -> bytes:
     """Write a new random key with mode 0600; refuse to overwrite."""
     key = os.urandom(KEY_BYTES)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    install_key_file(path, key)
+    return key
+
+
+def install_key_file(path: Path, key: bytes) -> None:
+    """Put a known key in place with mode 0600 (its folder 0700, created if missing); refuse to overwrite."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(key.hex() + "\n")
-    return key
 
 
 def read_key_file(path: Path) -> bytes:
