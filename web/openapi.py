@@ -110,9 +110,9 @@ def _schemas() -> dict:
     s["VspInfoResponse"] = _response({
         "apiversions": {"type": "array", "items": {"const": 3}, "minItems": 1, "maxItems": 1},
         "timestamp": {**_ref("ServerTimestamp"), "description": (
-            "When these numbers were read, unix seconds: they are refreshed every minute and at every block, "
-            "and the signed body is kept between refreshes. Differs from the Go vspd, whose timestamp is the "
-            "time of the answer.")},
+            "The time of the answer, unix seconds, as the Go vspd sends it: the signed body is prepared and "
+            "signed again at most once a second, when asked in a later second; the numbers in it are "
+            "refreshed every minute and at every block.")},
         "pubkey": {"type": "string", "contentEncoding": "base64", "pattern": BASE64, "minLength": 44,
                    "maxLength": 44, "description": "The 32-byte ed25519 key of VSP-Server-Signature, base64."},
         "feepercentage": {"type": "number", "minimum": 0, "maximum": 100,
