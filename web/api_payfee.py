@@ -90,6 +90,8 @@ async def handle(ctx: AppContext, request: APIRequest) -> APIAnswer:
         raise APIError(ErrorCode.FEE_ALREADY_RECEIVED)
     for name, value in payment.items():
         setattr(ticket, name, value)
+    if ctx.pipeline is not None:  # every voter gets it now, to finish the job even without us (issue 20)
+        ctx.pipeline.hand_over(ticket)
     log.info("fee %s received for ticket %s (%d atoms)", ticket.fee_tx_hash, ticket.hash, paid)
 
     if ticket.confirmed:
