@@ -354,6 +354,23 @@ async def test_paid_tickets_are_handed_over_by_the_pass_once_per_voter_and_fee(q
     await wait_for(_true(lambda: t.hash in v3.handed), 5, "handed over to v3 once it answers")
 
 
+async def test_payfee_waits_for_a_first_voter_only_and_only_so_long(queues, monkeypatch):
+    from vspd import pipeline
+    v1, v2, v3 = (s.client for s in queues.pool.states)
+    t, = await insert(queues.store, 1, FEE_RECEIVED)
+    t0 = time.monotonic()
+    assert await queues.pipeline.hand_over_now(t)  # v1 and v2 answer; v3 hangs and costs nothing
+    took = time.monotonic() - t0
+    print(f"\nhand-over at payfee, one voter hung: {took * 1000:.1f} ms")
+    assert took < 2 and (t.hash in v1.handed or t.hash in v2.handed)
+    monkeypatch.setattr(pipeline, "HAND_OVER_WAIT", 0.3)
+    v1.hung = v2.hung = True
+    u, = await insert(queues.store, 1, FEE_RECEIVED, first=50)
+    t0 = time.monotonic()
+    assert not await queues.pipeline.hand_over_now(u)  # every voter hung: the answer goes out anyway
+    assert time.monotonic() - t0 < 2
+
+
 async def test_workers_are_owned_by_the_pool_and_cancelled_with_it(tmp_path):
     pool = VoterPool([], b"", b"", b"", "simnet", maxlag=6, minvoters=1, local_height=lambda: 100, interval=3600)
     pool.states = [VoterState(QueueVoter(n, hung=True)) for n in ("v1", "v2")]

@@ -43,6 +43,7 @@ MAX_BLOCKS_PER_PASS = 500
 CONSISTENCY_INTERVAL = 30 * 60
 LAST_SCANNED = "last_scanned_height"
 CHECK_PAGE = 1000  # tickets per database read of a consistency check
+HAND_OVER_WAIT = 2.0  # payfee waits at most this long for a first voter to hold the ticket
 
 
 @dataclass
@@ -168,8 +169,8 @@ class Pipeline:
         """Every paid ticket whose fee is unconfirmed, to every voter that does not carry it yet."""
         if self.voters is None:
             return
-        paid = await self.store.tickets_where("fee_tx_status IN (?, ?) AND fee_waived = 0",
-                                              (FEE_RECEIVED, FEE_BROADCAST))
+        paid = [t for status in (FEE_RECEIVED, FEE_BROADCAST)  # one query per partial index
+                for t in await self.store.tickets_where("fee_tx_status = ? AND fee_waived = 0", (status,))]
         hashes = {t.hash for t in paid}
         for state in self.voters:  # forget what needs no carrying any more (confirmed, failed)
             for h in [h for h in state.handed if h not in hashes]:
@@ -177,15 +178,36 @@ class Pipeline:
         for t in paid:
             self.hand_over(t)
 
-    def hand_over(self, t: Ticket) -> None:
+    async def hand_over_now(self, t: Ticket) -> bool:
+        """Hand over at payfee, waiting (bounded) until a first voter holds the ticket.
+
+        So a frontend killed just after its payfee answer has already put the
+        ticket where it gets voted; a slow or absent voter costs the answer at
+        most HAND_OVER_WAIT, and the passes keep handing it over after that.
+        """
+        if self.voters is None or not self.voters.reachable() or t.fee_waived or not t.fee_tx_hex:
+            return False
+        held = asyncio.Event()
+        self.hand_over(t, held)
+        try:
+            await asyncio.wait_for(held.wait(), HAND_OVER_WAIT)
+            return True
+        except TimeoutError:
+            log.warning("ticket %s: no voter took it within %.0f s; the next passes hand it over", t.hash,
+                        HAND_OVER_WAIT)
+            return False
+
+    def hand_over(self, t: Ticket, held: asyncio.Event | None = None) -> None:
         """Queue a paid ticket for every voter that does not carry it with this fee (a plain call)."""
         if self.voters is None or t.fee_waived or not t.fee_tx_hex:
             return
         for state in self.voters:
             if state.handed.get(t.hash) != t.fee_tx_hash:
-                self.voters.submit(state, ("hand over", t.hash), self._hand_over_job(t))
+                self.voters.submit(state, ("hand over", t.hash), self._hand_over_job(t, held))
+            elif held is not None:
+                held.set()
 
-    def _hand_over_job(self, t: Ticket):
+    def _hand_over_job(self, t: Ticket, held: asyncio.Event | None):
         async def job(state: VoterState) -> None:
             if state.health is None or state.handed.get(t.hash) == t.fee_tx_hash:
                 return  # unreachable: the first pass after it answers again queues it anew
@@ -201,6 +223,8 @@ class Pipeline:
                 log.warning("ticket %s not handed over to voter %s: %s", t.hash, state.name, e)
                 return
             state.handed[t.hash] = t.fee_tx_hash
+            if held is not None:
+                held.set()
             log.debug("ticket %s handed over to voter %s (%s)", t.hash, state.name, where)
         return job
 

@@ -91,7 +91,7 @@ async def handle(ctx: AppContext, request: APIRequest) -> APIAnswer:
     for name, value in payment.items():
         setattr(ticket, name, value)
     if ctx.pipeline is not None:  # every voter gets it now, to finish the job even without us (issue 20)
-        ctx.pipeline.hand_over(ticket)
+        await ctx.pipeline.hand_over_now(ticket)
     log.info("fee %s received for ticket %s (%d atoms)", ticket.fee_tx_hash, ticket.hash, paid)
 
     if ticket.confirmed:
