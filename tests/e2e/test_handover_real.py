@@ -69,7 +69,7 @@ async def test_frontend_killed_longer_than_the_window_misses_no_vote(realnet, sc
     await rn.vsp.start_frontend()
 
     async def reconciled() -> bool:  # the frontend finds the voters' fee on chain: its one fee
-        return all((await rn.ticket_status(t, keys[t]))["feetxstatus"] == "confirmed" for t in tickets)
+        return all([(await rn.ticket_status(t, keys[t]))["feetxstatus"] == "confirmed" for t in tickets])
     await wait_until(reconciled, 60, "the frontend to reconcile the fees")
 
     async def decided() -> bool:  # every ticket voted or missed, as the VSP records it
