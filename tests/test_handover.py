@@ -190,6 +190,15 @@ async def test_a_fee_that_never_confirms_is_never_voted_and_is_forgotten(voter):
     assert await voter.client.list_pending() == [] and t.txid() not in voter.wallet.tickets
 
 
+async def test_the_frontends_own_add_ends_the_carrying(voter):
+    voting, t, fee, fee_addr, req = paid(voter.chain)
+    await voter.client.hand_over(**req)
+    voter.chain.txs[t.txid()].block = voter.chain.height - 10
+    assert not await voter.client.add_ticket(t.txid(), t.serialize().hex(), voter.chain.block_hash(190), 190,
+                                             voting.wif, {})
+    assert await voter.client.list_pending() == [] and not list((voter.datadir / "pending").glob("*.json"))
+
+
 async def test_sealed_at_rest_and_a_wrong_key_file_opens_nothing(voter, tmp_path):
     voting, t, fee, fee_addr, req = paid(voter.chain)
     await voter.client.hand_over(**req)
