@@ -47,6 +47,12 @@ class Voter:
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.cfg
         host, port = cfg.exccdhost
+        lhost, lport = cfg.grpclisten
+        listen = f"[{lhost}]:{lport}" if ":" in lhost else f"{lhost or '0.0.0.0'}:{lport}"
+        try:  # before anything is written: a voter that cannot serve leaves its folder as it was
+            check_can_listen(lhost, lport)
+        except ListenError as e:
+            raise StartupError(f"option grpclisten: {e}") from None
         try:
             pending = PendingStore(cfg.datadir, open_sealer(cfg.datadir))
             pending.load()
@@ -61,10 +67,7 @@ class Voter:
         carrier = Carrier(pending, exccd, wallet, cfg.net)
         service = VoterService(cfg.net.name, exccd, wallet, node_id(cfg.exccdcert), host_id(),
                                certs.days_left(cfg.tlscert), carrier=carrier)
-        lhost, lport = cfg.grpclisten
-        listen = f"[{lhost}]:{lport}" if ":" in lhost else f"{lhost or '0.0.0.0'}:{lport}"
         try:
-            check_can_listen(lhost, lport)
             server = await serve(service, listen, server_credentials(cfg.voterca, cfg.tlscert, cfg.tlskey))
         except ListenError as e:
             raise StartupError(f"option grpclisten: {e}") from None
