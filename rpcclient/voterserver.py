@@ -204,17 +204,16 @@ class VoterService(pbg.VoterServicer):
         held = store.tickets.get(request.ticket_hash)
         if held is not None and held.fee_tx_hash == request.fee_tx_hash:
             return pb.HandOverReply(state=held.state)
-        try:  # a ticket the wallet holds already is found so by the carrier's first pass, and dropped
-            tip = await self.exccd.block_count()
-        except (NodeUnavailable, RPCError) as e:
-            await self._fail(context, e, f"hand over {request.ticket_hash}")
+        # Taken even while this voter's exccd is away: the carrier needs it only later. A ticket the wallet
+        # holds already is found so by the carrier's first pass, and dropped.
         if held is not None:  # the frontend took a new fee after the old one failed: one fee per ticket
             log.warning("ticket %s: fee %s replaces %s", request.ticket_hash, request.fee_tx_hash, held.fee_tx_hash)
         p = PendingTicket(ticket_hash=request.ticket_hash, ticket_hex=request.ticket_hex,
                           voting_wif=request.voting_wif,
                           vote_choices={c.agenda_id: c.choice_id for c in request.vote_choices},
                           fee_tx_hex=request.fee_tx_hex, fee_tx_hash=request.fee_tx_hash,
-                          fee_address=request.fee_address, fee_amount=request.fee_amount, handed_height=tip)
+                          fee_address=request.fee_address, fee_amount=request.fee_amount,
+                          handed_height=self.exccd.height)  # 0 if never seen: the carrier sets it
         try:
             store.put(p)  # durable before the answer
         except OSError as e:

@@ -85,9 +85,14 @@ class Carrier:
                 await self.run_pass()
 
     async def run_pass(self) -> None:
+        try:
+            tip = await self.exccd.block_count()
+        except (NodeUnavailable, RPCError) as e:
+            log.warning("carrying paused: %s", e)
+            return
         for p in list(self.store.tickets.values()):
             try:
-                await self._step(p)
+                await self._step(p, tip)
             except NodeUnavailable as e:
                 log.warning("carrying paused: %s", e)
                 break
@@ -103,8 +108,10 @@ class Carrier:
             p.error, p.state = error, state
             self.store.put(p)
 
-    async def _step(self, p: PendingTicket) -> None:
-        tip = await self.exccd.block_count()
+    async def _step(self, p: PendingTicket, tip: int) -> None:
+        if p.handed_height <= 0:  # taken while our exccd was away: its clock starts now
+            p.handed_height = tip
+            self.store.put(p)
         if tip > p.handed_height + self.keep_for():
             log.warning("ticket %s: fee %s never confirmed in %d blocks; forgotten", p.ticket_hash,
                         p.fee_tx_hash, self.keep_for())
