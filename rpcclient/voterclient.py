@@ -66,6 +66,17 @@ class VoterClient:
             voting_wif=voting_wif, vote_choices=_choices(choices)))
         return r.already_known
 
+    async def hand_over(self, ticket_hash: str, ticket_hex: str, voting_wif: str, choices: dict, fee_tx_hex: str,
+                        fee_tx_hash: str, fee_address: str, fee_amount: int) -> str:
+        """Give the voter a paid ticket to carry to its wallet; returns how far the voter has it."""
+        r = await self._call("HandOver", pb.HandOverRequest(
+            ticket_hash=ticket_hash, ticket_hex=ticket_hex, voting_wif=voting_wif, vote_choices=_choices(choices),
+            fee_tx_hex=fee_tx_hex, fee_tx_hash=fee_tx_hash, fee_address=fee_address, fee_amount=fee_amount))
+        return r.state
+
+    async def list_pending(self) -> list[pb.PendingTicket]:
+        return list((await self._call("ListPending", pb.ListPendingRequest())).tickets)
+
     async def set_vote_choices(self, ticket_hash: str, choices: dict) -> None:
         await self._call("SetVoteChoices", pb.SetVoteChoicesRequest(ticket_hash=ticket_hash,
                                                                     vote_choices=_choices(choices)))

@@ -1,7 +1,8 @@
 """The voter's gRPC service: what the frontend may ask of one voting wallet.
 
 It imports keys and tickets, sets choices and reports the truth about its
-node and wallet. Only a client whose certificate is the frontend's gets
+node and wallet, and takes paid tickets over to carry them to the wallet
+itself (vspd/carrier.py). Only a client whose certificate is the frontend's gets
 past the TLS handshake and the name check.
 """
 
@@ -14,11 +15,15 @@ from google.protobuf.message import DecodeError
 
 from schema import voter_pb2 as pb
 from schema import voter_pb2_grpc as pbg
+from vspd.carrier import Carrier, fee_pays, import_ticket
 from vspd.certs import FRONTEND_CN
+from vspd.chain import address as addrmod
 from vspd.chain import tx as txmod
 from vspd.chain import wif as wifmod
 from vspd.chain.address import Address
 from vspd.chain.errors import ChainError
+from vspd.chain.params import MAX_ATOMS
+from vspd.pending import PendingTicket
 from vspd.version import __version__
 
 from .errors import NodeUnavailable, RPCError
@@ -67,10 +72,11 @@ def peer_name(context) -> str:
 
 class VoterService(pbg.VoterServicer):
     def __init__(self, net_name: str, exccd: Exccd, wallet: ExccWallet, node_id: str = "", host_id: str = "",
-                 cert_days_left: float = 0.0):
+                 cert_days_left: float = 0.0, carrier: Carrier | None = None):
         self.net_name = net_name
         self.exccd = exccd
         self.wallet = wallet
+        self.carrier = carrier
         self.node_id, self.host_id, self.cert_days_left = node_id, host_id, cert_days_left
 
     async def _admit(self, request, context) -> None:
@@ -148,10 +154,15 @@ class VoterService(pbg.VoterServicer):
 
     async def _check_ticket(self, request, context) -> None:
         """Everything in an AddTicket request is checked before the wallet sees it."""
-        if not _HASH.fullmatch(request.ticket_hash) or not _HASH.fullmatch(request.block_hash):
+        if not _HASH.fullmatch(request.block_hash):
             await self._invalid(context, "ticket and block hashes must be 64 lower-case hex characters")
         if request.block_height < 0:
             await self._invalid(context, "block height must not be negative")
+        await self._check_ticket_and_key(request, context)
+
+    async def _check_ticket_and_key(self, request, context) -> None:
+        if not _HASH.fullmatch(request.ticket_hash):
+            await self._invalid(context, "ticket and block hashes must be 64 lower-case hex characters")
         await self._check_choices(request, context)
         try:
             t = txmod.from_hex(request.ticket_hex)
@@ -168,20 +179,72 @@ class VoterService(pbg.VoterServicer):
         await self._admit(request, context)
         await self._check_ticket(request, context)
         try:
-            height = await self.wallet.best_height()
-            if height < request.block_height:
-                await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                                    f"wallet at height {height} has not reached block {request.block_height}")
-            known = any(t.hash == request.ticket_hash for t in await self.wallet.tickets(request.block_height))
-            if not known:
-                await self.wallet.import_key(request.voting_wif)
-                await self.wallet.add_transaction(request.block_hash, request.ticket_hex)
-            for c in request.vote_choices:
-                await self.wallet.set_vote_choice(c.agenda_id, c.choice_id, request.ticket_hash)
+            known = await import_ticket(self.wallet, request.ticket_hash, request.ticket_hex, request.block_hash,
+                                        request.block_height, request.voting_wif,
+                                        {c.agenda_id: c.choice_id for c in request.vote_choices})
         except (NodeUnavailable, RPCError) as e:
             await self._fail(context, e, f"add ticket {request.ticket_hash}")
+        if known is None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                f"wallet has not reached block {request.block_height}")
+        if self.carrier is not None:  # the frontend confirmed the fee itself: nothing left to carry
+            self.carrier.store.drop(request.ticket_hash)
         log.info("ticket %s %s", request.ticket_hash, "already known" if known else "added")
         return pb.AddTicketReply(already_known=known)
+
+    async def _check_hand_over(self, request, context) -> None:
+        """A HandOver is checked as payfee checks it: the fee must pay the expected amount to the address."""
+        await self._check_ticket_and_key(request, context)
+        if not _HASH.fullmatch(request.fee_tx_hash):
+            await self._invalid(context, "fee_tx_hash must be 64 lower-case hex characters")
+        if not 0 < request.fee_amount <= MAX_ATOMS:
+            await self._invalid(context, f"fee_amount must be between 1 and {MAX_ATOMS} atoms")
+        try:
+            fee = txmod.from_hex(request.fee_tx_hex)
+            addrmod.decode(request.fee_address, self.exccd.net)
+        except ChainError as e:
+            await self._invalid(context, f"bad fee transaction or fee address: {e}")
+        if fee.txid() != request.fee_tx_hash:
+            await self._invalid(context, "fee_tx_hex is not the transaction fee_tx_hash names")
+        problem = txmod.sanity_problem(fee, self.exccd.net)
+        if problem:
+            await self._invalid(context, f"bad fee transaction: {problem}")
+        if not fee_pays(request.fee_tx_hex, request.fee_address, request.fee_amount, self.exccd.net):
+            await self._invalid(context, f"the fee transaction does not pay {request.fee_amount} atoms to "
+                                         f"{request.fee_address}")
+
+    async def HandOver(self, request, context):
+        await self._admit(request, context)
+        if self.carrier is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this voter does not carry tickets")
+        await self._check_hand_over(request, context)
+        store = self.carrier.store
+        held = store.tickets.get(request.ticket_hash)
+        if held is not None and held.fee_tx_hash == request.fee_tx_hash:
+            return pb.HandOverReply(state=held.state)
+        # Taken even while this voter's exccd is away: the carrier needs it only later. A ticket the wallet
+        # holds already is found so by the carrier's first pass, and dropped.
+        if held is not None:  # the frontend took a new fee after the old one failed: one fee per ticket
+            log.warning("ticket %s: fee %s replaces %s", request.ticket_hash, request.fee_tx_hash, held.fee_tx_hash)
+        p = PendingTicket(ticket_hash=request.ticket_hash, ticket_hex=request.ticket_hex,
+                          voting_wif=request.voting_wif,
+                          vote_choices={c.agenda_id: c.choice_id for c in request.vote_choices},
+                          fee_tx_hex=request.fee_tx_hex, fee_tx_hash=request.fee_tx_hash,
+                          fee_address=request.fee_address, fee_amount=request.fee_amount,
+                          handed_height=self.exccd.height)  # 0 if never seen: the carrier sets it
+        try:
+            store.put(p)  # durable before the answer
+        except OSError as e:
+            await self._fail(context, e, f"keep {request.ticket_hash}")
+        self.carrier.wake.set()
+        log.info("ticket %s handed over (fee %s)", request.ticket_hash, request.fee_tx_hash)
+        return pb.HandOverReply(state=p.state)
+
+    async def ListPending(self, request, context):
+        await self._admit(request, context)
+        held = self.carrier.store.tickets.values() if self.carrier is not None else ()
+        return pb.ListPendingReply(tickets=[pb.PendingTicket(ticket_hash=p.ticket_hash, fee_tx_hash=p.fee_tx_hash,
+                                                             state=p.state, error=p.error) for p in held])
 
     async def SetVoteChoices(self, request, context):
         await self._admit(request, context)

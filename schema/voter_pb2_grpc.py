@@ -59,6 +59,16 @@ class VoterStub:
                 request_serializer=schema_dot_voter__pb2.OutcomesRequest.SerializeToString,
                 response_deserializer=schema_dot_voter__pb2.OutcomesReply.FromString,
                 _registered_method=True)
+        self.HandOver = channel.unary_unary(
+                '/vspd.voter.Voter/HandOver',
+                request_serializer=schema_dot_voter__pb2.HandOverRequest.SerializeToString,
+                response_deserializer=schema_dot_voter__pb2.HandOverReply.FromString,
+                _registered_method=True)
+        self.ListPending = channel.unary_unary(
+                '/vspd.voter.Voter/ListPending',
+                request_serializer=schema_dot_voter__pb2.ListPendingRequest.SerializeToString,
+                response_deserializer=schema_dot_voter__pb2.ListPendingReply.FromString,
+                _registered_method=True)
 
 
 class VoterServicer:
@@ -99,6 +109,22 @@ class VoterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def HandOver(self, request, context):
+        """Take a paid ticket whose fee is not confirmed yet: the voter keeps it
+        (sealed), broadcasts the fee once the ticket has its confirmations and
+        imports the ticket once the fee has its own, with or without the frontend.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPending(self, request, context):
+        """The handed-over tickets this voter still carries, and how far each is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VoterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -126,6 +152,16 @@ def add_VoterServicer_to_server(servicer, server):
                     servicer.Outcomes,
                     request_deserializer=schema_dot_voter__pb2.OutcomesRequest.FromString,
                     response_serializer=schema_dot_voter__pb2.OutcomesReply.SerializeToString,
+            ),
+            'HandOver': grpc.unary_unary_rpc_method_handler(
+                    servicer.HandOver,
+                    request_deserializer=schema_dot_voter__pb2.HandOverRequest.FromString,
+                    response_serializer=schema_dot_voter__pb2.HandOverReply.SerializeToString,
+            ),
+            'ListPending': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPending,
+                    request_deserializer=schema_dot_voter__pb2.ListPendingRequest.FromString,
+                    response_serializer=schema_dot_voter__pb2.ListPendingReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -263,6 +299,60 @@ class Voter:
             '/vspd.voter.Voter/Outcomes',
             schema_dot_voter__pb2.OutcomesRequest.SerializeToString,
             schema_dot_voter__pb2.OutcomesReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HandOver(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vspd.voter.Voter/HandOver',
+            schema_dot_voter__pb2.HandOverRequest.SerializeToString,
+            schema_dot_voter__pb2.HandOverReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPending(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vspd.voter.Voter/ListPending',
+            schema_dot_voter__pb2.ListPendingRequest.SerializeToString,
+            schema_dot_voter__pb2.ListPendingReply.FromString,
             options,
             channel_credentials,
             insecure,

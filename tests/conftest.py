@@ -1,5 +1,7 @@
 """Fixtures: a frontend on 127.0.0.1 with a fake exccd and a fresh database."""
 
+import asyncio
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -112,3 +114,43 @@ def still_clock(request):
         vsp = request.getfixturevalue("vsp")
         now = vsp.ctx.clock()
         vsp.ctx.clock = lambda: now
+
+
+@contextlib.asynccontextmanager
+async def served_voter(tmp_path: Path, carrier_dir: Path | None = None):
+    """A VoterService on 127.0.0.1 over a fake exccd and wallet (and, given a folder, a carrier keeping its
+    handed-over tickets there): yields (port, certs folder, chain, fake wallet, carrier or None)."""
+    from fakes.exccwallet import FakeWallet
+    from procs import free_port
+    from rpcclient.exccwallet import ExccWallet
+    from rpcclient.voterserver import VoterService, serve, server_credentials
+    from vspd.carrier import Carrier
+    from vspd.pending import PendingStore, open_sealer
+    chain = FakeChain(SIMNET)
+    node, wallet = FakeExccd(chain), FakeWallet(chain)
+    await node.start()
+    await wallet.start()
+    exccd = Exccd(SIMNET, "127.0.0.1", node.port, node.user, node.password, node.cert_pem)
+    w = ExccWallet(SIMNET, "127.0.0.1", wallet.port, wallet.user, wallet.password, wallet.cert_pem)
+    tasks = [asyncio.create_task(exccd.run()), asyncio.create_task(w.run())]
+    server = None
+    try:
+        assert await exccd.wait_connected(5) and await w.rpc.wait_connected(5)
+        carrier = None
+        if carrier_dir is not None:
+            carrier = Carrier(PendingStore(carrier_dir, open_sealer(carrier_dir)), exccd, w, SIMNET)
+        d = make_certs(tmp_path, "v1,v2")
+        port = free_port()
+        server = await serve(VoterService("simnet", exccd, w, carrier=carrier), f"127.0.0.1:{port}",
+                             server_credentials((d / "voter-v1" / "ca.pem").read_bytes(),
+                                                (d / "voter-v1" / "voter.pem").read_bytes(),
+                                                (d / "voter-v1" / "voter.key").read_bytes()))
+        yield port, d, chain, wallet, carrier
+    finally:
+        if server is not None:
+            await server.stop(0)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await node.stop()
+        await wallet.stop()

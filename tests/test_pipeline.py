@@ -38,6 +38,9 @@ class FakeVoterClient:
         self.added += 1
         return False
 
+    async def list_pending(self) -> list:
+        return []
+
     async def set_vote_choices(self, ticket_hash: str, choices: dict) -> None:
         self.wallet[ticket_hash] = dict(choices)
         self.fixed += 1

@@ -44,6 +44,9 @@ class FlakyVoter:
         for h in list(self.tickets):
             yield pb.TicketInfo(hash=h, status="live")
 
+    async def list_pending(self) -> list:
+        return []
+
     async def set_vote_choices(self, ticket_hash, choices) -> None:
         self._check("SetVoteChoices")
 

@@ -11,14 +11,9 @@ import time
 import grpc
 import pytest
 
-from conftest import make_certs
-from fakes.exccd import FakeChain, FakeExccd
-from fakes.exccwallet import FakeWallet
+from conftest import served_voter
 from procs import Network, free_port
-from rpcclient import Exccd
-from rpcclient.exccwallet import ExccWallet
 from rpcclient.voterclient import VoterAddress, VoterClient, VoterUnavailable
-from rpcclient.voterserver import VoterService, serve, server_credentials
 from vspd import certs
 from vspd.chain.params import SIMNET
 from vspd.voters import judge
@@ -49,27 +44,8 @@ def test_stubs_are_in_step_with_the_proto(tmp_path):
 
 @pytest.fixture
 async def voter(tmp_path):
-    chain = FakeChain(SIMNET)
-    node, wallet = FakeExccd(chain), FakeWallet(chain)
-    await node.start()
-    await wallet.start()
-    exccd = Exccd(SIMNET, "127.0.0.1", node.port, node.user, node.password, node.cert_pem)
-    w = ExccWallet(SIMNET, "127.0.0.1", wallet.port, wallet.user, wallet.password, wallet.cert_pem)
-    import asyncio
-    tasks = [asyncio.create_task(exccd.run()), asyncio.create_task(w.run())]
-    assert await exccd.wait_connected(5) and await w.rpc.wait_connected(5)
-    d = make_certs(tmp_path, "v1,v2")
-    port = free_port()
-    server = await serve(VoterService("simnet", exccd, w), f"127.0.0.1:{port}", server_credentials(
-        (d / "voter-v1" / "ca.pem").read_bytes(), (d / "voter-v1" / "voter.pem").read_bytes(),
-        (d / "voter-v1" / "voter.key").read_bytes()))
-    yield port, d, chain, wallet
-    await server.stop(0)
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await node.stop()
-    await wallet.stop()
+    async with served_voter(tmp_path) as (port, d, chain, wallet, _):
+        yield port, d, chain, wallet
 
 
 def client(port, d, name="v1", ca=None, cert=None, key=None):

@@ -7,6 +7,15 @@ Driven by exccd's block-connected notification (and run once at start):
      to every voter;
   4. each new block's votes and revocations are matched to our tickets:
      voted, missed or expired (from the revocation height).
+Paid tickets whose fee is not confirmed yet are handed over to every voter
+(at payfee, and again by each pass to any voter that does not carry them
+yet): each voter then broadcasts the fee and imports the ticket by these same
+rules through its own exccd (vspd/carrier.py), so a frontend outage inside
+a ticket's window misses nothing. The frontend stays the record: its own
+steps above run as before, and every step is idempotent on both sides (an
+"already have" broadcast, an "already known" add).
+The pass never waits on a voter: hand-overs and adds go to each voter's
+own queue (vspd/voters.py), so a hung voter delays nobody.
 Every query reads only the rows that can change (partial indexes), so a
 block with nothing for us costs a few indexed lookups, whatever the table
 size. Consistency with the voters is checked at start, every 30 minutes,
@@ -34,6 +43,7 @@ MAX_BLOCKS_PER_PASS = 500
 CONSISTENCY_INTERVAL = 30 * 60
 LAST_SCANNED = "last_scanned_height"
 CHECK_PAGE = 1000  # tickets per database read of a consistency check
+HAND_OVER_WAIT = 2.0  # payfee waits at most this long for a first voter to hold the ticket
 
 
 @dataclass
@@ -79,6 +89,7 @@ class Pipeline:
             try:
                 await self._confirm_tickets(report)
                 await self._broadcast_fees(report)
+                await self._hand_over_paid()
                 await self._confirm_fees(report)
                 await self._activate_waived(report)
                 await self._scan_blocks(report)
@@ -140,7 +151,7 @@ class Pipeline:
                 continue
             report.fees_confirmed += 1
             log.info("fee of ticket %s confirmed", t.hash)
-            await self.add_to_voters(t)
+            self.queue_add(t)
 
     async def _activate_waived(self, report: PassReport) -> None:
         """The operator's own tickets: no fee to wait for, voted once confirmed."""
@@ -150,10 +161,91 @@ class Pipeline:
                 continue
             report.fees_confirmed += 1
             log.info("operator ticket %s is votable (fee waived)", t.hash)
-            await self.add_to_voters(t)
+            self.queue_add(t)
 
-    async def add_to_voters(self, t: Ticket, voters: list[VoterState] | None = None) -> int:
-        """Add a votable ticket to voters (all reachable ones by default); returns successes."""
+    # -- work for the voters (queued: the pass never waits on one) ---------
+    async def _hand_over_paid(self) -> None:
+        """Every paid ticket whose fee is unconfirmed, to every voter that does not carry it yet."""
+        if self.voters is None:
+            return
+        paid = [t for status in (FEE_RECEIVED, FEE_BROADCAST)  # one query per partial index
+                for t in await self.store.tickets_where("fee_tx_status = ? AND fee_waived = 0", (status,))]
+        hashes = {t.hash for t in paid}
+        for state in self.voters:  # forget what needs no carrying any more (confirmed, failed)
+            for h in [h for h in state.handed if h not in hashes]:
+                del state.handed[h]
+        for t in paid:
+            self.hand_over(t)
+
+    async def hand_over_now(self, t: Ticket) -> bool:
+        """Hand over at payfee, waiting (bounded) until a first voter holds the ticket.
+
+        So a frontend killed just after its payfee answer has already put the
+        ticket where it gets voted; a slow or absent voter costs the answer at
+        most HAND_OVER_WAIT, and the passes keep handing it over after that.
+        """
+        if self.voters is None or not self.voters.reachable() or t.fee_waived or not t.fee_tx_hex:
+            return False
+        held = asyncio.Event()
+        self.hand_over(t, held)
+        try:
+            await asyncio.wait_for(held.wait(), HAND_OVER_WAIT)
+            return True
+        except TimeoutError:
+            log.warning("ticket %s: no voter took it within %.0f s; the next passes hand it over", t.hash,
+                        HAND_OVER_WAIT)
+            return False
+
+    def hand_over(self, t: Ticket, held: asyncio.Event | None = None) -> None:
+        """Queue a paid ticket for every voter that does not carry it with this fee (a plain call)."""
+        if self.voters is None or t.fee_waived or not t.fee_tx_hex:
+            return
+        for state in self.voters:
+            if state.handed.get(t.hash) != t.fee_tx_hash:
+                self.voters.submit(state, ("hand over", t.hash), self._hand_over_job(t, held))
+            elif held is not None:
+                held.set()
+
+    def _hand_over_job(self, t: Ticket, held: asyncio.Event | None):
+        async def job(state: VoterState) -> None:
+            if state.health is None or state.handed.get(t.hash) == t.fee_tx_hash:
+                return  # unreachable: the first pass after it answers again queues it anew
+            try:
+                raw = await self.exccd.get_raw_transaction(t.hash)
+            except (RPCError, NodeUnavailable) as e:
+                log.warning("cannot fetch ticket %s to hand it over: %s", t.hash, e)
+                return
+            try:
+                where = await state.client.hand_over(t.hash, raw.hex, t.voting_wif, t.vote_choices, t.fee_tx_hex,
+                                                     t.fee_tx_hash, t.fee_address, t.fee_amount)
+            except VoterUnavailable as e:
+                log.warning("ticket %s not handed over to voter %s: %s", t.hash, state.name, e)
+                return
+            state.handed[t.hash] = t.fee_tx_hash
+            if held is not None:
+                held.set()
+            log.debug("ticket %s handed over to voter %s (%s)", t.hash, state.name, where)
+        return job
+
+    def queue_add(self, t: Ticket) -> None:
+        """Queue a votable ticket for every voter; a failed add is noted and its voter's repair asked for."""
+        if self.voters is None:
+            return
+
+        async def job(state: VoterState) -> None:
+            if await self.add_to_voters(t, [state], unreachable_too=False):
+                state.handed.pop(t.hash, None)
+            else:
+                self.voters.request_repair(state)
+        for state in self.voters:
+            self.voters.submit(state, ("add", t.hash), job)
+
+    async def add_to_voters(self, t: Ticket, voters: list[VoterState] | None = None,
+                            unreachable_too: bool = True) -> int:
+        """Add a votable ticket to voters now (all reachable ones by default); returns successes.
+
+        The block pass queues its adds instead (queue_add); this is for repairs and the queued jobs.
+        """
         if self.voters is None:
             return 0
         def missed(state: VoterState) -> None:
@@ -169,6 +261,10 @@ class Pipeline:
                 missed(state)
             return 0
         targets = voters if voters is not None else self.voters.reachable()
+        if not unreachable_too:
+            for state in [s for s in targets if s.health is None]:
+                missed(state)
+                targets.remove(state)
         for state in self.voters if voters is None else ():
             if state not in targets:  # unreachable now: its repair adds it when it answers again
                 missed(state)
@@ -216,6 +312,10 @@ class Pipeline:
         100 000 tickets it stays small: the voter's list is kept as hash ->
         choices only, and our tickets are read a page of two columns at a time.
         """
+        try:  # what it carries now, in its own words: what it lost (a new data folder) is handed over again
+            state.handed = {p.ticket_hash: p.fee_tx_hash for p in await state.client.list_pending()}
+        except VoterUnavailable as e:
+            log.info("voter %s: pending tickets not listed: %s", state.name, e)
         noted_before = set(state.missing)
         page = await self.store.votable_choices(limit=CHECK_PAGE)
         listed: dict[bytes, tuple] = {}  # hash -> its (agenda, choice) pairs

@@ -1,7 +1,11 @@
 """The voter role: the gRPC service beside one voting exccwallet and its own exccd.
 
 It holds no database: the frontend is the source of truth and repairs a
-voter that drifted. This module only wires the links and the server.
+voter that drifted. What it does keep are the paid tickets the frontend
+handed over before their fee confirmed (vspd/pending.py, sealed with the
+voter's own key file `data/<network>/voter.key`, created at first start),
+so that its carrier (vspd/carrier.py) can take them to the wallet while the
+frontend is down. This module only wires the links, the carrier and the server.
 """
 
 import asyncio
@@ -14,9 +18,12 @@ from rpcclient.exccwallet import ExccWallet
 from rpcclient.voterserver import ListenError, VoterService, serve, server_credentials
 
 from . import certs
+from .carrier import Carrier
 from .config import Config
 from .identity import host_id, node_id
 from .errors import StartupError
+from .pending import PendingStore, open_sealer
+from .store.sealing import SealError
 from .tasks import run_until
 
 log = logging.getLogger("voter")
@@ -40,21 +47,33 @@ class Voter:
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.cfg
         host, port = cfg.exccdhost
-        exccd = Exccd(cfg.net, host, port, cfg.exccduser, cfg.exccdpass, cfg.exccdcert)
-        whost, wport = cfg.wallethost
-        wallet = ExccWallet(cfg.net, whost, wport, cfg.walletuser, cfg.walletpass, cfg.walletcert)
-        service = VoterService(cfg.net.name, exccd, wallet, node_id(cfg.exccdcert), host_id(),
-                               certs.days_left(cfg.tlscert))
         lhost, lport = cfg.grpclisten
         listen = f"[{lhost}]:{lport}" if ":" in lhost else f"{lhost or '0.0.0.0'}:{lport}"
-        try:
+        try:  # before anything is written: a voter that cannot serve leaves its folder as it was
             check_can_listen(lhost, lport)
+        except ListenError as e:
+            raise StartupError(f"option grpclisten: {e}") from None
+        try:
+            pending = PendingStore(cfg.datadir, open_sealer(cfg.datadir))
+            pending.load()
+        except (SealError, OSError) as e:
+            raise StartupError(f"handed-over tickets in {cfg.datadir}: {e}") from None
+
+        async def on_block(header_hex: str) -> None:
+            carrier.wake.set()
+        exccd = Exccd(cfg.net, host, port, cfg.exccduser, cfg.exccdpass, cfg.exccdcert, on_block=on_block)
+        whost, wport = cfg.wallethost
+        wallet = ExccWallet(cfg.net, whost, wport, cfg.walletuser, cfg.walletpass, cfg.walletcert)
+        carrier = Carrier(pending, exccd, wallet, cfg.net)
+        service = VoterService(cfg.net.name, exccd, wallet, node_id(cfg.exccdcert), host_id(),
+                               certs.days_left(cfg.tlscert), carrier=carrier)
+        try:
             server = await serve(service, listen, server_credentials(cfg.voterca, cfg.tlscert, cfg.tlskey))
         except ListenError as e:
             raise StartupError(f"option grpclisten: {e}") from None
         log.info("voter serving gRPC on %s (network %s)", listen, cfg.net.name)
         try:
-            await run_until(stop, exccd.run(), wallet.run())
+            await run_until(stop, exccd.run(), wallet.run(), carrier.run())
         finally:
             await server.stop(grace=5)
             log.info("voter stopped")

@@ -4,13 +4,19 @@ A voter is healthy when it answers and its node is connected and synced,
 its wallet is connected to that node, unlocked, voting, not SPV, and
 neither lags the chain tip by more than `maxlag` blocks. One voter failing
 never stops the others: every call to a voter is made and judged alone.
+
+Work for a voter (hand-overs, adds) goes to that voter's own queue, run by
+its own worker task that the pool owns: the block pass only queues, so a
+voter that hangs on a call costs its own queue the call's timeout and
+nobody else anything. A queue holds at most one job per (kind, ticket):
+what a pass queues again while a voter is stuck replaces, not piles up.
 """
 
 import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Awaitable, Callable
 
 from rpcclient.voterclient import VoterAddress, VoterClient, VoterUnavailable
 from rpcclient.voterserver import NO_ANSWER
@@ -18,6 +24,7 @@ from schema import voter_pb2 as pb
 
 log = logging.getLogger("voters")
 HEALTH_INTERVAL = 5.0
+JOB_TIMEOUT = 60.0  # a whole queued job (a few calls, each with its own timeout) never holds its worker longer
 
 
 @dataclass
@@ -29,6 +36,9 @@ class VoterState:
     healthy: bool = False
     problems: list[str] = field(default_factory=list)
     missing: set[str] = field(default_factory=set)  # votable tickets known not to be on this voter
+    handed: dict[str, str] = field(default_factory=dict)  # ticket hash -> fee txid this voter carries
+    jobs: dict = field(default_factory=dict)  # (kind, ticket hash) -> queued job, oldest first
+    work: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def name(self) -> str:
@@ -38,7 +48,7 @@ class VoterState:
         h = self.health
         d = {"name": self.name, "address": self.client.addr.target, "reachable": h is not None,
              "healthy": self.healthy, "problems": list(self.problems), "checked": int(self.checked),
-             "missing_tickets": len(self.missing)}
+             "missing_tickets": len(self.missing), "queued_jobs": len(self.jobs)}
         if h is not None:
             d.update(version=h.voter_version, node_connected=h.node_connected, node_synced=h.node_synced,
                      node_height=h.node_height, node_version=h.node_version,
@@ -153,7 +163,36 @@ class VoterPool:
         if self.on_repair is not None:
             self.on_repair(state)
 
+    def submit(self, state: VoterState, key: tuple, job: Callable[[VoterState], Awaitable[None]]) -> None:
+        """Queue work for one voter and return at once (a plain call: the block pass never waits on a voter)."""
+        state.jobs.pop(key, None)  # the newer job replaces the older and goes to the back
+        state.jobs[key] = job
+        state.work.set()
+
+    async def _worker(self, state: VoterState) -> None:
+        """This voter's queue, one job at a time; a job's failure is its own to report."""
+        while True:
+            await state.work.wait()
+            state.work.clear()
+            while state.jobs:
+                key = next(iter(state.jobs))
+                job = state.jobs.pop(key)
+                try:
+                    async with asyncio.timeout(JOB_TIMEOUT):
+                        await job(state)
+                except TimeoutError:
+                    log.warning("voter %s: %s %s took over %.0f s; dropped", state.name, key[0], key[1], JOB_TIMEOUT)
+                except Exception:
+                    log.exception("voter %s: %s %s failed", state.name, key[0], key[1])
+
     async def run(self) -> None:
+        """The health poll and every voter's worker, owned here: cancelling this ends them all."""
+        async with asyncio.TaskGroup() as tg:
+            for state in self.states:
+                tg.create_task(self._worker(state))
+            tg.create_task(self._poll_loop())
+
+    async def _poll_loop(self) -> None:
         while True:
             try:
                 await self.poll()

@@ -101,6 +101,8 @@ async def handle(ctx: AppContext, request: APIRequest) -> APIAnswer:
 
     if ticket.confirmed:
         await broadcast_fee(ctx, ticket)
+    if ctx.pipeline is not None:  # every voter gets it now, to finish the job even without us (issue 20)
+        await ctx.pipeline.hand_over_now(ticket)  # after the broadcast: a fee we refuse is never handed over
 
     answer = signed_answer(ctx.signer, {"timestamp": now, "request": b64(body)})
     await record_exchange(ctx, ticket.hash, request, answer)
