@@ -8,7 +8,8 @@ import pytest
 from chainbuilders import Key, make_ticket
 from conftest import make_store
 from fakes.exccd import FakeChain, FakeExccd
-from rpcclient import Exccd
+from rpcclient import Exccd, RPCError
+from rpcclient.errors import ERR_NO_TX_INFO
 from schema import voter_pb2 as pb
 from vspd import pipeline
 from vspd.chain.params import SIMNET
@@ -97,3 +98,44 @@ async def test_check_voter_with_nothing_to_vote_asks_nothing(world):
     state = SimpleNamespace(client=client, name="v1", missing=set())
     assert await Pipeline(world.store, world.exccd, None, SIMNET).check_voter(state) is True
     assert client.starts == [] and (client.added, client.fixed) == (0, 0)
+
+
+class VanishingFeeNode:
+    """An exccd that no longer knows a broadcast fee (its mempool lost in a restart), or cannot look it up yet."""
+
+    def __init__(self, lookup_error: int, send_error: int | None = None):
+        self.lookup_error, self.send_error = lookup_error, send_error
+        self.sent: list[str] = []
+
+    async def get_raw_transaction(self, txid: str):
+        raise RPCError(self.lookup_error, "No information available about transaction" if self.lookup_error
+                       == ERR_NO_TX_INFO else "transaction index: index not synced")
+
+    async def send_raw_transaction(self, tx_hex: str) -> None:
+        self.sent.append(tx_hex)
+        if self.send_error is not None:
+            raise RPCError(self.send_error, "rejected transaction: double spend")
+
+
+async def broadcast_fee_row(world) -> str:
+    voting = Key(SIMNET)
+    t = make_ticket(voting, Key(SIMNET))
+    ticket = Ticket(hash=t.txid(), commitment_address="Ss" + "x" * 33, fee_xpub_id=0, fee_address_index=0,
+                    fee_address="", fee_amount=1, fee_expiration=0, purchase_height=10, confirmed=True,
+                    voting_wif=voting.wif, fee_tx_hex="00ff", fee_tx_hash="ab" * 32, fee_tx_status="broadcast")
+    await world.store.insert_new_ticket(ticket, lambda xpub, last: (last + 1, f"addr{last + 1}"))
+    return ticket.hash
+
+
+@pytest.mark.parametrize("lookup_error, send_error, sent, status", [
+    (ERR_NO_TX_INFO, None, ["00ff"], "broadcast"),  # the soak's exccd restart: sent again, still on its way
+    (ERR_NO_TX_INFO, -26, ["00ff"], "error"),  # refused when sent again: only then an error
+    (-32603, None, [], "broadcast"),  # index not synced right after a block: asked again next pass
+])
+async def test_a_vanished_fee_is_sent_again_not_given_up(world, lookup_error, send_error, sent, status):
+    ticket = await broadcast_fee_row(world)
+    node = VanishingFeeNode(lookup_error, send_error)
+    p = Pipeline(world.store, node, None, SIMNET)
+    await p._confirm_fees(pipeline.PassReport())
+    assert node.sent == sent
+    assert (await world.store.get_ticket(ticket)).fee_tx_status == status

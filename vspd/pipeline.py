@@ -141,9 +141,10 @@ class Pipeline:
             try:
                 raw = await self.exccd.get_raw_transaction(t.fee_tx_hash)
             except RPCError as e:
-                log.warning("fee %s of ticket %s vanished: %s", t.fee_tx_hash, t.hash, e)
-                await self.store.update_fields(t.hash, {"fee_tx_status": FEE_ERROR},
-                                               {"fee_tx_status": FEE_BROADCAST, "fee_tx_hash": t.fee_tx_hash})
+                if e.code == ERR_NO_TX_INFO:
+                    await self._send_again(t)
+                else:  # a node's passing trouble (its index not synced yet): asked again next block
+                    log.warning("fee %s of ticket %s not looked up: %s", t.fee_tx_hash, t.hash, e)
                 continue
             if raw.confirmations < REQUIRED_CONFS:
                 continue
@@ -152,6 +153,19 @@ class Pipeline:
             report.fees_confirmed += 1
             log.info("fee of ticket %s confirmed", t.hash)
             self.queue_add(t)
+
+    async def _send_again(self, t: Ticket) -> None:
+        """A broadcast fee the node no longer knows (its mempool lost in a restart, or evicted) is sent again
+        from the hex we keep until it confirms; only a node that refuses it makes the fee an error."""
+        try:
+            await self.exccd.send_raw_transaction(t.fee_tx_hex)
+        except RPCError as e:
+            log.warning("fee %s of ticket %s vanished and was refused when sent again: %s", t.fee_tx_hash,
+                        t.hash, e)
+            await self.store.update_fields(t.hash, {"fee_tx_status": FEE_ERROR},
+                                           {"fee_tx_status": FEE_BROADCAST, "fee_tx_hash": t.fee_tx_hash})
+            return
+        log.info("fee %s of ticket %s had left the node's mempool: sent again", t.fee_tx_hash, t.hash)
 
     async def _activate_waived(self, report: PassReport) -> None:
         """The operator's own tickets: no fee to wait for, voted once confirmed."""
