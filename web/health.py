@@ -55,6 +55,9 @@ def problems(ctx: AppContext) -> list[str]:
                 found.append(f"voter {v.name}: {'; '.join(v.problems)}")
             if v.missing:
                 found.append(f"voter {v.name}: {len(v.missing)} ticket(s) not added yet (repair retrying)")
+    if ctx.store is not None and ctx.store.write_problem is not None:
+        found.append(f"database: writes failing for {int(time.time() - ctx.store.write_problem_since)} s: "
+                     f"{ctx.store.write_problem}")
     intake = intake_problem(ctx)
     if intake:
         found.append(f"not accepting tickets: {intake}")

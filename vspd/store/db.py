@@ -74,6 +74,24 @@ class SchemaError(StoreError):
     """The database's schema version is not one this code can use."""
 
 
+class WriteFailed(StoreError):
+    """A write the disk refused (full, or an I/O error): rolled back, nothing of it kept.
+
+    The process goes on: reads still work, and the next write (the next block
+    pass redoes what failed) succeeds once the disk has room again.
+    """
+
+
+def write_failure(e: sqlite3.Error) -> str | None:
+    """What a failed write says about the disk, or None when the error is not the disk's."""
+    code = getattr(e, "sqlite_errorcode", 0) & 0xFF
+    if code == sqlite3.SQLITE_FULL:
+        return "the database's disk is full"
+    if code == sqlite3.SQLITE_IOERR:
+        return f"the database's disk cannot be written ({e})"
+    return None
+
+
 def migrations() -> list[tuple[int, str, str]]:
     """(version, name, sql) for every file in schema/, in order, gap-free."""
     found = []
@@ -114,6 +132,9 @@ class Store:
         # Moves when a ticket insert starts and when it ends: a cache of "not in the
         # database" made across either moment no longer counts (web/unknown_tickets.py).
         self.ticket_inserts = 0
+        # Why the last write failed and since when (time.time()), until a write commits again.
+        self.write_problem: str | None = None
+        self.write_problem_since = 0.0
 
     # -- lifecycle ---------------------------------------------------------
     @classmethod
@@ -176,15 +197,36 @@ class Store:
         """BEGIN IMMEDIATE ... COMMIT; the commit happens before this returns."""
         async with self._lock:
             try:
-                await self._w.execute("BEGIN IMMEDIATE")
                 try:
-                    yield self._w
-                except BaseException:
-                    await self._w.execute("ROLLBACK")
-                    raise
-                await self._w.execute("COMMIT")
+                    await self._w.execute("BEGIN IMMEDIATE")
+                    changes = self._w.total_changes
+                    try:
+                        yield self._w
+                    except BaseException:
+                        await self._rollback()
+                        raise
+                    await self._w.execute("COMMIT")
+                except sqlite3.OperationalError as e:
+                    why = write_failure(e)
+                    if why is None:
+                        raise
+                    await self._rollback()  # SQLite may have rolled back already; it may not have
+                    if self.write_problem is None:
+                        self.write_problem_since = time.time()
+                    self.write_problem = why
+                    raise WriteFailed(why) from None
+                if self._w.total_changes != changes:  # a commit that wrote nothing proves no room
+                    self.write_problem = None
             finally:
                 self._forget_hot_rows()
+
+    async def _rollback(self) -> None:
+        """End the open transaction, if any: a COMMIT the disk refused can leave it open."""
+        if self._w.in_transaction:
+            try:
+                await self._w.execute("ROLLBACK")
+            except sqlite3.OperationalError:
+                pass  # nothing left to roll back: SQLite ended it with the error
 
     def _forget_hot_rows(self) -> None:
         self._hot.clear()
@@ -755,4 +797,4 @@ async def _migrate(db: aiosqlite.Connection) -> None:
         await db.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
 
 
-__all__ = ["Store", "StoreError", "SchemaError", "FEE_NONE", "latest_version"]
+__all__ = ["Store", "StoreError", "SchemaError", "WriteFailed", "FEE_NONE", "latest_version"]
