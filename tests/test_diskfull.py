@@ -9,7 +9,6 @@ catches up, and every fee address acknowledged before is still there.
 
 import asyncio
 import errno
-import os
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -18,11 +17,13 @@ import aiohttp
 import pytest
 
 from procs import Network, status, wait_for
+from test_replication_ack import wait_status_ok
 from vspclient import VSPClient, quote_new_ticket
+from vspd.replication import litestream_binary
 
 pytestmark = pytest.mark.slow
 TMPFS_SIZE = "24m"
-INTERNAL_ERROR, VSP_CLOSED = 1, 2
+VSP_CLOSED = 2  # the intake-refused code
 
 
 def mount_tmpfs(where: Path) -> None:
@@ -33,10 +34,10 @@ def mount_tmpfs(where: Path) -> None:
         pytest.skip(f"cannot mount a tmpfs to fill (needs root or CAP_SYS_ADMIN): {r.stderr.strip()}")
 
 
-def fill(path: Path) -> int:
-    """Write `path` until the filesystem has no byte left; its size."""
-    chunk = b"\0" * (1 << 16)
-    with open(path, "wb", buffering=0) as f:
+def fill(path: Path, byte: bytes = b"\0") -> int:
+    """Append to `path` until the filesystem has no byte left; its size."""
+    chunk = byte * (1 << 16)
+    with open(path, "ab", buffering=0) as f:
         for size in (1 << 16, 4096, 512, 1):
             while True:
                 try:
@@ -45,6 +46,15 @@ def fill(path: Path) -> int:
                     assert e.errno == errno.ENOSPC, e
                     break
         return f.tell()
+
+
+async def space_returns(http: aiohttp.ClientSession, net: Network, client: VSPClient, filler: Path, what: str):
+    """The filler removed (no restart, no operator, no block): /status 200 again, a registration acknowledged."""
+    filler.unlink()
+    await wait_status_ok(http, net, 60, f"/status back to 200 after {what}")
+    q = await quote_new_ticket(client, net.chain)
+    assert q.reply.status == 200, q.reply.json
+    return q
 
 
 def stored_fee_addresses(db: Path) -> dict[str, str]:
@@ -76,43 +86,33 @@ async def test_full_disk_fails_writes_cleanly_and_recovers(tmp_path):
 
             filler = disk / "filler"
             await asyncio.to_thread(fill, filler)
-            refused = {INTERNAL_ERROR: 0, VSP_CLOSED: 0}
+            # tmpfs counts whole pages: the log's last one may still have room, so it is filled too (blank lines).
+            await asyncio.to_thread(fill, tmp_path / "logs" / "simnet" / "vspd.log", b"\n")
 
-            async def reports_full() -> bool:
-                """One block and one feeaddress per try; true once /status names the full disk."""
-                assert fe.running, fe.output()[-3000:]
-                await net.mine(1)
-                q = await quote_new_ticket(client, net.chain)
-                if q.reply.status == 200:  # written into space the WAL already had: acknowledged, so kept
-                    acked[q.hash] = q.reply.json["feeaddress"]
-                else:
-                    assert q.reply.json["code"] in refused, q.reply.json
-                    refused[q.reply.json["code"]] += 1
+            async def says(what: str) -> bool:
                 code, body = await status(http, net)
-                return code == 503 and any("disk is full" in p for p in body["problems"])
-            await wait_for(reports_full, 60, "/status reporting the full disk", interval=0.3)
-
-            # Full: the process answers what it can, and refuses registrations with the intake code.
-            assert fe.running
-            assert (await client.vspinfo()).status == 200
-            q = await quote_new_ticket(client, net.chain)
+                return code == 503 and any(what in p for p in body["problems"])
+            # Seen within the health interval, before any write fails on it (no block, no request meanwhile).
+            await wait_for(lambda: says("database: the database's disk is full"), 10, "/status: disk full",
+                           interval=0.4)
+            q = await quote_new_ticket(client, net.chain)  # refused before anything is written
             assert (q.reply.status, q.reply.json["code"]) == (400, VSP_CLOSED), q.reply.json
             assert "disk is full" in q.reply.json["message"]
-            await net.mine(2)  # passes that fail to write
+            assert (await client.vspinfo()).status == 200  # what needs no write is still answered
+
+            async def pass_failed() -> bool:
+                """One block per try (each pass writes its scanned height); true once a write failed."""
+                assert fe.running, fe.output()[-3000:]
+                await net.mine(1)
+                await asyncio.sleep(0.2)
+                return await says("database: writes failing")
+            await wait_for(pass_failed, 60, "a block pass failing to write", interval=0.3)
+            await net.mine(2)  # more passes that fail to write
             await asyncio.sleep(1)
             assert fe.running, fe.output()[-3000:]
-            code, body = await status(http, net)
-            assert code == 503 and any(p.startswith("database: writes failing") for p in body["problems"]), body
+            assert "block pass stopped, redone at the next block: the database's disk is full" in fe.output()
 
-            filler.unlink()  # space returns: no restart, no operator
-            await net.mine(1)
-
-            async def recovered() -> bool:
-                code, _ = await status(http, net)
-                return code == 200
-            await wait_for(recovered, 60, "/status back to 200 after space returned", interval=0.5)
-            q = await quote_new_ticket(client, net.chain)
-            assert q.reply.status == 200, q.reply.json
+            q = await space_returns(http, net, client, filler, "space returned")
             acked[q.hash] = q.reply.json["feeaddress"]
             before = (await status(http, net))[1]["blockheight"]
             await net.mine(1)
@@ -125,10 +125,55 @@ async def test_full_disk_fails_writes_cleanly_and_recovers(tmp_path):
         stored = stored_fee_addresses(tmp_path / "data" / "simnet" / "vspd.db")
         assert {h: stored.get(h) for h in acked} == acked  # nothing acknowledged lost
         assert len(set(stored.values())) == len(stored)  # no fee address given out twice
+        con = sqlite3.connect(f"file:{tmp_path / 'data' / 'simnet' / 'vspd.db'}?mode=ro", uri=True)
+        scanned = con.execute("SELECT value FROM pipeline_state WHERE name = 'last_scanned_height'").fetchone()
+        con.close()
+        assert scanned == (net.chain.height,)  # the passes that failed were redone
         out = fe.output()
         assert "Traceback" not in out and "Logging error" not in out, out[-3000:]
-        assert out.count("cannot write the log file") <= 1
+        assert out.count("cannot write the log file") == 1  # said once, not per line, nor a traceback
+        log = (tmp_path / "logs" / "simnet" / "vspd.log").read_text()
+        assert " log lines lost: the log file could not be written" in log and "frontend stopped" in log
     finally:
         if net is not None:
             await net.close()
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+async def test_litestream_on_a_full_disk_refuses_acknowledgments_then_catches_up(tmp_path):
+    """Only litestream's own folder full (its LTX files, beside the database in the default layout): the
+    database still takes writes, but nothing is acknowledged that the replica does not hold; space back,
+    litestream catches up by itself and the replica holds every row written meanwhile."""
+    net = None
+    meta = None
+    try:
+        net = await Network.create(tmp_path, nvoters=1, extra_args=["--healthinterval=0.3"])
+        meta = tmp_path / "data" / "simnet" / ".vspd.db-litestream"
+        mount_tmpfs(meta)
+        fe = await net.start_frontend(wait_healthy=1)
+        async with aiohttp.ClientSession() as http:
+            client = VSPClient(http, net.url)
+            await client.vspinfo()
+            q = await quote_new_ticket(client, net.chain)
+            assert q.reply.status == 200, q.reply.json
+            filler = meta / "filler"
+            await asyncio.to_thread(fill, filler)
+            q = await quote_new_ticket(client, net.chain)  # written locally, not acknowledged: no replica
+            assert (q.reply.status, q.reply.json["code"]) == (400, VSP_CLOSED), q.reply.json
+            assert "no space left on device" in q.reply.json["message"]
+            written_while_full = q.hash
+            code, body = await status(http, net)
+            assert code == 503 and any("backup replica" in p and "no space left" in p for p in body["problems"]), body
+            assert fe.running, fe.output()[-3000:]
+            q = await space_returns(http, net, client, filler, "litestream's space returned")
+        assert await fe.halt() == 0, fe.output()[-3000:]
+        restored = tmp_path / "restored.db"
+        r = subprocess.run([litestream_binary(), "restore", "-o", str(restored),
+                            f"file://{tmp_path / 'replica' / 'simnet'}"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert {written_while_full, q.hash} <= set(stored_fee_addresses(restored))  # the replica caught up
+    finally:
+        if net is not None:
+            await net.close()
+        if meta is not None:
+            subprocess.run(["umount", "-l", str(meta)], check=False)

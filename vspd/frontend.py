@@ -134,7 +134,7 @@ class Frontend:
                                     every(300, self._mark_up, first_delay=0),
                                     # once the voters have answered a first health check, then every 5 minutes
                                     every(SAMPLE_INTERVAL, self._sample_day, first_delay=2 * cfg.healthinterval + 1),
-                                    every(cfg.healthinterval, self._probe_writes),
+                                    every(cfg.healthinterval, self._watch_disk, first_delay=0),
                                     self._block_worker(), repairs.run())
                 finally:
                     await site.stop()
@@ -159,11 +159,18 @@ class Frontend:
         except StoreError as e:
             log.warning("cannot record uptime: %s", e)
 
-    async def _probe_writes(self) -> None:
-        """After a write the disk refused, one small write per health interval: /status clears
-        as soon as the disk has room again, even with no block or request to write meanwhile."""
+    async def _watch_disk(self) -> None:
+        """The database's free space each health interval, for /status; after a write the disk refused,
+        one small write too, so that /status clears as soon as there is room, block or no block."""
+        try:
+            await self.ctx.store.check_space()
+        except OSError as e:
+            log.warning("cannot read the free space of %s: %s", self.cfg.datadir, e)
         if self.ctx.store.write_problem is not None:
-            await self._mark_up()
+            try:
+                await self.ctx.store.probe_write()
+            except StoreError as e:
+                log.debug("the database still refuses writes: %s", e)  # /status says so
 
     async def _sample_day(self) -> None:
         """A sample of the tickets' and the voters' state for the record (web/record.py draws it)."""

@@ -25,6 +25,7 @@ locks), and a wallet asks about the same tickets again and again.
 import asyncio
 import importlib.resources
 import json
+import os
 import re
 import sqlite3
 import time
@@ -63,6 +64,7 @@ _RECORD_FROM_TICKETS = (
     "WHERE outcome <> '' OR (fee_tx_status = 'confirmed' AND fee_waived = 0) GROUP BY updated / 86400 "
     "ON CONFLICT (day) DO UPDATE SET voted = voted + excluded.voted, missed = missed + excluded.missed, "
     "expired = expired + excluded.expired, revoked = revoked + excluded.revoked, fees = fees + excluded.fees")
+LOW_SPACE = 1 << 20  # bytes free in the database's folder below which its disk counts as full
 HOT_ROWS = 4096  # kept reads (a ticket row is ~1 KB); all forgotten at the next write
 
 
@@ -135,6 +137,7 @@ class Store:
         # Why the last write failed and since when (time.time()), until a write commits again.
         self.write_problem: str | None = None
         self.write_problem_since = 0.0
+        self.free_bytes: int | None = None  # at the last check_space()
 
     # -- lifecycle ---------------------------------------------------------
     @classmethod
@@ -219,6 +222,20 @@ class Store:
                     self.write_problem = None
             finally:
                 self._forget_hot_rows()
+
+    async def check_space(self) -> int:
+        """Bytes free for the database's folder: a full disk is reported before a write fails on it."""
+        st = await asyncio.to_thread(os.statvfs, self.path.parent)
+        self.free_bytes = st.f_bavail * st.f_frsize
+        return self.free_bytes
+
+    def space_problem(self) -> str | None:
+        """Why writes fail or are about to: the last failed write's reason, else too little room left."""
+        if self.write_problem is not None:
+            return self.write_problem
+        if self.free_bytes is not None and self.free_bytes < LOW_SPACE:
+            return f"the database's disk is full ({self.free_bytes} bytes free)"
+        return None
 
     async def _rollback(self) -> None:
         """End the open transaction, if any: a COMMIT the disk refused can leave it open."""
@@ -616,6 +633,10 @@ class Store:
         async with self.transaction() as db:
             await self._exec(db, "INSERT OR REPLACE INTO pipeline_state (name, value) VALUES (?, ?)",
                              (name, value))
+
+    async def probe_write(self) -> None:
+        """One write that always changes a row, after a failed one: does the disk take writes again?"""
+        await self.set_state("write_probe", _now())
 
     # -- vote changes ------------------------------------------------------
     async def save_vote_change(self, ticket_hash: str, request: str, request_sig: str,
