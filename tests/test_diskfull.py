@@ -11,12 +11,14 @@ import asyncio
 import errno
 import sqlite3
 import subprocess
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import AsyncIterator
 
 import aiohttp
 import pytest
 
-from procs import Network, status, wait_for
+from procs import Network, Proc, status, wait_for
 from test_replication_ack import wait_status_ok
 from vspclient import VSPClient, quote_new_ticket
 from vspd.replication import litestream_binary
@@ -26,12 +28,43 @@ TMPFS_SIZE = "24m"
 VSP_CLOSED = 2  # the intake-refused code
 
 
-def mount_tmpfs(where: Path) -> None:
+def mount_tmpfs(where: Path) -> bool:
     where.mkdir()
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=0700", "tmpfs", str(where)],
                        capture_output=True, text=True)
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs to fill (needs root or CAP_SYS_ADMIN): {r.stderr.strip()}")
+    return True
+
+
+@asynccontextmanager
+async def small_disk(tmp_path: Path, litestream_only: bool = False) -> AsyncIterator[tuple[Network, Path]]:
+    """A one-voter network whose frontend's data and log folders (the default layout), or litestream's
+    folder alone, are on a small tmpfs; yields the network and that filesystem's root."""
+    disk = tmp_path / "data" / "simnet" / ".vspd.db-litestream" if litestream_only else tmp_path / "disk"
+    net, mounted = None, False
+    try:
+        if not litestream_only:
+            mounted = mount_tmpfs(disk)
+            for sub in ("data", "logs"):
+                (disk / sub).mkdir()
+                (tmp_path / sub).symlink_to(disk / sub)
+        net = await Network.create(tmp_path, nvoters=1, extra_args=["--healthinterval=0.3"])
+        if litestream_only:
+            mounted = mount_tmpfs(disk)
+        yield net, disk
+    finally:
+        if net is not None:
+            await net.close()
+        if mounted:
+            subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+async def registered(client: VSPClient, net: Network):
+    """A new ticket's feeaddress, acknowledged."""
+    q = await quote_new_ticket(client, net.chain)
+    assert q.reply.status == 200, q.reply.json
+    return q
 
 
 def fill(path: Path, byte: bytes = b"\0") -> int:
@@ -66,22 +99,14 @@ def stored_fee_addresses(db: Path) -> dict[str, str]:
 
 
 async def test_full_disk_fails_writes_cleanly_and_recovers(tmp_path):
-    disk = tmp_path / "disk"
-    mount_tmpfs(disk)
-    net = None
-    try:
-        for sub in ("data", "logs"):  # the default layout: database, litestream's files and the log together
-            (disk / sub).mkdir()
-            (tmp_path / sub).symlink_to(disk / sub)
-        net = await Network.create(tmp_path, nvoters=1, extra_args=["--healthinterval=0.3"])
+    async with small_disk(tmp_path) as (net, disk):
         fe = await net.start_frontend(wait_healthy=1)
         acked: dict[str, str] = {}  # ticket -> fee address, as answered to the wallet
         async with aiohttp.ClientSession() as http:
             client = VSPClient(http, net.url)
             await client.vspinfo()  # the VSP's public key, to check every answer's signature
             for _ in range(3):
-                q = await quote_new_ticket(client, net.chain)
-                assert q.reply.status == 200, q.reply.json
+                q = await registered(client, net)
                 acked[q.hash] = q.reply.json["feeaddress"]
 
             filler = disk / "filler"
@@ -134,28 +159,18 @@ async def test_full_disk_fails_writes_cleanly_and_recovers(tmp_path):
         assert out.count("cannot write the log file") == 1  # said once, not per line, nor a traceback
         log = (tmp_path / "logs" / "simnet" / "vspd.log").read_text()
         assert " log lines lost: the log file could not be written" in log and "frontend stopped" in log
-    finally:
-        if net is not None:
-            await net.close()
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 async def test_litestream_on_a_full_disk_refuses_acknowledgments_then_catches_up(tmp_path):
     """Only litestream's own folder full (its LTX files, beside the database in the default layout): the
     database still takes writes, but nothing is acknowledged that the replica does not hold; space back,
     litestream catches up by itself and the replica holds every row written meanwhile."""
-    net = None
-    meta = None
-    try:
-        net = await Network.create(tmp_path, nvoters=1, extra_args=["--healthinterval=0.3"])
-        meta = tmp_path / "data" / "simnet" / ".vspd.db-litestream"
-        mount_tmpfs(meta)
+    async with small_disk(tmp_path, litestream_only=True) as (net, meta):
         fe = await net.start_frontend(wait_healthy=1)
         async with aiohttp.ClientSession() as http:
             client = VSPClient(http, net.url)
             await client.vspinfo()
-            q = await quote_new_ticket(client, net.chain)
-            assert q.reply.status == 200, q.reply.json
+            await registered(client, net)
             filler = meta / "filler"
             await asyncio.to_thread(fill, filler)
             q = await quote_new_ticket(client, net.chain)  # written locally, not acknowledged: no replica
@@ -172,8 +187,28 @@ async def test_litestream_on_a_full_disk_refuses_acknowledgments_then_catches_up
                             f"file://{tmp_path / 'replica' / 'simnet'}"], capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
         assert {written_while_full, q.hash} <= set(stored_fee_addresses(restored))  # the replica caught up
-    finally:
-        if net is not None:
-            await net.close()
-        if meta is not None:
-            subprocess.run(["umount", "-l", str(meta)], check=False)
+
+
+async def test_a_frontend_started_on_a_full_disk_says_so_and_starts_once_there_is_room(tmp_path):
+    """A restart (systemd's, the operator's) while the disk is full: a clear one-line refusal, not a
+    bare "disk I/O error"; the same start once space is back serves every registration made before."""
+    async with small_disk(tmp_path) as (net, disk):
+        fe = await net.start_frontend(wait_healthy=1)
+        async with aiohttp.ClientSession() as http:
+            client = VSPClient(http, net.url)
+            await client.vspinfo()
+            q = await registered(client, net)
+        assert await fe.halt() == 0
+        filler = disk / "filler"
+        await asyncio.to_thread(fill, filler)
+        refused = Proc("frontend-full", net.frontend_args(), tmp_path).start()
+        await asyncio.to_thread(refused.proc.wait, 60)
+        assert refused.proc.returncode != 0
+        assert "its disk is full (0 bytes free)" in refused.output(), refused.output()[-3000:]
+        filler.unlink()
+        await net.start_frontend(wait_healthy=1)
+        async with aiohttp.ClientSession() as http:
+            client = VSPClient(http, net.url)
+            await client.vspinfo()
+            r = await client.ticketstatus(q.commitment.secret, q.hash)
+            assert r.status == 200 and r.json["feetxstatus"] == "none", r.json

@@ -151,14 +151,14 @@ class Store:
         try:
             writer = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"database {path}: {e}") from None
+            raise StoreError(_open_error(path, e)) from None
         try:
             await _configure(writer)
             await _migrate(writer)
             reader = await aiosqlite.connect(_read_only_uri(path), uri=True, isolation_level=None)
         except sqlite3.DatabaseError as e:
             await writer.close()
-            raise StoreError(f"database {path}: {e}") from None
+            raise StoreError(_open_error(path, e)) from None
         except BaseException:
             await writer.close()
             raise
@@ -168,7 +168,7 @@ class Store:
         except sqlite3.DatabaseError as e:
             await reader.close()
             await writer.close()
-            raise StoreError(f"database {path}: {e}") from None
+            raise StoreError(_open_error(path, e)) from None
         except BaseException:
             await reader.close()
             await writer.close()
@@ -750,6 +750,16 @@ class Store:
 
     async def file_size(self) -> int:
         return self.path.stat().st_size
+
+
+def _open_error(path: Path, e: sqlite3.Error) -> str:
+    """Why the database cannot be opened; on a full disk SQLite says only "disk I/O error" (its -shm)."""
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return f"database {path}: {e}"
+    free = st.f_bavail * st.f_frsize
+    return f"database {path}: {e}" + (f": its disk is full ({free} bytes free)" if free < LOW_SPACE else "")
 
 
 def _read_only_uri(path: Path) -> str:
