@@ -10,7 +10,7 @@ import pytest
 from conftest import make_certs
 from vspd import config
 from vspd.config import ConfigError
-from vspd.logs import ClientFaults, RepeatLimit, SecretFilter
+from vspd.logs import ClientFaults, LogFile, RepeatLimit, SecretFilter
 from vspd.tlsutil import self_signed
 
 
@@ -87,3 +87,50 @@ def test_a_clients_fault_logged_by_aiohttp_is_one_debug_line():
                                         exc=ConnectionResetError()))  # below the level: not written at all
     finally:
         logging.getLogger("aiohttp.server").setLevel(logging.NOTSET)
+
+
+class FillingStream:
+    """A log file's stream on a disk that is full until `room` is set."""
+
+    def __init__(self):
+        self.room, self.text = False, ""
+
+    def write(self, s: str) -> int:
+        if not self.room:
+            raise OSError(28, "No space left on device")
+        self.text += s
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    def tell(self) -> int:
+        return len(self.text)
+
+    def seek(self, *args) -> int:
+        return len(self.text)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_full_disk_drops_log_lines_quietly_and_counts_them(tmp_path, capsys):
+    handler = LogFile(tmp_path / "vspd.log", maxBytes=1 << 20, backupCount=2)
+    stream = handler.stream = FillingStream()
+    log = logging.getLogger("test.fulldisk")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        for i in range(500):
+            log.warning("pass %d failed", i)  # must not raise, nor print a traceback per line
+        err = capsys.readouterr().err
+        assert err.count("cannot write the log file") == 1 and "Traceback" not in err, err
+        stream.room = True
+        log.warning("back")
+        assert stream.text.splitlines()[0].endswith("500 log lines lost: the log file could not be written")
+        assert stream.text.splitlines()[1].endswith("back")
+        assert handler.dropped == 0 and capsys.readouterr().err == ""
+    finally:
+        log.removeHandler(handler)
+        handler.stream = None
+        handler.close()

@@ -22,6 +22,7 @@ from procs import Staker, mine_until
 from schema import voter_pb2 as pb
 from vspd.chain.params import SIMNET
 from vspd.replication import Replicator
+from vspd.store import Store
 from vspd.voters import VoterPool, judge
 from web import health
 
@@ -127,7 +128,8 @@ def status_messages() -> list[str]:
                                        last_error="connection refused", problem=None)
     replicator.problem = lambda: Replicator.problem(replicator)
     exccd = types.SimpleNamespace(connected=False, rpc=types.SimpleNamespace(last_error="connection refused"))
-    ctx = types.SimpleNamespace(exccd=exccd, voters=Pool(voters), replication=replicator,
+    store = types.SimpleNamespace(write_problem="the database's disk is full", write_problem_since=now - 30)
+    ctx = types.SimpleNamespace(exccd=exccd, voters=Pool(voters), replication=replicator, store=store,
                                 pipeline=types.SimpleNamespace(passes=0), stats=None)  # just started
     found = health.problems(ctx)
     lag = Pool()
@@ -135,12 +137,13 @@ def status_messages() -> list[str]:
     found.append("not accepting tickets: " + VoterPool.intake_problem(lag))
     cut_off = types.SimpleNamespace(control_ready=True, running=True, behind="replica sync failed: EOF")
     found.append("not accepting tickets: " + Replicator.intake_problem(cut_off))
+    found.append("database: " + Store.space_problem(types.SimpleNamespace(write_problem=None, free_bytes=4096)))
     return found
 
 
 def test_status_table_explains_every_message():
     patterns, messages = table_patterns(), status_messages()
-    assert len(messages) == 22, messages
+    assert len(messages) == 24, messages
     for message in messages:
         assert any(re.fullmatch(p, message) for p in patterns), f"the guide's /status table lacks {message!r}"
     for p in patterns:

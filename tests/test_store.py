@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from conftest import SIMNET_XPUB, make_store
-from vspd.store import SchemaError, Store, StoreError, Ticket
+from vspd.store import SchemaError, Store, StoreError, Ticket, WriteFailed
 from vspd.store.db import latest_version, migrations
 from vspd.store.models import AltSignAddr
 from vspd.store.sealing import SealError, Sealer
@@ -292,3 +292,30 @@ async def test_request_timestamps_follow_the_vote_change_records(tmp_path):
     assert await store.request_timestamps(t.hash) == (5, None, None)
     assert all("secret" not in repr(v) for v in store._hot.values())  # only what the requests say is kept
     await store.close()
+
+
+async def test_a_write_the_disk_refuses_is_rolled_back_and_the_next_one_works(tmp_path):
+    """SQLITE_FULL (here from max_page_count, as from ENOSPC) is a WriteFailed that keeps nothing, leaves no
+    transaction open behind it, and is reported until a write commits again."""
+    store = await make_store(tmp_path / "v.db")
+    try:
+        await store.insert_new_ticket(ticket("01" * 32), derive)
+        pages = (await (await store._w.execute("PRAGMA page_count")).fetchone())[0]
+        await store._w.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(StoreError) as e:
+            for i in range(2, 200):  # each new ticket row grows the tables until no page is left
+                await store.insert_new_ticket(ticket(f"{i:064x}", fee_tx_hex="00" * 2000), derive)
+        assert isinstance(e.value, WriteFailed) and str(e.value) == "the database's disk is full"
+        assert store.write_problem == "the database's disk is full" and store.write_problem_since > 0
+        assert not store._w.in_transaction
+        kept = {t.hash for t in await store.tickets_where("1")}
+        await store.set_state("x", 1)  # a write with room (a page already there) commits
+        assert store.write_problem is None
+        await store._w.execute("PRAGMA max_page_count = 1073741823")
+        await store.insert_new_ticket(ticket("ff" * 32), derive)
+        after = {t.hash for t in await store.tickets_where("1")}
+        assert after == kept | {"ff" * 32} and "01" * 32 in kept
+        indexes = [t.fee_address_index for t in await store.tickets_where("1 ORDER BY fee_address_index")]
+        assert indexes == list(range(1, len(indexes) + 1))  # a refused insert spent no fee address
+    finally:
+        await store.close()

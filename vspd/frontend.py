@@ -134,6 +134,7 @@ class Frontend:
                                     every(300, self._mark_up, first_delay=0),
                                     # once the voters have answered a first health check, then every 5 minutes
                                     every(SAMPLE_INTERVAL, self._sample_day, first_delay=2 * cfg.healthinterval + 1),
+                                    every(cfg.healthinterval, self._watch_disk, first_delay=0),
                                     self._block_worker(), repairs.run())
                 finally:
                     await site.stop()
@@ -158,6 +159,19 @@ class Frontend:
         except StoreError as e:
             log.warning("cannot record uptime: %s", e)
 
+    async def _watch_disk(self) -> None:
+        """The database's free space each health interval, for /status; after a write the disk refused,
+        one small write too, so that /status clears as soon as there is room, block or no block."""
+        try:
+            await self.ctx.store.check_space()
+        except OSError as e:
+            log.warning("cannot read the free space of %s: %s", self.cfg.datadir, e)
+        if self.ctx.store.write_problem is not None:
+            try:
+                await self.ctx.store.probe_write()
+            except StoreError as e:
+                log.debug("the database still refuses writes: %s", e)  # /status says so
+
     async def _sample_day(self) -> None:
         """A sample of the tickets' and the voters' state for the record (web/record.py draws it)."""
         ctx = self.ctx
@@ -176,9 +190,16 @@ class Frontend:
     async def _block_worker(self) -> None:
         """One pipeline pass at start and per block; notifications that pile up coalesce."""
         if await self.ctx.exccd.wait_connected(30):
-            await self.ctx.pipeline.run_pass()
+            await self._pass()
         while True:
             await self.new_block.wait()
             self.new_block.clear()
+            await self._pass()
+
+    async def _pass(self) -> None:
+        """A pass a write failed in (a full disk) stops there; the next block's pass redoes it."""
+        try:
             await self.ctx.pipeline.run_pass()
+        except StoreError as e:
+            log.warning("block pass stopped, redone at the next block: %s", e)
 

@@ -125,6 +125,45 @@ class ClientFaults(logging.Filter):
         return True
 
 
+class LogFile(logging.handlers.RotatingFileHandler):
+    """The rotating log file, on a disk that may fill up (it is the database's in the default layout).
+
+    A line that cannot be written is dropped and counted: one line on stderr
+    when it starts, not logging's traceback per line, and never an exception
+    into the caller. The first line written again says how many were lost.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.dropped = 0
+        self._failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.dropped:
+            self._failed = False
+            note = logging.makeLogRecord({"name": "logs", "levelno": logging.WARNING, "levelname": "WARNING",
+                                          "msg": f"{self.dropped} log lines lost: the log file could not be "
+                                                 f"written"})
+            super().emit(note)
+            if self._failed:
+                self.dropped += 1
+                return
+            self.dropped = 0
+        self._failed = False
+        super().emit(record)
+        if self._failed:
+            self.dropped += 1
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._failed = True
+        if not self.dropped:
+            try:
+                sys.stderr.write(f"cannot write the log file {self.baseFilename}: {sys.exc_info()[1]}; "
+                                 f"its lines are dropped until it can be written again\n")
+            except (OSError, ValueError):
+                pass
+
+
 def setup(level: str, logdir: Path | None, max_mib: int = 10, keep: int = 20,
           secrets: list[str] = (), filename: str = "vspd.log") -> None:
     root = logging.getLogger()
@@ -139,7 +178,7 @@ def setup(level: str, logdir: Path | None, max_mib: int = 10, keep: int = 20,
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
     if logdir is not None:
         logdir.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.handlers.RotatingFileHandler(
+        handlers.append(LogFile(
             logdir / filename, maxBytes=max_mib * 1024 * 1024, backupCount=keep, encoding="utf-8"))
     for h in handlers:
         h.setFormatter(logging.Formatter(FORMAT))

@@ -55,6 +55,11 @@ def problems(ctx: AppContext) -> list[str]:
                 found.append(f"voter {v.name}: {'; '.join(v.problems)}")
             if v.missing:
                 found.append(f"voter {v.name}: {len(v.missing)} ticket(s) not added yet (repair retrying)")
+    if ctx.store is not None and ctx.store.write_problem is not None:
+        found.append(f"database: writes failing for {int(time.time() - ctx.store.write_problem_since)} s: "
+                     f"{ctx.store.write_problem}")
+    elif ctx.store is not None and ctx.store.space_problem():
+        found.append(f"database: {ctx.store.space_problem()}")
     intake = intake_problem(ctx)
     if intake:
         found.append(f"not accepting tickets: {intake}")
@@ -131,6 +136,8 @@ async def admin_status(request: web.Request) -> web.Response:
                   "bestblockheight": ctx.stats.stats.blockheight if ctx.stats and ctx.stats.stats else 0},
         "voters": [v.as_dict() for v in ctx.voters] if ctx.voters is not None else [],
         "pipeline": {"passes": p.passes, "last": vars(p.last_report)} if p is not None else {},
+        "database": {"free_bytes": ctx.store.free_bytes, "write_problem": ctx.store.write_problem,
+                     "write_problem_since": ctx.store.write_problem_since or None},
         "backup": {**ctx.replication.as_dict(), "replica_txid": await ctx.replication.replica_position()}
         if ctx.replication is not None else {},
     }

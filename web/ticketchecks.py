@@ -211,6 +211,8 @@ def require_open(ctx: AppContext) -> None:
 def intake_problem(ctx: AppContext) -> str | None:
     """Why new tickets must be refused: too few healthy voters, lagging, or no replica to hold them."""
     problem = ctx.voters.intake_problem() if ctx.voters is not None else None
+    if problem is None and ctx.store is not None:
+        problem = ctx.store.space_problem()  # a fee address we could not record is not one to hand out
     if problem is None and ctx.replication is not None:
         problem = ctx.replication.intake_problem()
     return problem

@@ -25,6 +25,7 @@ locks), and a wallet asks about the same tickets again and again.
 import asyncio
 import importlib.resources
 import json
+import os
 import re
 import sqlite3
 import time
@@ -63,6 +64,7 @@ _RECORD_FROM_TICKETS = (
     "WHERE outcome <> '' OR (fee_tx_status = 'confirmed' AND fee_waived = 0) GROUP BY updated / 86400 "
     "ON CONFLICT (day) DO UPDATE SET voted = voted + excluded.voted, missed = missed + excluded.missed, "
     "expired = expired + excluded.expired, revoked = revoked + excluded.revoked, fees = fees + excluded.fees")
+LOW_SPACE = 1 << 20  # bytes free in the database's folder below which its disk counts as full
 HOT_ROWS = 4096  # kept reads (a ticket row is ~1 KB); all forgotten at the next write
 
 
@@ -72,6 +74,24 @@ class StoreError(Exception):
 
 class SchemaError(StoreError):
     """The database's schema version is not one this code can use."""
+
+
+class WriteFailed(StoreError):
+    """A write the disk refused (full, or an I/O error): rolled back, nothing of it kept.
+
+    The process goes on: reads still work, and the next write (the next block
+    pass redoes what failed) succeeds once the disk has room again.
+    """
+
+
+def write_failure(e: sqlite3.Error) -> str | None:
+    """What a failed write says about the disk, or None when the error is not the disk's."""
+    code = getattr(e, "sqlite_errorcode", 0) & 0xFF
+    if code == sqlite3.SQLITE_FULL:
+        return "the database's disk is full"
+    if code == sqlite3.SQLITE_IOERR:
+        return f"the database's disk cannot be written ({e})"
+    return None
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -114,6 +134,10 @@ class Store:
         # Moves when a ticket insert starts and when it ends: a cache of "not in the
         # database" made across either moment no longer counts (web/unknown_tickets.py).
         self.ticket_inserts = 0
+        # Why the last write failed and since when (time.time()), until a write commits again.
+        self.write_problem: str | None = None
+        self.write_problem_since = 0.0
+        self.free_bytes: int | None = None  # at the last check_space()
 
     # -- lifecycle ---------------------------------------------------------
     @classmethod
@@ -127,14 +151,14 @@ class Store:
         try:
             writer = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"database {path}: {e}") from None
+            raise StoreError(_open_error(path, e)) from None
         try:
             await _configure(writer)
             await _migrate(writer)
             reader = await aiosqlite.connect(_read_only_uri(path), uri=True, isolation_level=None)
         except sqlite3.DatabaseError as e:
             await writer.close()
-            raise StoreError(f"database {path}: {e}") from None
+            raise StoreError(_open_error(path, e)) from None
         except BaseException:
             await writer.close()
             raise
@@ -144,7 +168,7 @@ class Store:
         except sqlite3.DatabaseError as e:
             await reader.close()
             await writer.close()
-            raise StoreError(f"database {path}: {e}") from None
+            raise StoreError(_open_error(path, e)) from None
         except BaseException:
             await reader.close()
             await writer.close()
@@ -176,15 +200,50 @@ class Store:
         """BEGIN IMMEDIATE ... COMMIT; the commit happens before this returns."""
         async with self._lock:
             try:
-                await self._w.execute("BEGIN IMMEDIATE")
                 try:
-                    yield self._w
-                except BaseException:
-                    await self._w.execute("ROLLBACK")
-                    raise
-                await self._w.execute("COMMIT")
+                    await self._w.execute("BEGIN IMMEDIATE")
+                    changes = self._w.total_changes
+                    try:
+                        yield self._w
+                    except BaseException:
+                        await self._rollback()
+                        raise
+                    await self._w.execute("COMMIT")
+                except sqlite3.OperationalError as e:
+                    why = write_failure(e)
+                    if why is None:
+                        raise
+                    await self._rollback()  # SQLite may have rolled back already; it may not have
+                    if self.write_problem is None:
+                        self.write_problem_since = time.time()
+                    self.write_problem = why
+                    raise WriteFailed(why) from None
+                if self._w.total_changes != changes:  # a commit that wrote nothing proves no room
+                    self.write_problem = None
             finally:
                 self._forget_hot_rows()
+
+    async def check_space(self) -> int:
+        """Bytes free for the database's folder: a full disk is reported before a write fails on it."""
+        st = await asyncio.to_thread(os.statvfs, self.path.parent)
+        self.free_bytes = st.f_bavail * st.f_frsize
+        return self.free_bytes
+
+    def space_problem(self) -> str | None:
+        """Why writes fail or are about to: the last failed write's reason, else too little room left."""
+        if self.write_problem is not None:
+            return self.write_problem
+        if self.free_bytes is not None and self.free_bytes < LOW_SPACE:
+            return f"the database's disk is full ({self.free_bytes} bytes free)"
+        return None
+
+    async def _rollback(self) -> None:
+        """End the open transaction, if any: a COMMIT the disk refused can leave it open."""
+        if self._w.in_transaction:
+            try:
+                await self._w.execute("ROLLBACK")
+            except sqlite3.OperationalError:
+                pass  # nothing left to roll back: SQLite ended it with the error
 
     def _forget_hot_rows(self) -> None:
         self._hot.clear()
@@ -575,6 +634,10 @@ class Store:
             await self._exec(db, "INSERT OR REPLACE INTO pipeline_state (name, value) VALUES (?, ?)",
                              (name, value))
 
+    async def probe_write(self) -> None:
+        """One write that always changes a row, after a failed one: does the disk take writes again?"""
+        await self.set_state("write_probe", _now())
+
     # -- vote changes ------------------------------------------------------
     async def save_vote_change(self, ticket_hash: str, request: str, request_sig: str,
                                response: str, response_sig: str) -> int:
@@ -689,6 +752,16 @@ class Store:
         return self.path.stat().st_size
 
 
+def _open_error(path: Path, e: sqlite3.Error) -> str:
+    """Why the database cannot be opened; on a full disk SQLite says only "disk I/O error" (its -shm)."""
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return f"database {path}: {e}"
+    free = st.f_bavail * st.f_frsize
+    return f"database {path}: {e}" + (f": its disk is full ({free} bytes free)" if free < LOW_SPACE else "")
+
+
 def _read_only_uri(path: Path) -> str:
     return f"file:{urllib.parse.quote(str(path))}?mode=ro"
 
@@ -755,4 +828,4 @@ async def _migrate(db: aiosqlite.Connection) -> None:
         await db.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
 
 
-__all__ = ["Store", "StoreError", "SchemaError", "FEE_NONE", "latest_version"]
+__all__ = ["Store", "StoreError", "SchemaError", "WriteFailed", "FEE_NONE", "latest_version"]
