@@ -42,6 +42,11 @@ ENDED = ("voted", "missed", "revoked", "expired")
 RPC_ERRORS = (NodeUnavailable, RPCError, ChildError, OSError, asyncio.TimeoutError)
 
 
+async def address(wallet: WalletNode, policy: str = "ignore") -> str:
+    """A new address past the wallet's gap limit ("ignore"), or one reused within it ("wrap")."""
+    return await wallet.rpc.call("getnewaddress", "default", policy)
+
+
 def progress(line: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
 
@@ -172,7 +177,7 @@ class Soak:
                 self.client_ops["setvotechoices" if r.status == 200 else "refused"] += 1
                 if r.status == 200:
                     t.choices_set = choices
-                alt = await staker.new_address()
+                alt = await address(staker, "wrap")
                 r = await self.client.setaltsignaddr(key, t.hash, tx["hex"], parent, alt)
                 self.client_ops["setaltsignaddr" if r.status == 200 else "refused"] += 1
             except BadServerSignature as e:
@@ -181,16 +186,19 @@ class Soak:
                 self.client_ops["unreachable"] += 1
 
     async def acknowledged_payfee(self) -> str:
-        """A ticket registered through the signed client up to an acknowledged payfee (frontend-lost's trigger)."""
-        staker = self.stakers[0]
+        """A ticket registered through the signed client up to an acknowledged payfee (frontend-lost's trigger).
+
+        The keeper buys and pays it: a staker wallet may be held up inside its own purchase meanwhile.
+        """
+        payer = self.chain.keeper
         try:
-            voting = await staker.new_address()
-            wif = await staker.rpc.call("dumpprivkey", voting)
+            voting = await address(payer)
+            wif = await payer.rpc.call("dumpprivkey", voting)
             bought = await self.chain.buy_ticket_for(voting)
             r = await self.client.feeaddress(bought.commitment_key, bought.hash, bought.hex, bought.parent_hex)
             if r.status != 200:
                 return f"feeaddress refused ({r.status} {r.json.get('message')}); no payfee acknowledged"
-            fee = await staker.signed_payment({r.json["feeaddress"]: round(r.json["feeamount"] / COIN, 8)})
+            fee = await payer.signed_payment({r.json["feeaddress"]: round(r.json["feeamount"] / COIN, 8)})
             p = await self.client.payfee(bought.commitment_key, bought.hash, fee, wif)
         except (aiohttp.ClientError, asyncio.TimeoutError, RuntimeError, *RPC_ERRORS) as e:
             return f"no payfee acknowledged: {type(e).__name__}: {e}"
@@ -202,15 +210,18 @@ class Soak:
     async def status_loop(self) -> None:
         while True:
             try:
-                code, _ = await self.vsp.status()
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
-                code = 0
+                code, body = await self.vsp.status()
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as e:
+                code, body = 0, {"problems": [f"no answer: {type(e).__name__}"]}
             if code != 429:
                 self.status_ok = code == 200
+                said = "; ".join(body.get("problems", []))[:400]
                 now = self.clock()
                 for r in self.facts.faults:
                     if not self.status_ok and r.detected_at is None and r.end is None:
-                        r.detected_at = now
+                        r.detected_at, r.problems = now, said
+                    if not self.status_ok and r.end is not None and r.healthy_at is None:
+                        r.problems = said
                     if self.status_ok and r.end is not None and r.healthy_at is None:
                         r.healthy_at = now
             await asyncio.sleep(1.0)
@@ -226,7 +237,8 @@ class Soak:
                     except (OSError, TypeError):
                         pass
             try:
-                live = set(await self.chain.miner.rpc.call("livetickets") or [])
+                answer = await self.chain.miner.rpc.call("livetickets")  # {"tickets": [...]}
+                live = set(answer.get("tickets") or [] if isinstance(answer, dict) else answer or [])
                 if live:
                     self.share.append(len(live & self.facts.tickets.keys()) / len(live))
             except RPC_ERRORS:
@@ -274,7 +286,7 @@ class Soak:
             paid = sum(t.wallet_paid for t in self.facts.tickets.values())
             now = self.current.kind + "@" + self.current.target if self.current and self.current.end is None else "-"
             progress(f"soak {self.clock() / 60:.1f} min: {self.facts.blocks} blocks, {c['bought']} bought, "
-                     f"{paid} paid (wallets), {c['voted']} voted, {c['missed']} missed, "
+                     f"{paid} paid (wallets), {c['voted']} voted, {c['missed'] + c['revoked']} missed or revoked, "
                      f"{len(self.facts.faults)} faults, now {now}, /status {'200' if self.status_ok else 'not 200'}")
 
     async def fault_loop(self) -> None:
@@ -289,7 +301,7 @@ class Soak:
                 await self.faults.run(p, r)
             except (ChildError, OSError, *RPC_ERRORS) as e:
                 self.facts.extra.append(f"soak: fault {p.kind} on {p.target} could not be done or repaired: {e}")
-            await self.wait_healthy(RECOVER_WITHIN)
+            await self.wait_healthy(min(RECOVER_WITHIN, max(0.0, deadline - self.clock())))
             await asyncio.sleep(min(p.gap, max(0.0, deadline - self.clock())))
         await asyncio.sleep(max(0.0, deadline - self.clock()))
 
@@ -399,7 +411,7 @@ async def fund(net: SimnetVSP, stakers: list[WalletNode], outputs: int = 25, coi
     txids = []
     for s in stakers:
         for _ in range(outputs):
-            txids.append(await net.chain.send(await s.new_address(), coins))
+            txids.append(await net.chain.send(await address(s), coins))
 
     async def confirmed() -> bool:
         return all([await net.chain.confirmations(t) >= 1 for t in txids])
@@ -481,4 +493,8 @@ def main(argv: list[str]) -> int:
         return asyncio.run(run(args))
     except (PeerError, ChildError) as e:
         print(f"vspd-simnet soak: {e}", file=sys.stderr)
+        return 1
+    except ExceptionGroup as eg:
+        for e in eg.exceptions:
+            print(f"vspd-simnet soak: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

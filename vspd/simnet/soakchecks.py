@@ -43,6 +43,7 @@ class FaultRecord:
     detected_at: float | None = None  # first /status not 200 (or no answer) after start
     healthy_at: float | None = None   # first /status 200 after end
     note: str = ""
+    problems: str = ""  # what /status named while the fault was on, or last named if it never came back
 
 
 @dataclass
@@ -126,7 +127,8 @@ def violations(f: Facts, voters: list[str]) -> list[str]:
         elif r.detected_at - r.start > DETECT_WITHIN:
             out.append(f"d: /status reported {r.kind} on {r.target} {r.detected_at - r.start:.0f} s after it began")
         if r.end is not None and r.healthy_at is None:
-            out.append(f"d: /status did not return to 200 after {r.kind} on {r.target} (ended at {r.end:.0f} s)")
+            out.append(f"d: /status did not return to 200 after {r.kind} on {r.target} (ended at {r.end:.0f} s)"
+                       + (f"; it said: {r.problems}" if r.problems else ""))
         elif r.end is not None and r.healthy_at - r.end > RECOVER_WITHIN:
             out.append(f"d: /status returned to 200 {r.healthy_at - r.end:.0f} s after {r.kind} on {r.target} ended")
     for name, (slope, fds, rate) in resources(f).items():  # e

@@ -48,23 +48,20 @@ def children_of(pid: int) -> list[int]:
     return out
 
 
-def fill(folder: Path) -> Path:
-    """Fill the filesystem holding `folder` until the kernel says ENOSPC; the filler file."""
-    filler = folder / "soak-filler"
-    chunk = b"\0" * (1 << 20)
-    with open(filler, "wb") as f:
-        try:
+def fill(filler: Path) -> None:
+    """Write `filler` until the kernel says ENOSPC (unbuffered: no flush left to fail at close)."""
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1 << 20, 4096, 1):
+            block = b"\0" * size
             while True:
-                f.write(chunk)
-        except OSError:
-            pass
-        try:
-            while True:
-                f.write(b"\0" * 4096)
-                f.flush()
-        except OSError:
-            pass
-    return filler
+                try:
+                    if os.write(fd, block) < size:
+                        break
+                except OSError:
+                    break
+    finally:
+        os.close(fd)
 
 
 class Faults:
@@ -171,8 +168,10 @@ class Faults:
             await miner.start()
 
     async def _disk_full(self, p: Planned, r: FaultRecord) -> None:
-        filler = await asyncio.to_thread(fill, self.data_mount)
+        filler = self.data_mount / "soak-filler"
         try:
+            await asyncio.to_thread(fill, filler)
+            r.note = f"{shutil.disk_usage(self.data_mount).free} bytes left"
             await asyncio.sleep(p.down)
         finally:
             filler.unlink(missing_ok=True)
