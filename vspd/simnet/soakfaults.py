@@ -165,6 +165,7 @@ class Faults:
         miner = self.vsp.chain.miner
         async with self.mining:  # no block while the miner is away
             await miner.child.stop()
+            await asyncio.sleep(p.down)
             await miner.start()
 
     async def _disk_full(self, p: Planned, r: FaultRecord) -> None:

@@ -19,7 +19,7 @@ KINDS: dict[str, str] = {
     "frontend-kill": "kill -9 of the frontend, restarted after the down time",
     "frontend-lost": "right after an acknowledged payfee: kill -9 of the frontend and its litestream, "
                      "data folder deleted, `vspadmin restore`, start",
-    "frontend-exccd-restart": "restart of the frontend's exccd (the miner)",
+    "frontend-exccd-restart": "restart of the frontend's exccd (the miner), down for the down time",
     "disk-full": "the frontend's data folder out of space for the down time",
     "replica-down": "the backup replica unreachable (read-only) for the down time",
 }
@@ -40,8 +40,10 @@ def _down(rng: random.Random, kind: str, short: bool) -> float:
         return rng.uniform(10, 15 if short else 60)
     if kind == "frontend-kill":
         return rng.uniform(5, 10 if short else 60)
-    if kind in ("frontend-lost", "frontend-exccd-restart"):
+    if kind == "frontend-lost":
         return 0.0
+    if kind == "frontend-exccd-restart":  # long enough for /status to see it, as a real restart is
+        return rng.uniform(5, 10 if short else 30)
     if kind in ("disk-full", "replica-down"):
         return rng.uniform(10, 15 if short else 90)
     return rng.uniform(5, 10 if short else 45)  # the kills of voter-side parts
