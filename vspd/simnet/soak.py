@@ -36,7 +36,7 @@ from .soakfaults import DATA_SIZE, REPLICA_SIZE, Faults, mount_tmpfs, unmount
 from .soakplan import KINDS, VOTER_SIDE, schedule
 from .vspclient import BadServerSignature, VSPClient
 
-SHORT_MINUTES = 6.5
+SHORT_MINUTES = 6.0
 PROCESSED = re.compile(rb"VSPC: successfully processed ([0-9a-f]{64})")
 ENDED = ("voted", "missed", "revoked", "expired")
 RPC_ERRORS = (NodeUnavailable, RPCError, ChildError, OSError, asyncio.TimeoutError)
@@ -330,7 +330,7 @@ class Soak:
             except RPC_ERRORS:
                 pass
             await asyncio.sleep(2.0)
-        await self.wait_healthy(60.0)
+        await self.wait_healthy(30.0)
         await self.track()
 
     def vsp_rows(self) -> list[tuple]:
