@@ -1,11 +1,14 @@
 """The soak's pure parts: the schedule from a seed, the invariant checks on crafted facts, the last line."""
 
+import os
 import re
+import shutil
 
 import pytest
 
 from vspd.simnet.soakchecks import (Facts, FaultRecord, Sample, Ticket, counts, last_line, lost,
                                     slope_mb_per_hour, table, violations)
+from vspd.simnet.soakfaults import fill, mount_tmpfs, unmount
 from vspd.simnet.soakplan import KINDS, VOTER_SIDE, Planned, schedule, voter_side_overlaps
 
 VOTERS = ["v1", "v2", "v3"]
@@ -127,3 +130,19 @@ def test_the_last_line_is_exactly_as_the_issue_says():
     assert n == 1
     assert lines[-1] == "soak: 2 called, 1 voted, 1 missed, 0 lost, 1 violations"
     assert re.fullmatch(r"soak: \d+ called, \d+ voted, \d+ missed, \d+ lost, \d+ violations", lines[-1])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_the_disk_filler_fills_to_enospc_without_raising_and_its_removal_frees_the_space(tmp_path):
+    # the first filler wrote through a buffer whose flush at close raised ENOSPC, so the soak never removed it
+    mount_tmpfs(tmp_path / "small", "2m")
+    try:
+        filler = tmp_path / "small" / "filler"
+        fill(filler)
+        assert shutil.disk_usage(tmp_path / "small").free == 0
+        with pytest.raises(OSError):
+            (tmp_path / "small" / "one-more").write_bytes(b"x" * 4096)
+        filler.unlink()
+        assert shutil.disk_usage(tmp_path / "small").free > 1_000_000
+    finally:
+        unmount(tmp_path / "small")

@@ -31,9 +31,9 @@ from .children import ChildError
 from .network import SimnetVSP
 from .nodes import WalletNode
 from .peers import PeerError, find_peers
-from .soakchecks import PAID, RECOVER_WITHIN, Facts, FaultRecord, Sample, Ticket, counts, table
+from .soakchecks import RECOVER_WITHIN, Facts, FaultRecord, Sample, Ticket, counts, table
 from .soakfaults import DATA_SIZE, REPLICA_SIZE, Faults, mount_tmpfs, unmount
-from .soakplan import KINDS, VOTER_SIDE, schedule
+from .soakplan import KINDS, schedule
 from .vspclient import BadServerSignature, VSPClient
 
 SHORT_MINUTES = 6.0
@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--short", action="store_true",
                    help=f"CI mode: {SHORT_MINUTES} minutes, shorter faults, every kind once, at least 100 called")
     p.add_argument("--seed", type=int, default=None, help="seed of the fault schedule (default: drawn, printed)")
-    p.add_argument("--root", type=Path, default=default_root().parent / "soak", help="state folder (default %(default)s)")
+    p.add_argument("--root", type=Path, default=default_root().parent / "soak",
+                   help="state folder (default %(default)s)")
     p.add_argument("--block-interval", type=float, default=1.0, metavar="SECONDS",
                    help="seconds between blocks (default %(default)s: about as fast as a small machine mines)")
     p.add_argument("--stakers", type=int, default=2, help="staker wallets buying tickets (default %(default)s)")

@@ -8,6 +8,8 @@ its evidence, so the report says what went wrong without reading logs.
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .soakplan import VOTER_SIDE
+
 PAID = ("received", "broadcast", "confirmed")
 DETECT_WITHIN = 30.0    # /status must report a fault within this many seconds of its start ...
 RECOVER_WITHIN = 90.0   # ... and answer 200 again within this many seconds of its end
@@ -73,7 +75,6 @@ class Facts:
 
 def voter_down_at(faults: list[FaultRecord], t: float, voters: list[str]) -> list[str]:
     """The voters a voter-side fault had down at soak time `t` (with a block's slack either side)."""
-    from .soakplan import VOTER_SIDE
     return sorted({f.target for f in faults if f.kind in VOTER_SIDE and f.start - 2 <= t <= (f.end or 1e18) + 2
                    and f.target in voters})
 
@@ -91,7 +92,8 @@ def lost(f: Facts) -> list[str]:
     out = []
     for t in f.tickets.values():
         if t.wallet_paid and t.vsp_fee not in PAID:
-            out.append(f"lost: fee of {t.hash} paid in the wallet's view, the VSP says fee status {t.vsp_fee or 'unknown'}")
+            out.append(f"lost: fee of {t.hash} paid in the wallet's view, "
+                       f"the VSP says fee status {t.vsp_fee or 'unknown'}")
     recorded = f.recorded_fee_txids | {t.fee_txid for t in f.tickets.values() if t.fee_txid}
     for txid, address in f.fee_receipts:
         if txid not in recorded:
