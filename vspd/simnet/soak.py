@@ -393,16 +393,28 @@ class Soak:
                 f.extra.append(f"soak --short: only {c['called']} VSP tickets called (at least 100 wanted)")
 
 
+def ancestors() -> set[int]:
+    """This process and those that started it (a shell that ran `vspd-simnet soak --root DIR` names DIR too)."""
+    out, pid = set(), os.getpid()
+    while pid > 1 and pid not in out:
+        out.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return out
+
+
 def leftovers(root: Path) -> list[tuple[int, str]]:
     """Processes whose command line names the soak's folder (none should outlive it)."""
-    out = []
+    out, mine = [], ancestors()
     for d in Path("/proc").iterdir():
-        if d.name.isdigit() and int(d.name) != os.getpid():
+        if d.name.isdigit() and int(d.name) not in mine:
             try:
                 cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if str(root) in cmd:
+            if re.search(re.escape(str(root)) + r"(/|\s|$)", cmd):  # not a sibling such as DIR2
                 out.append((int(d.name), cmd[:160]))
     return out
 
