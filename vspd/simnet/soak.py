@@ -115,7 +115,8 @@ class Soak:
             async with asyncio.TaskGroup() as tg:
                 loops = [tg.create_task(c) for c in (
                     self.mine_loop(), *(self.buyer(s) for s in self.stakers), self.client_loop(),
-                    self.status_loop(), self.sample_loop(), self.track_loop(), self.progress_loop())]
+                    self.status_loop(), self.sample_loop(), self.track_loop(), self.progress_loop(),
+                    self.faults.supervise(self.exited))]
                 await self.fault_loop()
                 self.done.set()
                 for t in loops:
@@ -129,6 +130,11 @@ class Soak:
         print("\n".join(["", f"soak seed {self.seed}, root {self.net.root}, client requests {self.client_ops}"]
                         + lines), flush=True)
         return 1 if found else 0
+
+    def exited(self, what: str) -> None:
+        """A part exited without a fault asking it to: a violation, and a progress line."""
+        progress(f"VIOLATION {what}")
+        self.facts.extra.append(f"exit: {what}")
 
     async def mine_loop(self) -> None:
         last_block = time.monotonic()

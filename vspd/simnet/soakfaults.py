@@ -16,6 +16,9 @@ import time
 from pathlib import Path
 from typing import Awaitable, Callable
 
+from rpcclient.errors import NodeUnavailable, RPCError
+
+from .children import ChildError
 from .deployment import Deployment, VoterSite
 from .soakchecks import FaultRecord
 from .soakplan import Planned
@@ -74,15 +77,18 @@ class Faults:
         self.data_mount, self.replica_mount, self.key_copy = data_mount, replica_mount, key_copy
         self.clock, self.progress, self.before_lost, self.mining = clock, progress, before_lost, mining
         self.stopped: list[int] = []  # pids under SIGSTOP, so that the soak can SIGCONT them if cut short
+        self.holding = ""  # the target a fault has down on purpose: the supervisor leaves it alone
 
     def site(self, name: str) -> VoterSite:
         return next(v for v in self.vsp.voters if v.name == name)
 
     async def run(self, p: Planned, record: FaultRecord) -> None:
         self.progress(f"fault {p.kind} on {p.target} ({p.down:.0f} s): start")
+        self.holding = p.target
         try:
             await getattr(self, "_" + p.kind.replace("-", "_"))(p, record)
         finally:
+            self.holding = ""
             record.end = self.clock()
             self.progress(f"fault {p.kind} on {p.target}: end after {record.end - record.start:.0f} s"
                           + (f" ({record.note})" if record.note else ""))
@@ -183,6 +189,30 @@ class Faults:
             await asyncio.sleep(p.down)
         finally:
             remount(self.replica_mount, "rw")
+
+    async def supervise(self, report: Callable[[str], None]) -> None:
+        """What systemd does with Restart=on-failure (contrib/systemd): a part that exits by itself is started
+        again after RestartSec (5 s vspd, 10 s exccd and exccwallet); each such exit is reported."""
+        while True:
+            await asyncio.sleep(2.0)
+            parts = [("frontend", self.vsp.frontend, 5.0, self.vsp.frontend.start)]
+            for v in self.vsp.voters:
+                parts.append((v.name, v.vspd, 5.0, v.vspd.start))
+                parts.append((v.name, v.wallet.child, 10.0, lambda w=v.wallet: w.start(wait_synced=False)))
+                if v.node is not self.vsp.chain.miner:
+                    parts.append((v.name, v.node.child, 10.0, v.node.start))
+            for target, child, delay, start in parts:
+                if child is None or child.running or child.proc is None or self.holding == target:
+                    continue
+                report(f"{child.name} exited by itself (status {child.proc.returncode}) at {self.clock():.0f} s; "
+                       f"started again after {delay:.0f} s as systemd would")
+                await asyncio.sleep(delay)
+                if self.holding != target and not child.running:
+                    try:
+                        await start()
+                    except (ChildError, NodeUnavailable, RPCError, OSError) as e:  # the next round tries again
+                        report(f"{child.name} could not be started again: {type(e).__name__}: {e}")
+                break
 
     def release(self) -> None:
         """SIGCONT anything a cut-short hang left stopped."""
