@@ -332,10 +332,11 @@ class Soak:
             await self.vsp.frontend.start()
         for _ in range(4):
             try:
-                await self.chain.mine(1)
+                await asyncio.wait_for(self.chain.mine(1), 30.0)  # a stalled chain must not hold the end
                 self.facts.blocks += 1
-            except RPC_ERRORS:
-                pass
+            except RPC_ERRORS as e:
+                self.facts.extra.append(f"soak: no block could be mined at the end: {type(e).__name__} {e}"[:400])
+                break
             await asyncio.sleep(2.0)
         await self.wait_healthy(30.0)
         await self.track()
