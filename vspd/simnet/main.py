@@ -169,6 +169,10 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["soak"]:  # `vspd-simnet soak ...`: the chaos soak (issue 21), in its own module
+        from .soak import main as soak_main
+        return soak_main(argv[1:])
     args = build_parser().parse_args(argv)
     validate(args)
     logging.basicConfig(level=logging.WARNING)

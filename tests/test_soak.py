@@ -1,0 +1,148 @@
+"""The soak's pure parts: the schedule from a seed, the invariant checks on crafted facts, the last line."""
+
+import os
+import re
+import shutil
+
+import pytest
+
+from vspd.simnet.soakchecks import (Facts, FaultRecord, Sample, Ticket, counts, last_line, lost,
+                                    slope_mb_per_hour, table, violations)
+from vspd.simnet.soakfaults import fill, mount_tmpfs, unmount
+from vspd.simnet.soakplan import KINDS, VOTER_SIDE, Planned, schedule, voter_side_overlaps
+
+VOTERS = ["v1", "v2", "v3"]
+
+
+def test_the_same_seed_replays_the_same_schedule_and_another_seed_does_not():
+    assert schedule(7, 40, VOTERS) == schedule(7, 40, VOTERS)
+    assert schedule(7, 40, VOTERS) != schedule(8, 40, VOTERS)
+    assert schedule(7, 40, VOTERS, short=True) == schedule(7, 40, VOTERS, short=True)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_every_kind_comes_in_the_first_round_and_targets_are_sound(seed):
+    plan = schedule(seed, 30, VOTERS, short=seed % 2 == 0)
+    assert {p.kind for p in plan[:len(KINDS)]} == set(KINDS)
+    for p in plan:
+        assert (p.target in VOTERS) == (p.kind in VOTER_SIDE), p
+        assert p.down >= 0 and p.gap > 0
+        if p.kind.endswith("hang"):
+            assert 10 <= p.down <= 60
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_no_two_voter_side_parts_are_ever_down_at_once(seed):
+    assert voter_side_overlaps(schedule(seed, 200, VOTERS), repair=30.0) == []
+
+
+def test_the_overlap_check_itself_sees_an_overlap():
+    a, b = Planned("voter-kill", "v1", 10, 0.0), Planned("wallet-hang", "v2", 10, 5)
+    assert voter_side_overlaps([a, b], repair=1.0) == []  # one after the other
+    assert voter_side_overlaps([Planned("voter-kill", "v1", 10, -8.0), b], repair=1.0) == [
+        (Planned("voter-kill", "v1", 10, -8.0), b)]  # a negative gap starts b while a is down
+
+
+def facts(*tickets: Ticket, faults=(), receipts=()) -> Facts:
+    f = Facts(seconds=600, blocks=500, bought=len(tickets))
+    f.tickets = {t.hash: t for t in tickets}
+    f.faults = list(faults)
+    f.fee_receipts = list(receipts)
+    return f
+
+
+def t(h: str, **kw) -> Ticket:
+    base = dict(wallet="staker", fate="voted", vsp_fee="confirmed", fee_address="addr" + h, fee_txid="fee" + h,
+                wallet_paid=True)
+    return Ticket(h, **{**base, **kw})
+
+
+def test_a_clean_run_has_no_violation_and_counts_what_was_called():
+    f = facts(t("1"), t("2"), t("3", fate="live"), t("4", fate="expired"), t("5", vsp_fee="", wallet_paid=False,
+                                                                         fate="missed", fee_address="", fee_txid=""),
+              receipts=[("fee1", "addr1"), ("fee2", "addr2")],
+              faults=[FaultRecord("voter-kill", "v1", 10, 20, detected_at=12, healthy_at=25)])
+    assert violations(f, VOTERS) == []
+    c = counts(f)
+    assert (c["called"], c["voted"], c["missed"], c["expired"], c["paid"], c["unpaid"]) == (2, 2, 0, 1, 4, 1)
+
+
+def test_a_miss_with_a_voter_up_is_a_violation_naming_the_faults_then():
+    f = facts(t("1", fate="missed", called_at=15.0),
+              faults=[FaultRecord("wallet-hang", "v2", 10, 30, detected_at=11, healthy_at=33)])
+    (v,) = violations(f, VOTERS)
+    assert v.startswith("a: missed 1") and "voters down then: v2" in v and "wallet-hang@v2" in v
+
+
+def test_a_miss_while_every_voter_was_down_is_explained():
+    faults = [FaultRecord("voter-kill", n, 10, 30, detected_at=11, healthy_at=33) for n in VOTERS]
+    assert violations(facts(t("1", fate="missed", called_at=20.0), faults=faults), VOTERS) == []
+
+
+def test_a_fee_the_wallet_paid_and_the_vsp_forgot_is_lost():
+    f = facts(t("1", vsp_fee="", fee_txid="", fee_address=""), t("2"),
+              receipts=[("fee2", "addr2"), ("stray", "addrX")])
+    found = lost(f)
+    assert len(found) == 2 and "1 paid in the wallet's view" in found[0] and "stray" in found[1]
+    assert table(f, VOTERS)[0][-1] == last_line(2, 2, 0, 2, 2)
+
+
+def test_duplicates_of_fee_addresses_and_fee_transactions_and_wrong_vote_bits_are_violations():
+    f = facts(t("1", fee_address="same"), t("2", fee_address="same", fee_txid="fee1"),
+              t("3", choices_set={}, votebits=0x0005, expected_votebits=0x0001),
+              t("4", choices_set={}, votebits=0x0000, expected_votebits=0x0001),  # bit 0 is the block's, not ours
+              receipts=[("fee1", "same"), ("fee9", "same")])
+    found = violations(f, VOTERS)
+    assert any("fee address same given to 2" in v for v in found)
+    assert any("fee transaction fee1 recorded for 2" in v for v in found)
+    assert any("fee address same paid 2 times" in v for v in found)
+    assert [v for v in found if "voted bits" in v] == ["c: 3 voted bits 0x0005, choices set {} give 0x0001"]
+
+
+def test_status_must_see_each_fault_and_come_back():
+    faults = [FaultRecord("disk-full", "frontend", 100, 120),  # never seen
+              FaultRecord("voter-hang", "v1", 200, 230, detected_at=250),  # seen late, never healthy again
+              FaultRecord("frontend-kill", "frontend", 300, 310, detected_at=301, healthy_at=311)]
+    found = violations(facts(faults=faults), VOTERS)
+    assert found == ["d: /status never reported disk-full on frontend (started at 100 s)",
+                     "d: /status did not return to 200 after disk-full on frontend (ended at 120 s)",
+                     "d: /status reported voter-hang on v1 50 s after it began",
+                     "d: /status did not return to 200 after voter-hang on v1 (ended at 230 s)"]
+
+
+def test_rss_slope_descriptors_and_log_rate_are_bounded():
+    f = facts()
+    f.seconds, f.warmup = 3600, 100
+    f.samples = {"frontend": [Sample(s, 100_000 + s * 100, 40) for s in range(100, 3600, 10)],  # ~350 MB/h
+                 "v1-vspd": [Sample(s, 80_000, 2000) for s in range(100, 3600, 10)]}
+    f.log_bytes = {"frontend": 1_000_000, "v1-vspd": 200_000_000}
+    assert slope_mb_per_hour(f.samples["frontend"], 100) == pytest.approx(100 * 3600 / 1024)
+    assert slope_mb_per_hour(f.samples["frontend"][:30], 100) is None  # too short a span to judge
+    found = violations(f, VOTERS)
+    assert any(v.startswith("e: frontend RSS grows 352 MB/h") for v in found)
+    assert "e: v1-vspd held 2000 descriptors (bound 1000)" in found
+    assert any(v.startswith("e: v1-vspd logs 200.0 MB/h") for v in found)
+    assert len(found) == 3
+
+
+def test_the_last_line_is_exactly_as_the_issue_says():
+    lines, n = table(facts(t("1"), t("2", fate="missed", called_at=5.0)), VOTERS)
+    assert n == 1
+    assert lines[-1] == "soak: 2 called, 1 voted, 1 missed, 0 lost, 1 violations"
+    assert re.fullmatch(r"soak: \d+ called, \d+ voted, \d+ missed, \d+ lost, \d+ violations", lines[-1])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_the_disk_filler_fills_to_enospc_without_raising_and_its_removal_frees_the_space(tmp_path):
+    # the first filler wrote through a buffer whose flush at close raised ENOSPC, so the soak never removed it
+    mount_tmpfs(tmp_path / "small", "2m")
+    try:
+        filler = tmp_path / "small" / "filler"
+        fill(filler)
+        assert shutil.disk_usage(tmp_path / "small").free == 0
+        with pytest.raises(OSError):
+            (tmp_path / "small" / "one-more").write_bytes(b"x" * 4096)
+        filler.unlink()
+        assert shutil.disk_usage(tmp_path / "small").free > 1_000_000
+    finally:
+        unmount(tmp_path / "small")
