@@ -74,6 +74,16 @@ def test_a_miss_with_a_voter_up_is_a_violation_naming_the_faults_then():
     assert v.startswith("a: missed 1") and "voters down then: v2" in v and "wallet-hang@v2" in v
 
 
+def test_a_miss_names_the_faults_of_the_ticket_s_last_blocks_not_only_those_on_at_the_call():
+    # soak-run3: a wallet hang held the block pass 10 s; the tickets it delayed were called after it ended
+    spans = (("voter-kill", "v1", 0, 5), ("wallet-hang", "v2", 10, 25), ("frontend-kill", "frontend", 45, 50))
+    f = facts(t("1", fate="missed", called_at=40.0),  # 600 s / 500 blocks: the span is 18 x 1.2 + 5 s
+              faults=[FaultRecord(k, who, a, b, detected_at=a + 1, healthy_at=b + 1) for k, who, a, b in spans])
+    (v,) = violations(f, VOTERS)
+    assert "voters down then: none; faults then: none" in v
+    assert v.endswith("faults in its last 27 s: wallet-hang@v2 (10-25 s)"), v
+
+
 def test_a_miss_while_every_voter_was_down_is_explained():
     faults = [FaultRecord("voter-kill", n, 10, 30, detected_at=11, healthy_at=33) for n in VOTERS]
     assert violations(facts(t("1", fate="missed", called_at=20.0), faults=faults), VOTERS) == []

@@ -8,6 +8,8 @@ its evidence, so the report says what went wrong without reading logs.
 from collections import Counter
 from dataclasses import dataclass, field
 
+from vspd.chain.params import SIMNET
+
 from .soakplan import VOTER_SIDE
 
 PAID = ("received", "broadcast", "confirmed")
@@ -17,6 +19,12 @@ RSS_SLOPE_MAX = 100.0   # MB per hour after warm-up, judged only over MIN_SLOPE_
 MIN_SLOPE_SPAN = 600.0
 LOG_RATE_MAX = 50.0     # MB per hour of log, any one process
 FDS_MAX = 1000
+# A paid ticket's fate is settled in the blocks between its mining and its call (fee sent at 6
+# confirmations, added at the fee's 6th, live at maturity), so a miss is caused up to that long before it
+# is seen: the evidence names the faults of that span, not only those on at the call (issue 21's first
+# finding read "every voter up" for misses a voter hang 10 s earlier had caused).
+WINDOW_BLOCKS = SIMNET.ticket_maturity + 2
+CALL_SEEN_WITHIN = 5.0  # the soak polls the staker wallets this often: a call is seen up to this late
 
 
 @dataclass
@@ -109,7 +117,8 @@ def violations(f: Facts, voters: list[str]) -> list[str]:
             if len(down) < len(voters):
                 at = f"{t.called_at:.0f} s" if t.called_at is not None else "an unknown time"
                 out.append(f"a: missed {t.hash} (fee {t.vsp_fee}) called at {at}; voters down then: "
-                           f"{', '.join(down) or 'none'}; faults then: {_faults_at(f.faults, t.called_at)}")
+                           f"{', '.join(down) or 'none'}; faults then: {_faults_at(f.faults, t.called_at)}"
+                           f"{_faults_before(f, t.called_at)}")
     out += lost(f)
     out += [f"b: {m}" for m in f.missing_on_voters]
     addresses = Counter(t.fee_address for t in f.tickets.values() if t.fee_address)  # c
@@ -148,6 +157,16 @@ def _faults_at(faults: list[FaultRecord], t: float | None) -> str:
         return "?"
     on = [f"{r.kind}@{r.target}" for r in faults if r.start - 2 <= t <= (r.end or 1e18) + 2]
     return ", ".join(on) or "none"
+
+
+def _faults_before(f: Facts, t: float | None) -> str:
+    """The faults of the span in which a ticket called at `t` was carried to its voters."""
+    if t is None:
+        return ""
+    span = WINDOW_BLOCKS * (f.seconds / f.blocks if f.blocks else 1.0) + CALL_SEEN_WITHIN
+    on = [f"{r.kind}@{r.target} ({r.start:.0f}-{'?' if r.end is None else f'{r.end:.0f}'} s)"
+          for r in f.faults if r.start <= t and (r.end is None or r.end >= t - span)]
+    return f"; faults in its last {span:.0f} s: {', '.join(on) or 'none'}"
 
 
 def slope_mb_per_hour(samples: list[Sample], warmup: float) -> float | None:
