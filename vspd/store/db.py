@@ -813,6 +813,12 @@ def _timestamp_of(request: str) -> int | None:
 async def _configure(db: aiosqlite.Connection) -> None:
     await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     await db.execute("PRAGMA foreign_keys = ON")
+    # Checkpoints are litestream's (it runs whenever the frontend does): SQLite's
+    # autocheckpoint at 1000 WAL pages races litestream 0.5's own and leaves the
+    # replica missing pages, which restores as a corrupt database (see
+    # tests/test_replication_checkpoint.py). The frontend's start checkpoints
+    # once, before its litestream; a connection closing last checkpoints too.
+    await db.execute("PRAGMA wal_autocheckpoint = 0")
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:
