@@ -58,6 +58,8 @@ async def test_answer_is_sent_only_once_the_replica_holds_it(tmp_path):
             fee = make_fee_tx(address.decode(paid.reply.json["feeaddress"], SIMNET), paid.reply.json["feeamount"])
             p = await client.payfee(paid.commitment.secret, paid.hash, fee.serialize().hex(), paid.voting.wif)
             assert p.status == 200, p.json
+            # the answers' own syncs are syncs: the status shows one, though litestream's loop made none yet
+            assert (await admin_backup(http, net))["last_sync_age"] is not None
             fe.kill()  # at once: the next background sync was a minute away
         lose_the_machine(tmp_path)
         datadir = tmp_path / "data" / "simnet"

@@ -331,6 +331,8 @@ class Replicator:
                 self.behind = why or ""
                 if why:
                     self.last_error = why
+                else:  # litestream's own loop then often finds nothing new: its metrics never show this sync
+                    self.last_sync = time.time()
                 self._answer(waiters, why)
 
     async def _sync_now(self, http: aiohttp.ClientSession) -> str | None:
