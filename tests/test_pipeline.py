@@ -139,3 +139,21 @@ async def test_a_vanished_fee_is_sent_again_not_given_up(world, lookup_error, se
     await p._confirm_fees(pipeline.PassReport())
     assert node.sent == sent
     assert (await world.store.get_ticket(ticket)).fee_tx_status == status
+
+
+class MinedElsewhereNode(VanishingFeeNode):
+    """An exccd that refuses the fee because a voter's node sent it first and it is already mined."""
+
+    async def get_raw_transaction(self, txid: str):
+        return SimpleNamespace(txid=txid, hex="00ff", confirmations=2, blockhash="", blockheight=0)
+
+
+async def test_a_fee_refused_because_a_voter_sent_it_first_is_broadcast_not_an_error(world):
+    ticket = await broadcast_fee_row(world)
+    await world.store.update_fields(ticket, {"fee_tx_status": "received"}, {"fee_tx_status": "broadcast"})
+    for node, status in ((MinedElsewhereNode(ERR_NO_TX_INFO, -26), "broadcast"),
+                         (VanishingFeeNode(ERR_NO_TX_INFO, -26), "error")):
+        await world.store.update_fields(ticket, {"fee_tx_status": "received"}, {})
+        await Pipeline(world.store, node, None, SIMNET)._broadcast_fees(pipeline.PassReport())
+        assert node.sent == ["00ff"]
+        assert (await world.store.get_ticket(ticket)).fee_tx_status == status

@@ -129,9 +129,13 @@ class Pipeline:
                 status = FEE_BROADCAST
                 log.info("fee %s of ticket %s broadcast", t.fee_tx_hash, t.hash)
             except RPCError as e:
-                status = FEE_ERROR
-                log.warning("fee %s of ticket %s could not be broadcast%s: %s", t.fee_tx_hash, t.hash,
-                            " (unknown outputs)" if is_orphan_error(e) else "", e)
+                if await self._node_has(t.fee_tx_hash):  # a voter's node sent it first, and it is mined
+                    status = FEE_BROADCAST
+                    log.info("fee %s of ticket %s was already sent (by a voter)", t.fee_tx_hash, t.hash)
+                else:
+                    status = FEE_ERROR
+                    log.warning("fee %s of ticket %s could not be broadcast%s: %s", t.fee_tx_hash, t.hash,
+                                " (unknown outputs)" if is_orphan_error(e) else "", e)
             if await self.store.update_fields(t.hash, {"fee_tx_status": status},
                                               {"fee_tx_status": FEE_RECEIVED, "fee_tx_hash": t.fee_tx_hash}):
                 report.fees_broadcast += 1
@@ -153,6 +157,14 @@ class Pipeline:
             report.fees_confirmed += 1
             log.info("fee of ticket %s confirmed", t.hash)
             self.queue_add(t)
+
+    async def _node_has(self, txid: str) -> bool:
+        """Whether our exccd knows the transaction (mempool or chain): a refused send of it is no error then."""
+        try:
+            await self.exccd.get_raw_transaction(txid)
+        except RPCError:
+            return False
+        return True
 
     async def _send_again(self, t: Ticket) -> None:
         """A broadcast fee the node no longer knows (its mempool lost in a restart, or evicted) is sent again
