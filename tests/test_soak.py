@@ -3,10 +3,11 @@
 import os
 import re
 import shutil
+import time
 
 import pytest
 
-from vspd.simnet.soakchecks import (Facts, FaultRecord, Sample, Ticket, counts, last_line, lost,
+from vspd.simnet.soakchecks import (Facts, FaultRecord, Sample, Ticket, counts, height_at, last_line, lost,
                                     slope_mb_per_hour, table, violations)
 from vspd.simnet.soakfaults import fill, mount_tmpfs, unmount
 from vspd.simnet.soakplan import KINDS, VOTER_SIDE, Planned, schedule, voter_side_overlaps
@@ -82,6 +83,34 @@ def test_a_miss_names_the_faults_of_the_ticket_s_last_blocks_not_only_those_on_a
     (v,) = violations(f, VOTERS)
     assert "voters down then: none; faults then: none" in v
     assert v.endswith("faults in its last 27 s: wallet-hang@v2 (10-25 s)"), v
+
+
+def test_a_miss_whose_fee_came_too_late_for_the_fee_rule_is_counted_apart_and_explained():
+    # soak-integ3: a wallet refused during replica-down paid on its own retry 37 s later, 3 blocks before
+    # the revocation; 6 + 6 confirmations cannot fit, so no VSP could have voted it
+    late = t("1", fate="missed", called_at=50.0, paid_height=307, spent_height=310,
+             refused="18:50:58.900 vsp is temporarily not accepting tickets: the backup replica is unreachable")
+    edge = t("2", fate="missed", called_at=50.0, paid_height=301, spent_height=310)  # imported at 307: in time
+    f = facts(late, edge, t("3"))
+    (v,) = violations(f, VOTERS)
+    assert v.startswith("a: missed 2")
+    c = counts(f)
+    assert (c["called"], c["voted"], c["missed"], c["late"]) == (2, 1, 1, 1)
+    lines, _ = table(f, VOTERS)
+    (evidence,) = [x for x in lines if x.strip().startswith("1:")]
+    assert "acknowledged at height 307, revoked at 310" in evidence and "backup replica" in evidence
+    assert lines[-1] == last_line(2, 1, 1, 0, 1)
+    edge.paid_height = 302  # its 6th fee confirmation at 308, the block that chose it: too late
+    assert violations(f, VOTERS) == [] and counts(f)["late"] == 2
+
+
+def test_a_wallet_log_time_maps_to_the_height_the_chain_had_then():
+    at = time.mktime(time.strptime("2026-12-03 18:51:35", "%Y-%m-%d %H:%M:%S"))
+    blocks = [(at - 0.3, 307), (at + 0.2, 308), (at + 3.1, 309)]
+    assert height_at(blocks, "2026-12-03 18:51:35.100") == 307
+    assert height_at(blocks, "2026-12-03 18:51:35.250") == 308
+    assert height_at(blocks, "2026-12-03 18:51:30.000") is None
+    assert height_at(blocks, "garbage") is None
 
 
 def test_a_miss_while_every_voter_was_down_is_explained():

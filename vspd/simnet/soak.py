@@ -31,13 +31,14 @@ from .children import ChildError
 from .network import SimnetVSP
 from .nodes import WalletNode
 from .peers import PeerError, find_peers
-from .soakchecks import RECOVER_WITHIN, Facts, FaultRecord, Sample, Ticket, counts, table
+from .soakchecks import RECOVER_WITHIN, Facts, FaultRecord, Sample, Ticket, counts, height_at, table
 from .soakfaults import DATA_SIZE, REPLICA_SIZE, Faults, mount_tmpfs, unmount
 from .soakplan import KINDS, schedule
 from .vspclient import BadServerSignature, VSPClient
 
 SHORT_MINUTES = 6.0
-PROCESSED = re.compile(rb"VSPC: successfully processed ([0-9a-f]{64})")
+PROCESSED = re.compile(rb"^(\S+ \S+) \[INF\] VSPC: successfully processed ([0-9a-f]{64})", re.M)
+VSP_ERROR = re.compile(rb"^(\S+ \S+) \[ERR\] VSPC: ticket ([0-9a-f]{64}): (.{0,300})", re.M)
 ENDED = ("voted", "missed", "revoked", "expired")
 RPC_ERRORS = (NodeUnavailable, RPCError, ChildError, OSError, asyncio.TimeoutError)
 
@@ -82,11 +83,13 @@ class Soak:
         self.log_offsets: dict[Path, int] = {}
         self.log_start: dict[str, int] = {}
         self.share: list[float] = []
+        self.block_times: list[tuple[float, int]] = []  # (wall time, height) of each block the soak mined
         self.client_ops = {"setvotechoices": 0, "setaltsignaddr": 0, "refused": 0, "unreachable": 0}
         root = net.root
         self.data_mount, self.replica_mount = root / "vsp" / "data", root / "vsp" / "replica"
         self.faults = Faults(self.vsp, self.data_mount, self.replica_mount, root / "soak" / "vspd.key",
-                             self.clock, progress, self.acknowledged_payfee, self.chain._mining)
+                             self.clock, progress, self.acknowledged_payfee, self.chain._mining,
+                             self.probe_status)
         self.http: aiohttp.ClientSession | None = None
         self.client: VSPClient | None = None
 
@@ -141,7 +144,8 @@ class Soak:
         while True:
             t = time.monotonic()
             try:
-                await self.chain.mine(1)
+                height = await self.chain.mine(1)
+                self.block_times.append((time.time(), height))
                 self.facts.blocks += 1
                 last_block = time.monotonic()
             except RPC_ERRORS as e:
@@ -214,12 +218,21 @@ class Soak:
         self.facts.tickets[bought.hash] = Ticket(bought.hash, "client", fate="client", wallet_paid=True)
         return f"payfee of {bought.hash[:16]}… acknowledged"
 
+    async def look_at_status(self) -> tuple[int, dict]:
+        try:
+            return await self.vsp.status()
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as e:
+            return 0, {"problems": [f"no answer: {type(e).__name__}"]}
+
+    async def probe_status(self, r: FaultRecord) -> None:
+        """One look at /status as a fault takes its part down, as a monitor polling then would see it."""
+        code, body = await self.look_at_status()
+        if code not in (200, 429) and r.detected_at is None:
+            r.detected_at, r.problems = self.clock(), "; ".join(body.get("problems", []))[:400]
+
     async def status_loop(self) -> None:
         while True:
-            try:
-                code, body = await self.vsp.status()
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as e:
-                code, body = 0, {"problems": [f"no answer: {type(e).__name__}"]}
+            code, body = await self.look_at_status()
             if code != 429:
                 self.status_ok = code == 200
                 said = "; ".join(body.get("problems", []))[:400]
@@ -269,6 +282,7 @@ class Soak:
                 if not (t.fate == "missed" and info["status"] == "revoked"):
                     t.fate = info["status"]
                 t.vote_txid = info.get("vote", "")
+                t.spender = info.get("vote") or info.get("revocation") or ""
             path = s.log_path
             try:
                 with open(path, "rb") as f:
@@ -278,8 +292,15 @@ class Soak:
                 continue
             cut = data.rfind(b"\n") + 1
             self.log_offsets[path] = self.log_offsets.get(path, 0) + cut
-            for h in PROCESSED.findall(data[:cut]):
-                self.facts.tickets.setdefault(h.decode(), Ticket(h.decode(), s.name)).wallet_paid = True
+            for stamp, h in PROCESSED.findall(data[:cut]):
+                t = self.facts.tickets.setdefault(h.decode(), Ticket(h.decode(), s.name))
+                if not t.wallet_paid:
+                    t.wallet_paid, t.paid_height = True, height_at(self.block_times, stamp.decode())
+            for stamp, h, what in VSP_ERROR.findall(data[:cut]):
+                t = self.facts.tickets.setdefault(h.decode(), Ticket(h.decode(), s.name))
+                if not t.refused and not t.wallet_paid:
+                    t.refused = f"{stamp.decode()[11:23]} {what.decode(errors='replace').strip()}"
+
 
     async def track_loop(self) -> None:
         while True:
@@ -370,6 +391,12 @@ class Soak:
             bits = bytes.fromhex(await miner.call("existsexpiredtickets", [t.hash for t in revoked]) or "")
             for i, t in enumerate(revoked):
                 t.fate = "expired" if i // 8 < len(bits) and bits[i // 8] >> (i % 8) & 1 else "missed"
+        for t in f.tickets.values():  # a: how late a missed ticket's fee came, against its revocation's height
+            if t.fate == "missed" and t.spender:
+                try:
+                    t.spent_height = (await miner.call("getrawtransaction", t.spender, 1)).get("blockheight")
+                except RPC_ERRORS:
+                    pass
         for t in f.tickets.values():  # c: the vote's bits against the choices last set
             if t.fate == "voted" and t.choices_set is not None and getattr(t, "vote_txid", ""):
                 vote = await miner.call("getrawtransaction", t.vote_txid, 1)

@@ -1,13 +1,16 @@
 """The soak's invariants (issue 21, a–e) over what it gathered from the chain, the wallets and the VSP.
 
-Pure: the soak collects facts into these records; the functions here judge
+Pure (no I/O; the clock only to read a log line's local time): the soak collects facts into these records; the functions here judge
 them and format the end table and the last line. Every violation carries
 its evidence, so the report says what went wrong without reading logs.
 """
 
+import bisect
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from vspd.carrier import REQUIRED_CONFS
 from vspd.chain.params import SIMNET
 
 from .soakplan import VOTER_SIDE
@@ -25,6 +28,12 @@ FDS_MAX = 1000
 # finding read "every voter up" for misses a voter hang 10 s earlier had caused).
 WINDOW_BLOCKS = SIMNET.ticket_maturity + 2
 CALL_SEEN_WITHIN = 5.0  # the soak polls the staker wallets this often: a call is seen up to this late
+# A fee acknowledged at height A is mined at A+1 at the earliest and has its REQUIRED_CONFS-th confirmation
+# at A+REQUIRED_CONFS, when the voters may import the ticket. A missed ticket is revoked in the block after
+# the one its vote belonged in (R-1), chosen by the block before that (R-2), which the voting wallet must
+# already hold the ticket when it sees: A + REQUIRED_CONFS <= R - 3. A fee acknowledged later cannot be
+# voted by any VSP keeping the protocol's fee rule (nor by EXCCoin/vspd or decred/vspd).
+LATE_MARGIN = REQUIRED_CONFS + 3
 
 
 @dataclass
@@ -42,6 +51,16 @@ class Ticket:
     votebits: int | None = None        # the vote's bits as mined
     expected_votebits: int | None = None
     wallet_paid: bool = False  # the wallet says its fee is paid (its log, or the soak client got 200)
+    paid_height: int | None = None   # chain height when the wallet's payfee was first acknowledged
+    spender: str = ""                # the vote or revocation that spent it (the staker wallet's ticketinfo)
+    spent_height: int | None = None  # the height of that vote or revocation
+    refused: str = ""                # the staker wallet's first logged VSP error for it, with its time
+
+    @property
+    def paid_too_late(self) -> bool:
+        """Missed because its fee reached the VSP too late for the fee rule's confirmations."""
+        return (self.fate == "missed" and self.paid_height is not None and self.spent_height is not None
+                and self.paid_height > self.spent_height - LATE_MARGIN)
 
 
 @dataclass
@@ -90,9 +109,10 @@ def voter_down_at(faults: list[FaultRecord], t: float, voters: list[str]) -> lis
 def counts(f: Facts) -> dict[str, int]:
     vsp = [t for t in f.tickets.values() if t.vsp_fee in PAID or t.wallet_paid]
     c = Counter(t.fate for t in vsp)
-    return {"bought": f.bought, "paid": len(vsp), "called": c["voted"] + c["missed"], "voted": c["voted"],
-            "missed": c["missed"], "expired": c["expired"], "revoked": c["revoked"] + c["missed"] + c["expired"],
-            "unpaid": len(f.tickets) - len(vsp)}
+    late = sum(t.paid_too_late for t in vsp)
+    return {"bought": f.bought, "paid": len(vsp), "called": c["voted"] + c["missed"] - late, "voted": c["voted"],
+            "missed": c["missed"] - late, "late": late, "expired": c["expired"],
+            "revoked": c["revoked"] + c["missed"] + c["expired"], "unpaid": len(f.tickets) - len(vsp)}
 
 
 def lost(f: Facts) -> list[str]:
@@ -112,7 +132,7 @@ def lost(f: Facts) -> list[str]:
 def violations(f: Facts, voters: list[str]) -> list[str]:
     out = list(f.extra)
     for t in f.tickets.values():  # a: no miss while a voter was up
-        if t.fate == "missed" and (t.vsp_fee in PAID or t.wallet_paid):
+        if t.fate == "missed" and (t.vsp_fee in PAID or t.wallet_paid) and not t.paid_too_late:
             down = voter_down_at(f.faults, t.called_at, voters) if t.called_at is not None else []
             if len(down) < len(voters):
                 at = f"{t.called_at:.0f} s" if t.called_at is not None else "an unknown time"
@@ -150,6 +170,24 @@ def violations(f: Facts, voters: list[str]) -> list[str]:
         if rate > LOG_RATE_MAX:
             out.append(f"e: {name} logs {rate:.1f} MB/h (bound {LOG_RATE_MAX:.0f})")
     return out
+
+
+def height_at(block_times: list[tuple[float, int]], stamp: str) -> int | None:
+    """The chain height at a wallet log line's time ("2026-12-03 18:51:41.702", local time, as exccwallet logs),
+    from the (wall time, height) of each block the soak mined; None before the first."""
+    try:
+        wall = time.mktime(time.strptime(stamp[:19], "%Y-%m-%d %H:%M:%S")) + float("0" + stamp[19:23])
+    except ValueError:
+        return None
+    i = bisect.bisect_right(block_times, (wall, 1 << 62))
+    return block_times[i - 1][1] if i else None
+
+
+def late_evidence(f: Facts) -> list[str]:
+    """Each miss whose fee the VSP was paid too late to vote, with the wallet's own account of why."""
+    return [f"{t.hash}: fee acknowledged at height {t.paid_height}, revoked at {t.spent_height} "
+            f"(needs {LATE_MARGIN} blocks between); the wallet before that: {t.refused or 'no VSP error logged'}"
+            for t in f.tickets.values() if t.paid_too_late]
 
 
 def _faults_at(faults: list[FaultRecord], t: float | None) -> str:
@@ -205,7 +243,10 @@ def table(f: Facts, voters: list[str]) -> tuple[list[str], int]:
              f"tickets bought      {c['bought']} ({f.buy_errors} purchase calls failed)",
              f"  paid              {c['paid']}   (never paid: {c['unpaid']})",
              f"  called            {c['called']}{share}", f"  voted             {c['voted']}",
-             f"  missed            {c['missed']}", f"  expired           {c['expired']}",
+             f"  missed            {c['missed']}",
+             f"  paid too late     {c['late']}   (missed: fee acknowledged < {LATE_MARGIN} blocks before "
+             "the ticket's revocation, listed below)",
+             f"  expired           {c['expired']}",
              f"  revoked           {c['revoked']}", "faults"]
     by_kind = Counter(r.kind for r in f.faults)
     lines += [f"  {k:24s}{n}" for k, n in sorted(by_kind.items())]
@@ -214,6 +255,10 @@ def table(f: Facts, voters: list[str]) -> tuple[list[str], int]:
         last = f.samples.get(name, [Sample(0, 0, 0)])[-1].rss_kb / 1024 if f.samples.get(name) else 0
         lines.append(f"  {name:18s}{'n/a (short)' if slope is None else f'{slope:+.1f}':>14s}   {fds:7d}   "
                      f"{rate:8.2f}   (RSS now {last:.0f} MB)")
+    late = late_evidence(f)
+    if late:
+        lines.append("paid too late to vote (no violation: the fee rule forbids voting them)")
+        lines += [f"  {x}" for x in late]
     lines.append(f"violations          {len(found)}")
     lines += [f"  {v}" for v in found]
     lines.append(last_line(c["called"], c["voted"], c["missed"], nlost, len(found)))

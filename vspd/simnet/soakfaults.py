@@ -23,6 +23,7 @@ from .deployment import Deployment, VoterSite
 from .soakchecks import FaultRecord
 from .soakplan import Planned
 
+WALLET_ANSWER_WITHIN = 20.0
 DATA_SIZE = "256m"
 REPLICA_SIZE = "256m"
 
@@ -72,10 +73,12 @@ class Faults:
 
     def __init__(self, vsp: Deployment, data_mount: Path, replica_mount: Path, key_copy: Path,
                  clock: Callable[[], float], progress: Callable[[str], None],
-                 before_lost: Callable[[], Awaitable[str]], mining: asyncio.Lock):
+                 before_lost: Callable[[], Awaitable[str]], mining: asyncio.Lock,
+                 probe: Callable[[FaultRecord], Awaitable[None]]):
         self.vsp = vsp
         self.data_mount, self.replica_mount, self.key_copy = data_mount, replica_mount, key_copy
         self.clock, self.progress, self.before_lost, self.mining = clock, progress, before_lost, mining
+        self.probe = probe  # one /status look while the fault is on: a down time shorter than the poll is seen
         self.stopped: list[int] = []  # pids under SIGSTOP, so that the soak can SIGCONT them if cut short
         self.holding = ""  # the target a fault has down on purpose: the supervisor leaves it alone
 
@@ -136,7 +139,17 @@ class Faults:
         await self._hang(self.site(p.target).vspd.pid, p.down)
 
     async def _wallet_hang(self, p: Planned, r: FaultRecord) -> None:
-        await self._hang(self.site(p.target).wallet.child.pid, p.down)
+        v = self.site(p.target)
+        await self._hang(v.wallet.child.pid, p.down)
+        # exccwallet 2.7.6 sometimes never answers getbestblock again after SIGCONT (it still answers
+        # version): the voter's /status names it, and its operator restarts it; so does the soak.
+        try:
+            await asyncio.wait_for(v.wallet.rpc.call("getbestblock"), WALLET_ANSWER_WITHIN)
+        except (asyncio.TimeoutError, NodeUnavailable, RPCError, OSError) as e:
+            r.note = (f"the wallet did not answer getbestblock {WALLET_ANSWER_WITHIN:.0f} s after SIGCONT "
+                      f"({type(e).__name__}); restarted, as its operator would")
+            await v.wallet.child.kill()
+            await self.repair(v)
 
     # -- frontend side -------------------------------------------------------
     async def kill_frontend(self, with_litestream: bool) -> None:
@@ -151,12 +164,14 @@ class Faults:
 
     async def _frontend_kill(self, p: Planned, r: FaultRecord) -> None:
         await self.kill_frontend(with_litestream=False)  # its litestream is left behind, as after a crash
+        await self.probe(r)
         await asyncio.sleep(p.down)
         await self.vsp.frontend.start()
 
     async def _frontend_lost(self, p: Planned, r: FaultRecord) -> None:
         r.note = await self.before_lost()
         await self.kill_frontend(with_litestream=True)
+        await self.probe(r)
         datadir = self.data_mount / "simnet"
         shutil.rmtree(datadir, ignore_errors=True)
         # the new machine, as docs/operator-guide.md says: vspd.conf, certs/ and the key file put back, restore
