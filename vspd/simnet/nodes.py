@@ -21,6 +21,7 @@ from .rpc import JSONRPC
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 90.0
+WALLET_READY = b"wallet ready for general usage"  # exccwallet's rpcsyncer, once per start (and reconnect)
 _MINING_ADDRESS = re.compile(r"Mining address: (S[1-9A-HJ-NP-Za-km-z]{25,40})")
 
 
@@ -167,6 +168,7 @@ class WalletNode(Daemon):
         self.seed, self.passphrase = seed, passphrase
         self.flags = list(flags)
         self.mining_address = ""
+        self.log_mark = 0  # where this start's lines begin in the log (the log is appended to across starts)
 
     @property
     def created(self) -> bool:
@@ -202,13 +204,25 @@ class WalletNode(Daemon):
     async def start(self, wait_synced: bool = True) -> None:
         if not self.created:
             await self.create()
+        self.log_mark = self.log_path.stat().st_size if self.log_path.exists() else 0
         await self._start(f"connect to {self.node.name}")
         if wait_synced:
             await self.wait_synced()
 
+    def says_ready(self) -> bool:
+        """Whether this start's log says the sync is done: the tip is reached before address discovery ends,
+        and a getnewaddress sent during discovery's database update hung a new staker wallet for good."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_mark)
+                return WALLET_READY in f.read()
+        except OSError:
+            return False
+
     async def wait_synced(self, timeout: float = START_TIMEOUT) -> None:
         async def synced() -> bool:
-            return (await self.rpc.call("getbestblock"))["height"] >= await self.node.height()
+            return (self.says_ready() and (await self.rpc.call("getbestblock"))["height"]
+                    >= await self.node.height())
         await wait_until(synced, timeout, f"{self.name} to catch up with {self.node.name}",
                          self.child.check_alive if self.child else lambda: None)
 
