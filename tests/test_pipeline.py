@@ -1,5 +1,6 @@
 """The consistency check of one voter: what is missing is added, what differs is fixed, a page at a time."""
 
+import time
 import asyncio
 from types import SimpleNamespace
 
@@ -157,3 +158,24 @@ async def test_a_fee_refused_because_a_voter_sent_it_first_is_broadcast_not_an_e
         await Pipeline(world.store, node, None, SIMNET)._broadcast_fees(pipeline.PassReport())
         assert node.sent == ["00ff"]
         assert (await world.store.get_ticket(ticket)).fee_tx_status == status
+
+
+async def test_a_paid_ticket_our_node_forgot_is_kept_until_its_quote_expires(world):
+    # soak seed 7: the frontend's exccd restarted with two paid tickets in its mempool; the pass forgot them
+    # as never mined, the tickets were mined a block later, and two acknowledged fees were lost
+    rows = {}
+    for name, status, expires in (("paid", "received", time.time() + 3600), ("unpaid", "none", time.time() + 3600),
+                                  ("stale", "received", time.time() - 1)):
+        voting = Key(SIMNET)
+        tx = make_ticket(voting, Key(SIMNET))
+        ticket = Ticket(hash=tx.txid(), commitment_address="Ss" + "x" * 33, fee_xpub_id=0, fee_address_index=0,
+                        fee_address="", fee_amount=1, fee_expiration=int(expires), confirmed=False,
+                        voting_wif=voting.wif, fee_tx_hex="00ff" if status != "none" else "",
+                        fee_tx_hash="ab" * 32 if status != "none" else "", fee_tx_status=status)
+        await world.store.insert_new_ticket(ticket, lambda xpub, last: (last + 1, f"addr{last + 1}"))
+        rows[name] = ticket.hash
+    report = pipeline.PassReport()
+    await Pipeline(world.store, VanishingFeeNode(ERR_NO_TX_INFO), None, SIMNET)._confirm_tickets(report)
+    assert report.deleted_tickets == 2
+    assert await world.store.get_ticket(rows["paid"]) is not None
+    assert await world.store.get_ticket(rows["unpaid"]) is None and await world.store.get_ticket(rows["stale"]) is None

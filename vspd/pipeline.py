@@ -110,7 +110,13 @@ class Pipeline:
             try:
                 raw = await self.exccd.get_raw_transaction(t.hash)
             except RPCError as e:
-                if e.code == ERR_NO_TX_INFO:
+                if e.code == ERR_NO_TX_INFO and t.fee_tx_status != "none" and time.time() < t.fee_expiration:
+                    # Paid, and our exccd does not know it: its mempool was lost in a restart (the soak's
+                    # exccd restart made the pass forget two acknowledged fees whose tickets were mined a
+                    # block later). An acknowledged fee is kept until its quote expires; by then a ticket
+                    # still never mined is gone for good (a purchase expires in the mempool long before).
+                    log.debug("paid ticket %s not known to our exccd yet: kept", t.hash)
+                elif e.code == ERR_NO_TX_INFO:
                     log.info("ticket %s was never mined: forgetting it", t.hash)
                     await self.store.delete_ticket(t.hash)
                     report.deleted_tickets += 1
