@@ -104,6 +104,20 @@ def test_a_miss_whose_fee_came_too_late_for_the_fee_rule_is_counted_apart_and_ex
     assert violations(f, VOTERS) == [] and counts(f)["late"] == 2
 
 
+def test_a_miss_our_voting_wallets_voted_counts_as_voted_not_mined_and_is_no_violation():
+    # soak seed 7: the miner (the frontend's exccd) restarted as the vote went out, and its peers saw the
+    # next block 2 s late: the votes were cast, and blocks were built without them
+    cast = t("1", fate="missed", spent_height=299, vote_cast="v1 at 20:25:37.928 on block 298")
+    f = facts(cast, t("2", fate="missed", spent_height=299), t("3"))
+    (v,) = violations(f, VOTERS)
+    assert v.startswith("a: missed 2")
+    c = counts(f)
+    assert (c["called"], c["voted"], c["mined"], c["unmined"], c["missed"]) == (3, 2, 1, 1, 1)
+    lines, _ = table(f, VOTERS)
+    assert any("1: revoked at 299; cast by v1 at 20:25:37.928 on block 298" in x for x in lines)
+    assert lines[-1] == last_line(3, 2, 1, 0, 1)
+
+
 def test_a_wallet_log_time_maps_to_the_height_the_chain_had_then():
     at = time.mktime(time.strptime("2026-12-03 18:51:35", "%Y-%m-%d %H:%M:%S"))
     blocks = [(at - 0.3, 307), (at + 0.2, 308), (at + 3.1, 309)]

@@ -31,13 +31,16 @@ from .children import ChildError
 from .network import SimnetVSP
 from .nodes import WalletNode
 from .peers import PeerError, find_peers
-from .soakchecks import RECOVER_WITHIN, Facts, FaultRecord, Sample, Ticket, counts, height_at, table
+from .soakchecks import RECOVER_WITHIN, Facts, FaultRecord, Sample, Ticket, counts, height_at, table, wall_time
 from .soakfaults import DATA_SIZE, REPLICA_SIZE, Faults, mount_tmpfs, unmount
 from .soakplan import KINDS, schedule
 from .vspclient import BadServerSignature, VSPClient
 
 SHORT_MINUTES = 6.0
 PROCESSED = re.compile(rb"^(\S+ \S+) \[INF\] VSPC: successfully processed ([0-9a-f]{64})", re.M)
+VOTING = re.compile(rb"^\S+ (\S+) \[INF\] WLLT: Voting on block \S+ \(height (\d+)\) using ticket ([0-9a-f]{64})",
+                    re.M)
+PUBLISHED = re.compile(rb"^(\S+ \S+) \[INF\] WLLT: Published ticket purchase ([0-9a-f]{64})", re.M)
 VSP_ERROR = re.compile(rb"^(\S+ \S+) \[ERR\] VSPC: ticket ([0-9a-f]{64}): (.{0,300})", re.M)
 ENDED = ("voted", "missed", "revoked", "expired")
 RPC_ERRORS = (NodeUnavailable, RPCError, ChildError, OSError, asyncio.TimeoutError)
@@ -95,6 +98,11 @@ class Soak:
 
     def clock(self) -> float:
         return time.monotonic() - self.t0
+
+    def soak_time(self, stamp: str) -> float | None:
+        """A wallet log line's time on the soak's clock (the one the fault log uses)."""
+        wall = wall_time(stamp)
+        return None if wall is None else wall - (time.time() - self.clock())
 
     def vspd_children(self) -> dict:
         return {"frontend": self.vsp.frontend, **{v.vspd.name: v.vspd for v in self.vsp.voters}}
@@ -159,8 +167,8 @@ class Soak:
         while True:
             try:
                 hashes = await staker.rpc.call("purchaseticket", "default", 0, 1, "", 2)
-                for h in hashes:
-                    self.facts.tickets[h] = Ticket(h, staker.name)
+                for h in hashes:  # the wallet's log may have been read first: keep what it said
+                    self.facts.tickets.setdefault(h, Ticket(h, staker.name))
                 self.facts.bought += len(hashes)
             except RPC_ERRORS:
                 self.facts.buy_errors += 1
@@ -296,6 +304,10 @@ class Soak:
                 t = self.facts.tickets.setdefault(h.decode(), Ticket(h.decode(), s.name))
                 if not t.wallet_paid:
                     t.wallet_paid, t.paid_height = True, height_at(self.block_times, stamp.decode())
+                    t.paid_at = self.soak_time(stamp.decode())
+            for stamp, h in PUBLISHED.findall(data[:cut]):
+                t = self.facts.tickets.setdefault(h.decode(), Ticket(h.decode(), s.name))
+                t.bought_at = self.soak_time(stamp.decode())
             for stamp, h, what in VSP_ERROR.findall(data[:cut]):
                 t = self.facts.tickets.setdefault(h.decode(), Ticket(h.decode(), s.name))
                 if not t.refused and not t.wallet_paid:
@@ -397,6 +409,16 @@ class Soak:
                     t.spent_height = (await miner.call("getrawtransaction", t.spender, 1)).get("blockheight")
                 except RPC_ERRORS:
                     pass
+        missed = {t.hash: t for t in f.tickets.values() if t.fate == "missed"}
+        for v in self.vsp.voters if missed else ():  # a: did our voting wallets cast the missed ones' votes?
+            try:
+                text = v.wallet.log_path.read_bytes()
+            except OSError:
+                continue
+            for at, height, h in VOTING.findall(text):
+                if h.decode() in missed:
+                    t = missed[h.decode()]
+                    t.vote_cast += f"{', ' if t.vote_cast else ''}{v.name} at {at.decode()} on block {height.decode()}"
         for t in f.tickets.values():  # c: the vote's bits against the choices last set
             if t.fate == "voted" and t.choices_set is not None and getattr(t, "vote_txid", ""):
                 vote = await miner.call("getrawtransaction", t.vote_txid, 1)

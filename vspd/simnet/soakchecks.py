@@ -55,6 +55,14 @@ class Ticket:
     spender: str = ""                # the vote or revocation that spent it (the staker wallet's ticketinfo)
     spent_height: int | None = None  # the height of that vote or revocation
     refused: str = ""                # the staker wallet's first logged VSP error for it, with its time
+    vote_cast: str = ""              # for a miss: which voting wallets cast its vote, when, on which block
+    bought_at: float | None = None   # soak seconds of the staker wallet's "Published ticket purchase" line
+    paid_at: float | None = None     # soak seconds of its first "successfully processed" line
+
+    @property
+    def vote_not_mined(self) -> bool:
+        """Missed though our voting wallets cast its vote: the miner built the block without it."""
+        return self.fate == "missed" and bool(self.vote_cast) and not self.paid_too_late
 
     @property
     def paid_too_late(self) -> bool:
@@ -110,8 +118,10 @@ def counts(f: Facts) -> dict[str, int]:
     vsp = [t for t in f.tickets.values() if t.vsp_fee in PAID or t.wallet_paid]
     c = Counter(t.fate for t in vsp)
     late = sum(t.paid_too_late for t in vsp)
-    return {"bought": f.bought, "paid": len(vsp), "called": c["voted"] + c["missed"] - late, "voted": c["voted"],
-            "missed": c["missed"] - late, "late": late, "expired": c["expired"],
+    unmined = sum(t.vote_not_mined for t in vsp)
+    return {"bought": f.bought, "paid": len(vsp), "called": c["voted"] + c["missed"] - late,
+            "voted": c["voted"] + unmined, "mined": c["voted"], "unmined": unmined,
+            "missed": c["missed"] - late - unmined, "late": late, "expired": c["expired"],
             "revoked": c["revoked"] + c["missed"] + c["expired"], "unpaid": len(f.tickets) - len(vsp)}
 
 
@@ -132,7 +142,8 @@ def lost(f: Facts) -> list[str]:
 def violations(f: Facts, voters: list[str]) -> list[str]:
     out = list(f.extra)
     for t in f.tickets.values():  # a: no miss while a voter was up
-        if t.fate == "missed" and (t.vsp_fee in PAID or t.wallet_paid) and not t.paid_too_late:
+        if t.fate == "missed" and (t.vsp_fee in PAID or t.wallet_paid) and not t.paid_too_late \
+                and not t.vote_not_mined:
             down = voter_down_at(f.faults, t.called_at, voters) if t.called_at is not None else []
             if len(down) < len(voters):
                 at = f"{t.called_at:.0f} s" if t.called_at is not None else "an unknown time"
@@ -172,22 +183,46 @@ def violations(f: Facts, voters: list[str]) -> list[str]:
     return out
 
 
-def height_at(block_times: list[tuple[float, int]], stamp: str) -> int | None:
-    """The chain height at a wallet log line's time ("2026-12-03 18:51:41.702", local time, as exccwallet logs),
-    from the (wall time, height) of each block the soak mined; None before the first."""
+def wall_time(stamp: str) -> float | None:
+    """A wallet log line's time ("2026-12-03 18:51:41.702", local time, as exccwallet logs) as a Unix time."""
     try:
-        wall = time.mktime(time.strptime(stamp[:19], "%Y-%m-%d %H:%M:%S")) + float("0" + stamp[19:23])
+        return time.mktime(time.strptime(stamp[:19], "%Y-%m-%d %H:%M:%S")) + float("0" + stamp[19:23])
     except ValueError:
+        return None
+
+
+def height_at(block_times: list[tuple[float, int]], stamp: str) -> int | None:
+    """The chain height at a wallet log line's time, from the (wall time, height) of each block the soak
+    mined; None before the first."""
+    wall = wall_time(stamp)
+    if wall is None:
         return None
     i = bisect.bisect_right(block_times, (wall, 1 << 62))
     return block_times[i - 1][1] if i else None
 
 
+def unmined_evidence(f: Facts) -> list[str]:
+    """Each miss whose vote our voting wallets cast, with when and on which block."""
+    return [f"{t.hash}: revoked at {t.spent_height}; cast by {t.vote_cast}" for t in f.tickets.values()
+            if t.vote_not_mined and (t.vsp_fee in PAID or t.wallet_paid)]
+
+
 def late_evidence(f: Facts) -> list[str]:
     """Each miss whose fee the VSP was paid too late to vote, with the wallet's own account of why."""
-    return [f"{t.hash}: fee acknowledged at height {t.paid_height}, revoked at {t.spent_height} "
-            f"(needs {LATE_MARGIN} blocks between); the wallet before that: {t.refused or 'no VSP error logged'}"
-            for t in f.tickets.values() if t.paid_too_late]
+    out = []
+    for t in f.tickets.values():
+        if not t.paid_too_late:
+            continue
+        span = ""
+        if t.bought_at is not None and t.paid_at is not None:
+            on = [f"{r.kind}@{r.target} ({r.start:.0f}-{'?' if r.end is None else f'{r.end:.0f}'} s)"
+                  for r in f.faults if r.start <= t.paid_at and (r.end is None or r.end + 2 >= t.bought_at)]
+            span = (f"; bought at {t.bought_at:.0f} s, paid at {t.paid_at:.0f} s, "
+                    f"faults between: {', '.join(on) or 'none'}")
+        out.append(f"{t.hash}: fee acknowledged at height {t.paid_height}, revoked at {t.spent_height} "
+                   f"(needs {LATE_MARGIN} blocks between){span}; the wallet's first VSP error: "
+                   f"{t.refused or 'none logged with the ticket'}")
+    return out
 
 
 def _faults_at(faults: list[FaultRecord], t: float | None) -> str:
@@ -242,8 +277,10 @@ def table(f: Facts, voters: list[str]) -> tuple[list[str], int]:
     lines = [f"duration            {f.seconds / 60:.1f} min", f"blocks              {f.blocks}",
              f"tickets bought      {c['bought']} ({f.buy_errors} purchase calls failed)",
              f"  paid              {c['paid']}   (never paid: {c['unpaid']})",
-             f"  called            {c['called']}{share}", f"  voted             {c['voted']}",
-             f"  missed            {c['missed']}",
+             f"  called            {c['called']}{share}",
+             f"  voted             {c['voted']}   ({c['mined']} mined; {c['unmined']} cast by our voting wallets "
+             "but left out of the block, listed below)",
+             f"  missed            {c['missed']}   (no voting wallet of ours cast the vote)",
              f"  paid too late     {c['late']}   (missed: fee acknowledged < {LATE_MARGIN} blocks before "
              "the ticket's revocation, listed below)",
              f"  expired           {c['expired']}",
@@ -255,6 +292,10 @@ def table(f: Facts, voters: list[str]) -> tuple[list[str], int]:
         last = f.samples.get(name, [Sample(0, 0, 0)])[-1].rss_kb / 1024 if f.samples.get(name) else 0
         lines.append(f"  {name:18s}{'n/a (short)' if slope is None else f'{slope:+.1f}':>14s}   {fds:7d}   "
                      f"{rate:8.2f}   (RSS now {last:.0f} MB)")
+    unmined = unmined_evidence(f)
+    if unmined:
+        lines.append("votes cast but not mined (no violation: the miner built the block without them)")
+        lines += [f"  {x}" for x in unmined]
     late = late_evidence(f)
     if late:
         lines.append("paid too late to vote (no violation: the fee rule forbids voting them)")
