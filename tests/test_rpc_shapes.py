@@ -76,10 +76,12 @@ async def ticket_calls(r: Recorder, chain: FakeChain, node: FakeExccd) -> None:
     await r.call("exccd sendrawtransaction duplicate mined", e, "sendrawtransaction", signed, False)
 
     shown = (REDACTED, "imported", False, 0)
+    await r.call("exccwallet gettransaction none", w, "gettransaction", ours)
     await r.call("exccwallet importprivkey", w, "importprivkey", voting.wif, "imported", False, 0, shown=shown)
     await r.call("exccwallet importprivkey again", w, "importprivkey", voting.wif, "imported", False, 0, shown=shown)
     await r.call("exccwallet addtransaction", w, "addtransaction", mined["blockhash"], mined["hex"])
     await r.call("exccwallet addtransaction again", w, "addtransaction", mined["blockhash"], mined["hex"])
+    await r.call("exccwallet gettransaction ticket", w, "gettransaction", ours)
     await r.call("exccwallet setvotechoice", w, "setvotechoice", "someagenda", "yes", ours)
     await ticketinfo_entry(r, "exccwallet ticketinfo immature", w, height, ticket=ours)
     await r.call("exccwallet ticketinfo none", w, "ticketinfo", height + 100_000)

@@ -44,7 +44,7 @@ async def import_ticket(wallet: ExccWallet, ticket_hash: str, ticket_hex: str, b
     """
     if await wallet.best_height() < block_height:
         return None
-    known = any(t.hash == ticket_hash for t in await wallet.tickets(block_height))
+    known = await wallet.has_transaction(ticket_hash)  # not ticketinfo: it can hang the wallet (exccwallet.py)
     if not known:
         await wallet.import_key(voting_wif)
         await wallet.add_transaction(block_hash, ticket_hex)

@@ -7,6 +7,7 @@ is "unspent" (one block after exccd calls it live), empty fields are left
 out, and `setvotechoice` fails with "no agendas to set for this network".
 """
 
+import asyncio
 from dataclasses import dataclass, field
 
 from vspd.chain import tx as txmod
@@ -15,6 +16,9 @@ from vspd.chain.params import COIN
 
 from .exccd import FakeChain
 from .jsonrpc import FakeJSONRPCServer, RPCFail, version_entry
+
+
+WRITES = ("importprivkey", "addtransaction", "setvotechoice")
 
 
 @dataclass
@@ -41,12 +45,35 @@ class FakeWallet(FakeJSONRPCServer):
         self.keys: set[str] = set()
         self.tickets: dict[str, WalletTicket] = {}
         self.api_version = (8, 9, 0)
+        # exccwallet's bbolt hang (rpcclient/exccwallet.py): a write while a ticketinfo reads hangs the
+        # wallet for good when the write grows the file. `ticketinfo_seconds` > 0 makes every such write do so.
+        self.ticketinfo_seconds = 0.0
+        self._reading = 0
+        self.hung = False
+        self._stopped = asyncio.Event()  # a hung call ends only with the fake
+
+    async def stop(self) -> None:
+        self._stopped.set()
+        await super().stop()
 
     @property
     def height(self) -> int:
         return self.chain.height - self.lag
 
     async def dispatch(self, ws, method: str, params: list):
+        if self.hung:
+            await self._stopped.wait()  # answers nothing, ever: the client's timeout ends the call
+        if method in WRITES and self._reading:
+            self.hung = True
+            await self._stopped.wait()
+        if method == "ticketinfo" and self.ticketinfo_seconds:
+            self._reading += 1
+            try:
+                await asyncio.sleep(self.ticketinfo_seconds)
+            finally:
+                self._reading -= 1
+            if self.hung:
+                await self._stopped.wait()
         if method == "version":  # in RPC mode, exccd's two entries too; there is no "exccwallet" entry
             return {"exccd": version_entry(2, 7, 6, "release.local"), "exccdjsonrpcapi": version_entry(7, 0, 0),
                     "exccwalletjsonrpcapi": version_entry(*self.api_version)}
@@ -71,6 +98,11 @@ class FakeWallet(FakeJSONRPCServer):
             return None
         if method == "setvotechoice":
             raise RPCFail(-4, "no agendas to set for this network")
+        if method == "gettransaction":
+            t = self.tickets.get(params[0])
+            if t is None:
+                raise RPCFail(-5, "no information for transaction")
+            return self._transaction(t)
         if method == "ticketinfo":
             start = int(params[0]) if params else 0
             return [self._info(t) for t in self.tickets.values() if t.block_height >= start]
@@ -88,6 +120,18 @@ class FakeWallet(FakeJSONRPCServer):
         if self.height - t.block_height > self.chain.net.ticket_maturity:  # the wallet's count: one past exccd's
             return "unspent", ""
         return "immature", ""
+
+    def _transaction(self, t: WalletTicket) -> dict:
+        """A gettransaction answer for a ticket the voter added (a receive of its voting output)."""
+        ticket = txmod.from_hex(t.tx_hex)
+        value = ticket.outputs[0].value / COIN
+        return {"amount": value, "confirmations": max(0, self.height - t.block_height + 1),
+                "blockhash": self.chain.block_hash(t.block_height), "blockindex": 0,
+                "blocktime": self.chain.block_time(t.block_height), "txid": t.hash, "walletconflicts": [],
+                "time": self.chain.block_time(t.block_height), "timereceived": self.chain.block_time(t.block_height),
+                "details": [{"account": "imported", "address": str(txmod.voting_address(ticket, self.chain.net)),
+                             "amount": value, "category": "receive", "vout": 0}],
+                "hex": t.tx_hex, "type": ""}
 
     def _info(self, t: WalletTicket) -> dict:
         """A ticketinfo entry: blockhash, vote, revocation and choices only when there is one."""

@@ -29,6 +29,7 @@ class FakeJSONRPCServer:
         self.calls: list[str] = []
         self.paused = False
         self.refuse = False  # answer every upgrade with 401, as if down for auth
+        self.answer_concurrently = False  # one request at a time per socket unless a test asks otherwise
         tmp = Path(tempfile.mkdtemp(prefix=f"{self.name}-"))
         cert, key = self_signed(self.name, ["127.0.0.1", "localhost"])
         self.cert_path, self.key_path = tmp / "rpc.cert", tmp / "rpc.key"
@@ -67,13 +68,24 @@ class FakeJSONRPCServer:
         await ws.prepare(request)
         self.sockets.add(ws)
         try:
-            async for msg in ws:
-                if msg.type == WSMsgType.TEXT:
-                    await ws.send_str(json.dumps(await self._answer(ws, json.loads(msg.data))))
+            async with asyncio.TaskGroup() as answers:
+                async for msg in ws:
+                    if msg.type != WSMsgType.TEXT:
+                        continue
+                    if self.answer_concurrently:  # as exccd and exccwallet do: a goroutine per request
+                        answers.create_task(self._reply(ws, json.loads(msg.data)))
+                    else:
+                        await self._reply(ws, json.loads(msg.data))
         finally:
             self.sockets.discard(ws)
             self.closed(ws)
         return ws
+
+    async def _reply(self, ws, req: dict) -> None:
+        try:
+            await ws.send_str(json.dumps(await self._answer(ws, req)))
+        except ConnectionResetError:
+            pass  # the client went away meanwhile
 
     def closed(self, ws) -> None:
         pass

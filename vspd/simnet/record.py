@@ -68,10 +68,12 @@ SITUATIONS = {
     "exccwallet getcurrentnet": "getcurrentnet",
     "exccwallet walletinfo": "walletinfo of a voting wallet",
     "exccwallet getbestblock": "getbestblock",
+    "exccwallet gettransaction none": "gettransaction of a ticket the wallet does not hold (before the add)",
     "exccwallet importprivkey": "importprivkey of a new voting key, as the voter calls it",
     "exccwallet importprivkey again": "importprivkey of a key the wallet has",
     "exccwallet addtransaction": "addtransaction of a mined ticket the wallet does not know",
     "exccwallet addtransaction again": "addtransaction of a ticket the wallet has",
+    "exccwallet gettransaction ticket": "gettransaction of a ticket the wallet holds (after the add)",
     "exccwallet setvotechoice": "setvotechoice of a ticket (EXCC has no agendas)",
     "exccwallet ticketinfo immature": "ticketinfo, the entry of an immature ticket",
     "exccwallet ticketinfo live": "ticketinfo, the entry of a live ticket",
@@ -229,10 +231,12 @@ async def _tickets_and_transactions(r: Recorder, net: SimnetVSP) -> None:
     voting_address = mined["vout"][0]["scriptPubKey"]["addresses"][0]
     wif = await net.staker.rpc.call("dumpprivkey", voting_address)
     shown = (REDACTED, "imported", False, 0)
+    await r.call("exccwallet gettransaction none", w, "gettransaction", ours)
     await r.call("exccwallet importprivkey", w, "importprivkey", wif, "imported", False, 0, shown=shown)
     await r.call("exccwallet importprivkey again", w, "importprivkey", wif, "imported", False, 0, shown=shown)
     await r.call("exccwallet addtransaction", w, "addtransaction", mined["blockhash"], mined["hex"])
     await r.call("exccwallet addtransaction again", w, "addtransaction", mined["blockhash"], mined["hex"])
+    await r.call("exccwallet gettransaction ticket", w, "gettransaction", ours)
     await r.call("exccwallet setvotechoice", w, "setvotechoice", "someagenda", "yes", ours)
     await ticketinfo_entry(r, "exccwallet ticketinfo immature", w, mined["blockheight"], ticket=ours)
     await r.call("exccwallet ticketinfo none", w, "ticketinfo", mined["blockheight"] + 100_000)
