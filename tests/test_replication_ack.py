@@ -151,3 +151,26 @@ async def test_a_litestream_left_by_kill_9_is_stopped_on_start(tmp_path):
             assert nt.reply.status == 200, nt.reply.json
     finally:
         await net.close()
+
+
+async def test_an_idle_replica_outage_reaches_status_without_a_registration(tmp_path):
+    """Nothing to replicate, replica away: the frontend's probe write finds it, and finds it back."""
+    net = await Network.create(tmp_path, nvoters=1, extra_args=[SLOW_STREAM, "--healthinterval=0.5",
+                                                                "--backupackwait=2"])
+    replica = tmp_path / "replica" / "simnet"
+    try:
+        await net.start_frontend(wait_healthy=1)
+        async with aiohttp.ClientSession() as http:
+            await wait_status_ok(http, net, 30, "a healthy start")
+            shutil.move(replica, tmp_path / "replica-away")
+            replica.write_text("not a folder")
+
+            async def reported():
+                code, body = await status(http, net)
+                return code == 503 and any("backup replica is unreachable" in p for p in body["problems"])
+            await wait_for(reported, 20, "/status to report the replica away, no registration made")
+            os.unlink(replica)
+            shutil.move(tmp_path / "replica-away", replica)
+            await wait_status_ok(http, net, 30, "/status back to 200 after the replica returned")
+    finally:
+        await net.close()
