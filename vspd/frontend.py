@@ -190,6 +190,12 @@ class Frontend:
                                             and not replicator.behind):
             return
         try:
+            await store.check_space()
+        except OSError:
+            return
+        if store.space_problem() is not None:  # no probe into a full disk: /status says that, and a failed
+            return                             # probe write would put its own words in place of it
+        try:
             await store.set_state("replica_probe", int(time.time()))
         except StoreError as e:
             log.debug("no replica probe: the database refuses writes: %s", e)  # /status says so

@@ -265,7 +265,12 @@ async def _more(items: list, than: int) -> bool:
 
 async def _mined(e: WSRPCClient, txids: list[str]) -> bool:
     for txid in txids:
-        if not (await e.call("getrawtransaction", txid, 1)).get("blockhash"):
+        try:
+            if not (await e.call("getrawtransaction", txid, 1)).get("blockhash"):
+                return False
+        except RPCError as err:  # "transaction index: index not synced" for a moment after a block
+            if "index not synced" not in err.message:
+                raise
             return False
     return True
 
