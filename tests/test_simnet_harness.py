@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from vspd.simnet import main as cli
+from vspd.simnet import stateroot
 from vspd.simnet import peers
 
 SENTINEL = bytes.fromhex("3077af0c9274080241e1c107e6d618e6")
@@ -110,17 +111,17 @@ def _alive(pid: int) -> bool:
 
 def test_state_folder_is_never_one_it_did_not_make(tmp_path):
     mine = tmp_path / "mine"
-    cli.prepare_root(mine, keep=False)
+    stateroot.prepare_root(mine, keep=False)
     (mine / "chain").mkdir()
-    cli.prepare_root(mine, keep=True)
+    stateroot.prepare_root(mine, keep=True)
     assert (mine / "chain").exists()  # kept
-    cli.prepare_root(mine, keep=False)
-    assert not (mine / "chain").exists() and (mine / cli.MARKER).exists()  # wiped, marked again
+    stateroot.prepare_root(mine, keep=False)
+    assert not (mine / "chain").exists() and (mine / stateroot.MARKER).exists()  # wiped, marked again
     foreign = tmp_path / "home"
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("years of work")
     with pytest.raises(SystemExit, match="was not made by vspd-simnet"):
-        cli.prepare_root(foreign, keep=False)
+        stateroot.prepare_root(foreign, keep=False)
     assert (foreign / "thesis.tex").read_text() == "years of work"
 
 
@@ -159,12 +160,12 @@ def test_a_second_start_refuses_and_leaves_the_running_ones_folder(tmp_path):
             assert r.returncode != 0 and r.stdout == ""
             assert r.stderr.count("\n") == 1 and f"vspd-simnet (pid {os.getpid()}) is using {root}" in r.stderr, \
                 r.stderr
-        assert (root / "chain").is_dir() and (root / cli.MARKER).exists()
+        assert (root / "chain").is_dir() and (root / stateroot.MARKER).exists()
     finally:
         lock.release()
     lock = cli.claim_root(root, keep=False)  # once the first is gone, the next one may start (and wipe)
     lock.release()
-    assert not (root / "chain").exists() and (root / cli.MARKER).exists()
+    assert not (root / "chain").exists() and (root / stateroot.MARKER).exists()
 
 
 def test_keep_keeps_the_site_port_and_the_passwords_handed_out(tmp_path):
@@ -179,12 +180,12 @@ def test_keep_keeps_the_site_port_and_the_passwords_handed_out(tmp_path):
         net = SimnetVSP(binaries, root, progress=lambda _: None)
         return net.vsp.url, net.vsp.adminpass, net.staker.rpc_address, net.staker.user, net.staker.password
 
-    cli.prepare_root(root, keep=False)
+    stateroot.prepare_root(root, keep=False)
     first = handed_out()
-    cli.prepare_root(root, keep=True)
+    stateroot.prepare_root(root, keep=True)
     assert handed_out() == first
     assert oct((root / "kept.json").stat().st_mode & 0o777) == "0o600"  # it holds passwords
-    cli.prepare_root(root, keep=False)  # a fresh network: fresh ports and passwords
+    stateroot.prepare_root(root, keep=False)  # a fresh network: fresh ports and passwords
     fresh = handed_out()
     assert fresh[1] != first[1] and fresh[4] != first[4]
 

@@ -17,7 +17,7 @@ from rpcclient.errors import RPCError
 from vspclient import VSPClient
 from vspd.chain import wif as wifmod
 from vspd.chain.params import SIMNET
-from vspd.simnet.main import prepare_root
+from vspd.simnet.stateroot import prepare_root
 from vspd.simnet.network import SimnetVSP
 from vspd.simnet.nodes import wait_until
 from vspd.simnet.peers import PeerError, find_peers

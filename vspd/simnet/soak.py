@@ -35,6 +35,7 @@ from .peers import PeerError, find_peers
 from .soakchecks import RECOVER_WITHIN, Facts, FaultRecord, Sample, Ticket, counts, height_at, table, wall_time
 from .soakfaults import DATA_SIZE, REPLICA_SIZE, Faults, mount_tmpfs, unmount
 from .soakplan import KINDS, schedule
+from .stateroot import default_root, prepare_root
 from .vspclient import BadServerSignature, VSPClient
 
 SHORT_MINUTES = 6.0
@@ -63,7 +64,6 @@ def progress(line: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .main import default_root
     p = argparse.ArgumentParser(prog="vspd-simnet soak", description="A chaos soak of this VSP on the real "
                                 "exccd and exccwallet: load, random faults from a seed, invariants checked.")
     p.add_argument("--minutes", type=float, default=60.0, help="minutes of load and faults (default %(default)s)")
@@ -510,7 +510,6 @@ async def fund(net: SimnetVSP, stakers: list[WalletNode], outputs: int = 25, coi
 
 
 async def run(args: argparse.Namespace) -> int:
-    from .main import prepare_root
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
