@@ -44,6 +44,19 @@ async def wait_status_ok(http: aiohttp.ClientSession, net: Network, seconds: flo
     await wait_for(ok, seconds, what, interval=0.5)
 
 
+def take_replica_away(tmp_path: Path) -> None:
+    """The replica's disk goes away: even root cannot write under a path that is now a file."""
+    replica = tmp_path / "replica" / "simnet"
+    shutil.move(replica, tmp_path / "replica-away")
+    replica.write_text("not a folder")
+
+
+def bring_replica_back(tmp_path: Path) -> None:
+    replica = tmp_path / "replica" / "simnet"
+    os.unlink(replica)
+    shutil.move(tmp_path / "replica-away", replica)
+
+
 async def test_answer_is_sent_only_once_the_replica_holds_it(tmp_path):
     net = await Network.create(tmp_path, nvoters=1, extra_args=[SLOW_STREAM, "--healthinterval=0.3"])
     try:
@@ -86,7 +99,6 @@ async def test_answer_is_sent_only_once_the_replica_holds_it(tmp_path):
 async def test_unreachable_replica_turns_intake_off_and_back_on(tmp_path):
     net = await Network.create(tmp_path, nvoters=1, extra_args=[SLOW_STREAM, "--healthinterval=0.3",
                                                                 "--backupackwait=2"])
-    replica = tmp_path / "replica" / "simnet"
     try:
         await net.start_frontend(wait_healthy=1)
         async with aiohttp.ClientSession() as http:
@@ -94,9 +106,7 @@ async def test_unreachable_replica_turns_intake_off_and_back_on(tmp_path):
             await client.vspinfo()
             ok = await quote_new_ticket(client, net.chain)
             assert ok.reply.status == 200, ok.reply.json
-            # the replica's disk goes away: even root cannot write under a path that is now a file
-            shutil.move(replica, tmp_path / "replica-away")
-            replica.write_text("not a folder")
+            take_replica_away(tmp_path)
             fee = make_fee_tx(address.decode(ok.reply.json["feeaddress"], SIMNET), ok.reply.json["feeamount"])
             p = await client.payfee(ok.commitment.secret, ok.hash, fee.serialize().hex(), ok.voting.wif)
             assert p.status == 400 and p.code == VSP_CLOSED and "replica" in p.json["message"], p.json
@@ -114,8 +124,7 @@ async def test_unreachable_replica_turns_intake_off_and_back_on(tmp_path):
             backup = await admin_backup(http, net)
             assert backup["behind"], backup
 
-            os.unlink(replica)  # the replica returns
-            shutil.move(tmp_path / "replica-away", replica)
+            bring_replica_back(tmp_path)
             await wait_status_ok(http, net, 30, "intake back on after the replica returned")
             back = await quote_new_ticket(client, net.chain)
             assert back.reply.status == 200, back.reply.json
@@ -157,20 +166,17 @@ async def test_an_idle_replica_outage_reaches_status_without_a_registration(tmp_
     """Nothing to replicate, replica away: the frontend's probe write finds it, and finds it back."""
     net = await Network.create(tmp_path, nvoters=1, extra_args=[SLOW_STREAM, "--healthinterval=0.5",
                                                                 "--backupackwait=2"])
-    replica = tmp_path / "replica" / "simnet"
     try:
         await net.start_frontend(wait_healthy=1)
         async with aiohttp.ClientSession() as http:
             await wait_status_ok(http, net, 30, "a healthy start")
-            shutil.move(replica, tmp_path / "replica-away")
-            replica.write_text("not a folder")
+            take_replica_away(tmp_path)
 
             async def reported():
                 code, body = await status(http, net)
                 return code == 503 and any("backup replica is unreachable" in p for p in body["problems"])
             await wait_for(reported, 20, "/status to report the replica away, no registration made")
-            os.unlink(replica)
-            shutil.move(tmp_path / "replica-away", replica)
+            bring_replica_back(tmp_path)
             await wait_status_ok(http, net, 30, "/status back to 200 after the replica returned")
     finally:
         await net.close()

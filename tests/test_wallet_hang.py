@@ -9,18 +9,22 @@ hangs the same way; the voter must never bring a write beside its own
 """
 
 import asyncio
+from contextlib import asynccontextmanager
 
 import pytest
 
 from chainbuilders import Key, make_ticket
 from fakes.exccd import FakeChain
 from fakes.exccwallet import FakeWallet
+from rpcclient.errors import NodeUnavailable
 from rpcclient.exccwallet import ExccWallet
 from vspd.carrier import import_ticket
 from vspd.chain.params import SIMNET
 
 
-async def hanging_wallet(read_seconds: float = 0.3) -> tuple[FakeChain, FakeWallet, ExccWallet, asyncio.Task]:
+@asynccontextmanager
+async def hanging_wallet(read_seconds: float = 0.3):
+    """A fake wallet that answers concurrently and hangs as exccwallet does, with a connected client."""
     chain = FakeChain(SIMNET)
     fake = FakeWallet(chain)
     fake.answer_concurrently = True
@@ -28,14 +32,13 @@ async def hanging_wallet(read_seconds: float = 0.3) -> tuple[FakeChain, FakeWall
     await fake.start()
     client = ExccWallet(SIMNET, "127.0.0.1", fake.port, fake.user, fake.password, fake.cert_pem, timeout=3.0)
     task = asyncio.create_task(client.run())
-    assert await client.wait_connected(5)
-    return chain, fake, client, task
-
-
-async def close(fake: FakeWallet, task: asyncio.Task) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    await fake.stop()
+    try:
+        assert await client.wait_connected(5)
+        yield chain, fake, client
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await fake.stop()
 
 
 def mined_ticket(chain: FakeChain) -> tuple[str, str, Key]:
@@ -47,8 +50,7 @@ def mined_ticket(chain: FakeChain) -> tuple[str, str, Key]:
 
 async def test_imports_side_by_side_do_not_hang_the_wallet():
     """The carrier and AddTicket import at once: on the old code each import read ticketinfo first."""
-    chain, fake, client, task = await hanging_wallet()
-    try:
+    async with hanging_wallet() as (chain, fake, client):
         tickets = [mined_ticket(chain) for _ in range(6)]
         height = chain.height - 3
         results = await asyncio.gather(*(import_ticket(client, h, hx, chain.block_hash(height), height, k.wif, {})
@@ -59,13 +61,10 @@ async def test_imports_side_by_side_do_not_hang_the_wallet():
                                     tickets[0][2].wif, {})
         assert again is True  # known through gettransaction
         assert "ticketinfo" not in fake.calls
-    finally:
-        await close(fake, task)
 
 
 async def test_a_write_waits_for_our_own_ticketinfo():
-    chain, fake, client, task = await hanging_wallet()
-    try:
+    async with hanging_wallet() as (chain, fake, client):
         h, hx, voting = mined_ticket(chain)
         listing = asyncio.create_task(client.tickets(0))
         await asyncio.sleep(0.05)  # the listing is reading now
@@ -73,21 +72,16 @@ async def test_a_write_waits_for_our_own_ticketinfo():
         await client.add_transaction(chain.block_hash(chain.height - 3), hx)
         assert await listing == [] and not fake.hung
         assert [t.hash for t in await client.tickets(0)] == [h]
-    finally:
-        await close(fake, task)
 
 
 async def test_the_fake_does_hang_as_the_wallet_does():
     """The model the two tests above rely on: a write beside a ticketinfo hangs it (raw calls, no gate)."""
-    chain, fake, client, task = await hanging_wallet()
-    try:
+    async with hanging_wallet() as (chain, fake, client):
         _, _, voting = mined_ticket(chain)
         listing = asyncio.create_task(client.rpc.call("ticketinfo", 0))
         await asyncio.sleep(0.05)
-        with pytest.raises(Exception):
+        with pytest.raises(NodeUnavailable):
             await client.rpc.call("importprivkey", voting.wif, "imported", False, 0)
         assert fake.hung
         listing.cancel()
         await asyncio.gather(listing, return_exceptions=True)
-    finally:
-        await close(fake, task)

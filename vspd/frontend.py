@@ -190,7 +190,7 @@ class Frontend:
                                             and not replicator.behind):
             return
         try:
-            await store.check_space()
+            await store.check_space()  # afresh: _watch_disk's last reading may predate a fill
         except OSError:
             return
         if store.space_problem() is not None:  # no probe into a full disk: /status says that, and a failed
