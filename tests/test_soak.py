@@ -1,12 +1,18 @@
-"""The soak's pure parts: the schedule from a seed, the invariant checks on crafted facts, the last line."""
+"""The soak's own parts: the schedule from a seed, the invariant checks on crafted facts, the last line, and
+the staker-wallet watch on fakes."""
 
+import asyncio
+import contextlib
 import os
 import re
 import shutil
+import signal
 import time
+from pathlib import Path
 
 import pytest
 
+from vspd.simnet import soak as soakmod
 from vspd.simnet.soakchecks import (Facts, FaultRecord, Sample, Ticket, counts, height_at, last_line, lost,
                                     slope_mb_per_hour, table, violations)
 from vspd.simnet.soakfaults import fill, mount_tmpfs, unmount
@@ -199,3 +205,93 @@ def test_the_disk_filler_fills_to_enospc_without_raising_and_its_removal_frees_t
         assert shutil.disk_usage(tmp_path / "small").free > 1_000_000
     finally:
         unmount(tmp_path / "small")
+
+
+class FakeStakerRPC:
+    """A staker wallet's RPC: hung (every call times out) until it is started again, then at the tip."""
+
+    def __init__(self, node: "FakeStaker"):
+        self.node = node
+
+    async def call(self, method: str, *params, timeout=None):
+        assert method == "getbestblock"
+        if self.node.hung:
+            raise asyncio.TimeoutError()
+        return {"height": self.node.tip - self.node.behind}
+
+
+class FakeChild:
+    def __init__(self):
+        self.signals: list[int] = []
+
+    async def stop(self, timeout: float = 30.0, sig: int = signal.SIGTERM):
+        self.signals.append(sig)
+
+
+class FakeStaker:
+    def __init__(self, hung: bool, behind: int = 0):
+        self.name, self.log_path = "staker2", Path("/nonexistent/staker2.log")
+        self.hung, self.behind, self.tip, self.starts = hung, behind, 500, 0
+        self.child, self.rpc = FakeChild(), FakeStakerRPC(self)
+
+    async def start(self):
+        self.starts += 1
+        self.hung = False
+        self.behind = 0
+
+
+class FakeChain:
+    def __init__(self, staker: FakeStaker, miner_up: bool = True):
+        self.staker, self.miner_up = staker, miner_up
+
+    async def height(self) -> int:
+        if not self.miner_up:
+            raise OSError("connection refused")
+        return self.staker.tip
+
+
+async def watch(staker: FakeStaker, seconds: float, miner_up: bool = True) -> Facts:
+    """Soak.staker_watch over `seconds` of a fake clock (a poll every 5 s), with fakes around it."""
+    soak = object.__new__(soakmod.Soak)
+    now = [0.0]
+    soak.clock = lambda: now[0]
+    soak.chain, soak.facts = FakeChain(staker, miner_up), Facts()
+    soak.apart = {staker.name: asyncio.Lock()}
+    real_sleep = asyncio.sleep
+
+    async def sleep(dt):
+        now[0] += soakmod.STAKER_POLL
+        if now[0] > seconds:
+            raise asyncio.CancelledError()
+        await real_sleep(0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(soakmod.asyncio, "sleep", sleep)
+        with contextlib.suppress(asyncio.CancelledError):
+            await soak.staker_watch(staker)
+    return soak.facts
+
+
+async def test_a_staker_wallet_hung_for_a_minute_is_dumped_and_restarted_once():
+    staker = FakeStaker(hung=True)
+    facts = await watch(staker, 300)
+    assert staker.starts == 1 and staker.child.signals == [signal.SIGQUIT]
+    assert len(facts.staker_restarts) == 1 and "staker2" in facts.staker_restarts[0]
+    assert not facts.extra  # the load's own wallet, not a violation of the VSP's
+    assert "staker wallets restarted 1" in "\n".join(table(facts, ["v1", "v2", "v3"])[0])
+
+
+async def test_a_staker_wallet_left_behind_by_its_node_is_restarted_too():
+    staker = FakeStaker(hung=False, behind=40)  # answers, but its sync is stuck (address discovery deadlock)
+    facts = await watch(staker, 300)
+    assert staker.starts == 1 and len(facts.staker_restarts) == 1
+
+
+async def test_a_staker_briefly_behind_or_a_miner_restarting_is_left_alone():
+    staker = FakeStaker(hung=True)
+    facts = await watch(staker, soakmod.STAKER_HUNG_AFTER - 5)
+    assert staker.starts == 0 and not facts.staker_restarts
+    facts = await watch(staker, 600, miner_up=False)
+    assert staker.starts == 0 and not facts.staker_restarts
+    healthy = FakeStaker(hung=False, behind=2)
+    facts = await watch(healthy, 600)
+    assert healthy.starts == 0 and not facts.staker_restarts

@@ -52,6 +52,12 @@ ENDED = ("voted", "missed", "revoked", "expired")
 # still meet the refusal, so the wallets' retries are still exercised.
 REFUSING = ("replica-down", "disk-full", "frontend-kill", "frontend-lost")
 RPC_ERRORS = (NodeUnavailable, RPCError, ChildError, OSError, asyncio.TimeoutError)
+# A staker wallet not answering, or this many blocks behind the miner, for STAKER_HUNG_AFTER seconds is hung
+# for good: exccwallet 2.7 deadlocks in its own database (finding 17 in docs/reliability.md), and the load
+# of the soak stops with it. Longer than the frontend's exccd restart (up to ~25 s, plus a 5 s reconnect).
+STAKER_BEHIND = 5
+STAKER_HUNG_AFTER = 60.0
+STAKER_POLL = 5.0
 
 
 async def address(wallet: WalletNode, policy: str = "ignore") -> str:
@@ -135,6 +141,7 @@ class Soak:
             async with asyncio.TaskGroup() as tg:
                 loops = [tg.create_task(c) for c in (
                     self.mine_loop(), *(self.buyer(s) for s in self.stakers), self.client_loop(),
+                    *(self.staker_watch(s) for s in self.stakers),
                     self.status_loop(), self.sample_loop(), self.track_loop(), self.progress_loop(),
                     self.faults.supervise(self.exited))]
                 await self.fault_loop()
@@ -190,6 +197,47 @@ class Soak:
             except RPC_ERRORS:
                 self.facts.buy_errors += 1
             await asyncio.sleep(1.0 + self.rng.random())
+
+    async def staker_behind(self, staker: WalletNode) -> int | None:
+        """Blocks the staker wallet is behind the miner; None when the miner cannot say (it is restarting)."""
+        try:
+            tip = await self.chain.height()
+        except RPC_ERRORS:
+            return None
+        try:
+            return tip - int((await staker.rpc.call("getbestblock", timeout=10))["height"])
+        except (*RPC_ERRORS, KeyError, TypeError, ValueError):
+            return tip + 1  # not answering counts as behind
+
+    async def staker_watch(self, staker: WalletNode) -> None:
+        """A staker wallet hung for good is restarted, as its owner would, so the load goes on (finding 17).
+
+        SIGQUIT first: Go prints every goroutine into the wallet's log, the evidence of which deadlock it was.
+        The start holds the staker's lock until the wallet says it is ready: no purchase or address request
+        meets its address discovery (finding 14).
+        """
+        hung_since = None
+        while True:
+            await asyncio.sleep(STAKER_POLL)
+            behind = await self.staker_behind(staker)
+            if behind is None or behind <= STAKER_BEHIND:
+                hung_since = None
+                continue
+            hung_since = self.clock() if hung_since is None else hung_since
+            if self.clock() - hung_since < STAKER_HUNG_AFTER:
+                continue
+            line = (f"{staker.name} at {self.clock():.0f} s: {behind} blocks behind or not answering for "
+                    f"{self.clock() - hung_since:.0f} s; goroutines in {staker.log_path.name}, restarted")
+            progress(f"staker {line}")
+            if staker.child is not None:
+                await staker.child.stop(timeout=10.0, sig=signal.SIGQUIT)
+            async with self.apart[staker.name]:
+                try:
+                    await staker.start()
+                except RPC_ERRORS as e:  # still hung or not ready: the next rounds try again
+                    line += f" (the start failed: {type(e).__name__}: {str(e)[:200]})"
+            self.facts.staker_restarts.append(line)
+            hung_since = None
 
     async def commitment_key(self, staker: WalletNode, tx: dict) -> bytes:
         address = tx["vout"][1]["scriptPubKey"]["addresses"][0]

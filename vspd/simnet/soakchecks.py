@@ -106,6 +106,7 @@ class Facts:
     extra: list[str] = field(default_factory=list)  # violations found while running (evidence lines)
     recorded_fee_txids: set[str] = field(default_factory=set)  # every fee_tx_hash in the VSP's database
     vsp_share: float = 0.0  # the VSP's share of the live ticket pool, averaged over the run
+    staker_restarts: list[str] = field(default_factory=list)  # staker wallets that hung, restarted (not the VSP's)
 
 
 def voter_down_at(faults: list[FaultRecord], t: float, voters: list[str]) -> list[str]:
@@ -287,6 +288,9 @@ def table(f: Facts, voters: list[str]) -> tuple[list[str], int]:
              f"  revoked           {c['revoked']}", "faults"]
     by_kind = Counter(r.kind for r in f.faults)
     lines += [f"  {k:24s}{n}" for k, n in sorted(by_kind.items())]
+    if f.staker_restarts:
+        lines.append(f"staker wallets restarted {len(f.staker_restarts)} (hung in exccwallet itself; load, not the VSP)")
+        lines += [f"  {x}" for x in f.staker_restarts]
     lines.append("resources           RSS slope MB/h   max fds   log MB/h")
     for name, (slope, fds, rate) in resources(f).items():
         last = f.samples.get(name, [Sample(0, 0, 0)])[-1].rss_kb / 1024 if f.samples.get(name) else 0
