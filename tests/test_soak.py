@@ -7,6 +7,8 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -295,3 +297,21 @@ async def test_a_staker_briefly_behind_or_a_miner_restarting_is_left_alone():
     healthy = FakeStaker(hung=False, behind=2)
     facts = await watch(healthy, 600)
     assert healthy.starts == 0 and not facts.staker_restarts
+
+
+def test_a_process_left_behind_is_named_without_its_passwords(tmp_path):
+    root = tmp_path / "root"
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "--pass=s3cret-pass",
+                              "--password=s3cret", "--exccdpassword=s3cret2", "--rpcpass=s3", f"--appdata={root}/w"])
+    try:
+        deadline = time.monotonic() + 10
+        found = []
+        while not found and time.monotonic() < deadline:
+            found = [(pid, cmd) for pid, cmd in soakmod.leftovers(root) if pid == child.pid]
+            time.sleep(0.05)
+        assert found, "the child naming the root was not found"
+        cmd = found[0][1]
+        assert "s3" not in cmd and cmd.count("<redacted>") == 4  # masked before the line is cut to 160
+    finally:
+        child.kill()
+        child.wait()

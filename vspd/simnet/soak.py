@@ -531,8 +531,12 @@ def ancestors() -> set[int]:
     return out
 
 
+SECRET_FLAG = re.compile(r"(--\w*pass\w*=)\S+")  # --pass=, --password=, --exccdpassword=, --rpcpass=
+
+
 def leftovers(root: Path) -> list[tuple[int, str]]:
-    """Processes whose command line names the soak's folder (none should outlive it)."""
+    """Processes whose command line names the soak's folder (none should outlive it), passwords masked: the
+    line goes into the printed table."""
     out, mine = [], ancestors()
     for d in Path("/proc").iterdir():
         if d.name.isdigit() and int(d.name) not in mine:
@@ -541,7 +545,7 @@ def leftovers(root: Path) -> list[tuple[int, str]]:
             except OSError:
                 continue
             if re.search(re.escape(str(root)) + r"(/|\s|$)", cmd):  # not a sibling such as DIR2
-                out.append((int(d.name), cmd[:160]))
+                out.append((int(d.name), SECRET_FLAG.sub(r"\1<redacted>", cmd)[:160]))
     return out
 
 
