@@ -15,6 +15,8 @@ from schema import voter_pb2_grpc as pbg
 
 log = logging.getLogger("voters")
 CALL_TIMEOUT = 15.0
+# Names both ends of the link share (the voter's side is vspd/voter/service.py):
+NO_ANSWER = "no answer within"  # the start of a hung peer's error in a health reply: the pool words it so
 
 
 class VoterUnavailable(Exception):

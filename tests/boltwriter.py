@@ -12,7 +12,7 @@ make branch pages; a value larger than a page gets overflow pages.
 import struct
 from pathlib import Path
 
-from vspd.bbolt import BRANCH, FREELIST, LEAF, MAGIC, META, VERSION, fnv1a64
+from vspd.admin.fromgo.bbolt import BRANCH, FREELIST, LEAF, MAGIC, META, VERSION, fnv1a64
 
 
 def _leaf(pgid: int, elems: list[tuple[int, bytes, bytes]]) -> bytes:

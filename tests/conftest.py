@@ -18,13 +18,13 @@ from rpcclient import Exccd  # noqa: E402
 from vspd.chain import bip32  # noqa: E402
 from vspd.chain.params import SIMNET  # noqa: E402
 from vspd.store import Store  # noqa: E402
-from vspd.store.sealing import Sealer  # noqa: E402
+from vspd.base.sealing import Sealer  # noqa: E402
 from vspclient import VSPClient  # noqa: E402
-from web.app import start_runner  # noqa: E402
-from web.context import AppContext  # noqa: E402
-from web.fastlane import FastLaneSite  # noqa: E402
-from web.stats import StatsCache  # noqa: E402
-from web.wire import Signer  # noqa: E402
+from web.http.app import start_runner  # noqa: E402
+from web.api.context import AppContext  # noqa: E402
+from web.http.fastlane import FastLaneSite  # noqa: E402
+from web.api.stats import StatsCache  # noqa: E402
+from web.api.wire import Signer  # noqa: E402
 
 # The BIP32 test vector 1 key m/0H, a mainnet xpub; and the same key re-versioned for simnet.
 MAINNET_XPUB = ("xpub68Gmy5EdvgibQVfPdqkBBCHxA5htiqg55crXYuXoQRKfDBFA1WEjWgP6LHhwBZeNK1VTsfTFUHCdrfp1bgwQ9xv5ski8"
@@ -101,7 +101,7 @@ async def vsp(tmp_path):
 
 def make_certs(home: Path, names: str = "v1,v2,v3") -> Path:
     """The voter-link CA and certificates, as `vspadmin gencerts` writes them."""
-    from vspd import admin
+    from vspd.admin import vspadmin as admin
     assert admin.main([f"--homedir={home}", "gencerts", f"--voters={names}"]) == 0
     return home / "certs"
 
@@ -123,9 +123,9 @@ async def served_voter(tmp_path: Path, carrier_dir: Path | None = None):
     from fakes.exccwallet import FakeWallet
     from procs import free_port
     from rpcclient.exccwallet import ExccWallet
-    from rpcclient.voterserver import VoterService, serve, server_credentials
-    from vspd.carrier import Carrier
-    from vspd.pending import PendingStore, open_sealer
+    from vspd.voter.service import VoterService, serve, server_credentials
+    from vspd.voter.carrier import Carrier
+    from vspd.voter.pending import PendingStore, open_sealer
     chain = FakeChain(SIMNET)
     node, wallet = FakeExccd(chain), FakeWallet(chain)
     await node.start()

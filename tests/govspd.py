@@ -32,12 +32,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from boltwriter import write as write_bolt
 from chainbuilders import Key
 from conftest import SIMNET_XPUB
-from vspd import certs
+from vspd.base import tls as certs
 from vspd.chain import bip32
 from vspd.chain.message import sign_message
 from vspd.chain.params import SIMNET
 from vspd.simnet import peers
-from web.wire import go_json
+from web.api.wire import go_json
 
 DATA = Path(__file__).parent / "data" / "govspd"
 T0 = 1_790_000_000

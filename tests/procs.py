@@ -23,7 +23,7 @@ from rpcclient.voterclient import VoterAddress, VoterClient, VoterUnavailable
 from vspclient import VSPClient, quote_new_ticket
 from vspd.chain import address
 from vspd.chain.params import SIMNET
-from vspd.voters import judge
+from vspd.frontend.voterpool import judge
 
 BIN = Path(sys.executable).parent
 

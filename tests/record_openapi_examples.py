@@ -1,4 +1,4 @@
-"""Records the examples of the OpenAPI document (web/openapi_examples.py) from a real frontend process.
+"""Records the examples of the OpenAPI document (web/api/openapi_examples.py) from a real frontend process.
 
 The frontend runs on the protocol fakes (tests/procs.py), a client signs
 its requests as exccwallet does, and each request and answer is written
@@ -87,7 +87,7 @@ async def set_alt_sign_address(c: Recorder, net: Network):
 
 def main() -> None:
     ex, signatures = asyncio.run(record())
-    OUT.write_text('"""Examples of web/openapi.py: real requests and answers of a frontend on the fakes, recorded by\n'
+    OUT.write_text('"""Examples of web/api/openapi.py: real requests and answers of a frontend on the fakes, recorded by\n'
                    'tests/record_openapi_examples.py (run it again to refresh them)."""\n\n'
                    f"EXAMPLES = {pprint.pformat(ex, width=120, sort_dicts=False)}\n\n"
                    "# The VSP-Client-Signature header of each request above.\n"

@@ -1,7 +1,7 @@
 """The shape of an exccd or exccwallet answer, and the file of real answers the fakes are held to.
 
 tests/data/rpc_shapes.json holds the real peers' answer to every call the
-VSP makes, per situation (written by `python -m vspd.simnet.record`). Two
+VSP makes, per situation (written by `python -m vspd.simnet.shapes`). Two
 answers to one call match when their shapes do: the same object keys, the
 same JSON types (an int and a float are both a number), the same nesting,
 and for a list the same set of element shapes; the words of `status` (a

@@ -19,7 +19,7 @@ import re
 
 import schemathesis
 
-# The messages of web/binding.py and web/ticketchecks.check_hash: what the schema alone decides.
+# The messages of web/api/binding.py and web/ticketchecks.check_hash: what the schema alone decides.
 SCHEMA_LEVEL = re.compile(r'^(EOF|invalid JSON: .*|request body must be a JSON object.*|field "[a-z]+".*'
                           r'|invalid ticket hash)$', re.S)
 

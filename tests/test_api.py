@@ -11,7 +11,7 @@ from vspd.chain import address
 from vspd.chain.fees import vsp_fee
 from vspd.chain.params import SIMNET, TESTNET
 from vspd.store.models import FEE_BROADCAST, FEE_ERROR, FEE_RECEIVED
-from web.wire import go_json
+from web.api.wire import go_json
 
 
 def fee_addr(reply):
@@ -393,7 +393,7 @@ async def test_pipeline_write_never_undoes_a_payfee(vsp):
 
 def test_remembered_signature_checks_answer_as_verify_message(monkeypatch):
     from vspd.chain.message import sign_message
-    from web import ticketchecks
+    from web.api import checks as ticketchecks
     monkeypatch.setattr(ticketchecks, "REMEMBERED_SIGNATURES", 8)
     monkeypatch.setattr(ticketchecks, "_VERIFIED", {})
     owner, other = Key(SIMNET), Key(SIMNET)

@@ -22,11 +22,11 @@ import pytest
 from chainbuilders import Key
 from conftest import SIMNET_XPUB, make_certs
 from procs import free_port
-from vspd import admin
+from vspd.admin import vspadmin as admin
 from vspd.chain.bip32 import ExtendedPublicKey
 from vspd.chain.params import SIMNET
 from vspd.store.db import latest_version
-from vspd.tlsutil import self_signed
+from vspd.base.tls import self_signed
 
 BIN = Path(sys.executable).parent
 OTHER_XPUB = str(ExtendedPublicKey(SIMNET, 3, b"\x01\x02\x03\x04", 0, b"\x07" * 32, Key(SIMNET).pubkey))

@@ -1,4 +1,4 @@
-"""vspd/bbolt.py on files the real Go vspd wrote, on files of our writer that bbolt's layout rules
+"""vspd/admin/fromgo/bbolt.py on files the real Go vspd wrote, on files of our writer that bbolt's layout rules
 accept, and on damaged copies: a clean BoltError every time, never a crash, a hang or a write."""
 
 import fcntl
@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from boltwriter import write
 from govspd import go_dbs, scenario  # noqa: F401  (fixture)
-from vspd import bbolt
-from vspd.bbolt import BoltError
+from vspd.admin.fromgo import bbolt
+from vspd.admin.fromgo.bbolt import BoltError
 
 PS = 4096
 

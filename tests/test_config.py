@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from vspd import config
-from vspd.config import ConfigError
+from vspd.base import config
+from vspd.base.config import ConfigError
 
 from conftest import make_certs
 
 
 @pytest.fixture
 def cert(tmp_path) -> Path:
-    from vspd.tlsutil import self_signed
+    from vspd.base.tls import self_signed
     p = tmp_path / "rpc.cert"
     p.write_bytes(self_signed("x", ["127.0.0.1"])[0])
     return p
@@ -194,7 +194,7 @@ def test_version_is_semver_at_least_1_1_0():
 def test_log_filter_scrubs_secrets_and_keys(tmp_path):
     import logging
 
-    from vspd import logs
+    from vspd.base import logs
     logs.setup("debug", tmp_path, secrets=["hunter2hunter2"])
     log = logging.getLogger("t")
     log.info("password %s and key %s", "hunter2hunter2", "cVQpSLDcUt77NPiPSmdoMpcRQcHahHyCJSd8mDdRLtGo8Pq269yF")

@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 
 from procs import free_port
-from vspd.admin import config_text
-from vspd.replication import Replica, litestream_config
-from vspd.tlsutil import self_signed
+from vspd.admin.vspadmin import config_text
+from vspd.frontend.replication import Replica, litestream_config
+from vspd.base.tls import self_signed
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRIB = ROOT / "contrib"

@@ -21,7 +21,7 @@ import pytest
 from procs import Network, Proc, status, wait_for
 from test_replication_ack import wait_status_ok
 from vspclient import VSPClient, quote_new_ticket
-from vspd.replication import litestream_binary
+from vspd.frontend.replication import litestream_binary
 
 pytestmark = pytest.mark.slow
 TMPFS_SIZE = "24m"

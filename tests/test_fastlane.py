@@ -14,10 +14,11 @@ from test_api import fee_addr
 from vspd.chain.params import SIMNET
 from vspd.chain.message import sign_message
 from vspd.store.models import FEE_RECEIVED
-from web import api, fastlane
-from web.connguard import Limits
-from web.pages import HomePages
-from web.wire import go_json
+from web.api import routes as api
+from web.http import fastlane
+from web.http.connguard import Limits
+from web.pages.site import HomePages
+from web.api.wire import go_json
 
 pytestmark = pytest.mark.usefixtures("still_clock")
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from web.wire import go_json
+from web.api.wire import go_json
 
 pytestmark = pytest.mark.usefixtures("still_clock")
 

@@ -24,11 +24,11 @@ from rpcclient.voterclient import VoterAddress, VoterClient, VoterUnavailable
 from schema import voter_pb2 as pb
 from vspd.chain import address
 from vspd.chain.params import MAX_ATOMS, SIMNET, TESTNET
-from vspd.pending import KEY_FILE, PendingStore, open_sealer
-from vspd.pipeline import Pipeline
+from vspd.voter.pending import KEY_FILE, PendingStore, open_sealer
+from vspd.frontend.pipeline import Pipeline
 from vspd.store import Ticket
 from vspd.store.models import FEE_BROADCAST, FEE_CONFIRMED, FEE_RECEIVED
-from vspd.voters import VoterPool, VoterState
+from vspd.frontend.voterpool import VoterPool, VoterState
 
 
 async def notify_voters(net: Network) -> None:
@@ -364,7 +364,7 @@ async def test_paid_tickets_are_handed_over_by_the_pass_once_per_voter_and_fee(q
 
 
 async def test_payfee_waits_for_a_first_voter_only_and_only_so_long(queues, monkeypatch):
-    from vspd import pipeline
+    from vspd.frontend import pipeline
     v1, v2, v3 = (s.client for s in queues.pool.states)
     t, = await insert(queues.store, 1, FEE_RECEIVED)
     t0 = time.monotonic()

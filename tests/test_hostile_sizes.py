@@ -25,7 +25,7 @@ from vspclient import now
 from vspd.chain import address, base58, bip32, tx, wif
 from vspd.chain.errors import ChainError
 from vspd.chain.params import MAINNET, NETWORKS, SIMNET
-from web.wire import go_json
+from web.api.wire import go_json
 
 HUGE = 200_000  # characters: the size that stalled a voter for 4.7 s
 SHORT = 200  # a refusal says why in fewer characters than this, whatever it was sent

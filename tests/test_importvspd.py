@@ -14,11 +14,11 @@ from boltwriter import write
 from conftest import SIMNET_XPUB
 from govspd import go_dbs, scenario  # noqa: F401  (fixture)
 from procs import vspadmin
-from vspd.govspd import Refused
-from vspd.importvspd import import_vspd
-from vspd.paths import key_file
+from vspd.admin.fromgo.govspd import Refused
+from vspd.admin.fromgo.importvspd import import_vspd
+from vspd.base.paths import key_file
 from vspd.store import Store
-from vspd.store.sealing import Sealer, read_key_file
+from vspd.base.sealing import Sealer, read_key_file
 
 
 def sha(path) -> str:
@@ -31,7 +31,7 @@ async def opened(home) -> Store:
 
 
 def pubkey_of(seed: bytes) -> str:
-    from vspd.importvspd import pubkey_b64
+    from vspd.admin.fromgo.importvspd import pubkey_b64
     return pubkey_b64(seed)
 
 
@@ -269,7 +269,7 @@ def test_refused_while_the_go_vspd_runs(tmp_path):
 
 
 def test_refused_while_our_frontend_holds_the_folder(go_dbs, tmp_path):
-    from vspd.runlock import RunLock
+    from vspd.base.runlock import RunLock
     lock = RunLock(tmp_path / "data" / "simnet", "vspd frontend")
     lock.acquire()
     try:

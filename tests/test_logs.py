@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from conftest import make_certs
-from vspd import config
-from vspd.config import ConfigError
-from vspd.logs import ClientFaults, LogFile, RepeatLimit, SecretFilter
-from vspd.tlsutil import self_signed
+from vspd.base import config
+from vspd.base.config import ConfigError
+from vspd.base.logs import ClientFaults, LogFile, RepeatLimit, SecretFilter
+from vspd.base.tls import self_signed
 
 
 @pytest.mark.parametrize("secrets,line,expected", [

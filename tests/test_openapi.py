@@ -1,4 +1,4 @@
-"""The OpenAPI document of API v3 (web/openapi.py): valid, true to the wire types, served, and held to the
+"""The OpenAPI document of API v3 (web/api/openapi.py): valid, true to the wire types, served, and held to the
 server by schemathesis against a live frontend process."""
 
 import asyncio
@@ -19,10 +19,10 @@ from procs import BIN, Network
 from vspd.chain import address
 from vspd.chain.message import sign_message
 from vspd.chain.params import SIMNET
-from web import openapi
-from web.api import ROUTES
-from web.openapi_examples import EXAMPLES
-from web.wire import DEFAULT_MESSAGES, ErrorCode, Signer, http_status
+from web.api import openapi
+from web.api.routes import ROUTES
+from web.api.openapi_examples import EXAMPLES
+from web.api.wire import DEFAULT_MESSAGES, ErrorCode, Signer, http_status
 
 SCHEMATHESIS_EXAMPLES = 60  # per operation and phase: about a minute and a half on a busy 2-core machine
 SCHEMATHESIS_SEED = 24

@@ -21,10 +21,10 @@ from guidewalk import GUIDE, VOTERS, Login, PaidTicket, walk_the_guide
 from procs import Staker, mine_until
 from schema import voter_pb2 as pb
 from vspd.chain.params import SIMNET
-from vspd.replication import Replicator
+from vspd.frontend.replication import Replicator
 from vspd.store import Store
-from vspd.voters import VoterPool, judge
-from web import health
+from vspd.frontend.voterpool import VoterPool, judge
+from web.pages import health
 
 
 def login(server) -> Login:

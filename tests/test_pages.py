@@ -4,7 +4,8 @@ import pytest
 from yarl import URL
 
 from conftest import SIMNET_XPUB
-from web import csrf, session
+from web.http import csrf
+from web.pages import session
 
 
 async def get(vsp, path, **kw):
@@ -177,7 +178,7 @@ async def test_fee_above_what_wallets_pay_is_warned_and_unpaid_quotes_are_listed
 
 def test_the_voting_key_is_hidden_inside_the_echoed_request_too():
     import base64
-    from web.admin import redact_response
+    from web.pages.admin import redact_response
     wif = "PtWUAYnxzZxtWCVMVtPPaRqmEJBD7smLpm3WtyLVdMUJHrdBRzA4"
     req = '{"timestamp":1,"tickethash":"ab","feetx":"00","votingkey":"%s"}' % wif
     shown = redact_response('{"timestamp":2,"request":"%s"}' % base64.b64encode(req.encode()).decode())

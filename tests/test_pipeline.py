@@ -12,9 +12,9 @@ from fakes.exccd import FakeChain, FakeExccd
 from rpcclient import Exccd, RPCError
 from rpcclient.errors import ERR_NO_TX_INFO
 from schema import voter_pb2 as pb
-from vspd import pipeline
+from vspd.frontend import pipeline
 from vspd.chain.params import SIMNET
-from vspd.pipeline import Pipeline
+from vspd.frontend.pipeline import Pipeline
 from vspd.store import Ticket
 
 

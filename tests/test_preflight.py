@@ -9,13 +9,13 @@ import pytest
 from conftest import MAINNET_XPUB, SIMNET_XPUB, make_certs
 from procs import BIN, Network, free_port, vspadmin
 from rpcclient.voterclient import VoterAddress
-from rpcclient.voterserver import serve, server_credentials
+from vspd.voter.service import serve, server_credentials
 from schema import voter_pb2 as pb
 from schema import voter_pb2_grpc as pbg
 from vspd.chain.params import MAINNET
-from vspd.feecap import quotes
-from vspd.preflight import Facts, evaluate, render
-from vspd.tlsutil import self_signed
+from vspd.frontend.feecap import quotes
+from vspd.frontend.preflight import Facts, evaluate, render
+from vspd.base.tls import self_signed
 
 
 COIN = 100_000_000

@@ -8,9 +8,9 @@ from conftest import SIMNET_XPUB, make_store
 from vspd.store import Store
 from vspd.store.db import migrations
 from vspd.store.models import Ticket
-from vspd.store.sealing import Sealer
-from web import charts
-from web.record import DAY
+from vspd.base.sealing import Sealer
+from web.pages import charts
+from web.pages.record import DAY
 from yearbuilder import fill_year
 
 

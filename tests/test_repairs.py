@@ -10,11 +10,11 @@ from rpcclient.exccd import RawTx
 from rpcclient.voterclient import VoterAddress, VoterUnavailable
 from schema import voter_pb2 as pb
 from vspd.chain.params import SIMNET
-from vspd.pipeline import Pipeline
-from vspd.repairs import Repairs
+from vspd.frontend.pipeline import Pipeline
+from vspd.frontend.repairs import Repairs
 from vspd.store import Ticket
 from vspd.store.models import FEE_CONFIRMED
-from vspd.voters import VoterPool, VoterState
+from vspd.frontend.voterpool import VoterPool, VoterState
 
 
 class FlakyVoter:

@@ -17,7 +17,7 @@ from procs import Network, vspadmin, wait_for
 from vspclient import VSPClient, quote_new_ticket
 from vspd.chain import address
 from vspd.chain.params import SIMNET
-from vspd.replication import Replica, Replicator
+from vspd.frontend.replication import Replica, Replicator
 
 pytestmark = pytest.mark.slow
 

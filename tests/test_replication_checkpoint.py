@@ -20,10 +20,10 @@ import pytest
 from conftest import SIMNET_XPUB
 from procs import vspadmin, wait_for
 from test_replication import lose_the_machine
-from vspd.paths import key_file
-from vspd.replication import Replica, Replicator
+from vspd.base.paths import key_file
+from vspd.frontend.replication import Replica, Replicator
 from vspd.store.db import Store
-from vspd.store.sealing import Sealer, read_key_file
+from vspd.base.sealing import Sealer, read_key_file
 
 pytestmark = pytest.mark.slow
 ROWS = 3500  # per run of the frontend: together well past SQLite's 1000-page autocheckpoint
@@ -73,7 +73,7 @@ async def test_replica_restores_whole_after_a_big_wal_and_a_killed_frontend(tmp_
         tasks.append(await start(rep))
         await write(store, rep, 1, ROWS)
         # the frontend is killed: its connections vanish unclosed, its litestream runs on; the
-        # frontend starting again stops that litestream, checkpoints, starts its own (vspd/frontend.py)
+        # frontend starting again stops that litestream, checkpoints, starts its own (vspd/roles/frontend.py)
         rep2 = replicator(tmp_path)
         await asyncio.to_thread(rep2.reap_stale)
         tasks[0].cancel()  # the dead frontend's supervisor: it must not start another litestream

@@ -2,7 +2,7 @@
 
 import pytest
 
-from vspd.replication import Replica, ReplicaError, litestream_config, parse_metrics
+from vspd.frontend.replication import Replica, ReplicaError, litestream_config, parse_metrics
 
 
 @pytest.mark.parametrize("text,kind", [

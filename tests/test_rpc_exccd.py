@@ -122,7 +122,7 @@ async def test_not_connected_is_unavailable():
 
 async def test_library_tuning_lines_stay_out_of_the_info_log(fake, tmp_path):
     """aiorpcx reports each change of its request concurrency at INFO: noise at debug only."""
-    from vspd import logs
+    from vspd.base import logs
     logs.setup("info", tmp_path)
     try:
         async with running(client_for(fake)) as c:

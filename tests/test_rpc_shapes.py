@@ -1,7 +1,7 @@
 """The protocol fakes answer every call the VSP makes in the shape the real exccd and exccwallet do.
 
 tests/data/rpc_shapes.json holds the real answers, per situation, written
-by `python -m vspd.simnet.record` from exccd 2.7.6 and exccwallet 2.7.6 on
+by `python -m vspd.simnet.shapes` from exccd 2.7.6 and exccwallet 2.7.6 on
 simnet (tests/e2e/test_rpc_shapes_real.py records them again from the live
 network and compares). Here the same calls, in the same situations, made
 with the recorder's own code over the VSP's websocket client, go to the
@@ -23,8 +23,7 @@ from rpcshapes import answer_shape, differences, load, shape
 from vspd.chain import tx as txmod
 from vspd.chain.params import COIN, SIMNET
 from vspd.simnet.nodes import wait_until
-from vspd.simnet.record import (REDACTED, SITUATIONS, Endpoint, Recorder, getblock_kept, static_calls,
-                                ticketinfo_entry)
+from vspd.simnet.shapes import REDACTED, SITUATIONS, Endpoint, Recorder, getblock_kept, static_calls, ticketinfo_entry
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDED = load()["situations"]
@@ -44,7 +43,7 @@ def spending(parent: txmod.Tx, index: int) -> txmod.Tx:
 
 
 async def ticket_calls(r: Recorder, chain: FakeChain, node: FakeExccd) -> None:
-    """The recorder's ticket situations (vspd/simnet/record.py), set up on the fake chain instead of mined."""
+    """The recorder's ticket situations (vspd/simnet/shapes.py), set up on the fake chain instead of mined."""
     e, w = r.exccd, r.wallet
     voting, commit = Key(SIMNET), Key(SIMNET)
     parent = make_parent()

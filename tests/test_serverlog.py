@@ -4,7 +4,7 @@ traceback (found by schemathesis, whose probe sends a NUL in a header: tests/tes
 import asyncio
 import logging
 
-from web import serverlog
+from web.http import serverlog
 
 MALFORMED = (b"GET /api/v3/vspinfo HTTP/1.1\r\nHost: x\r\nX-Probe: \x00\r\n\r\n",
              b"POST /api/v3/ticketstatus HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nX-A: a\rb\r\n\r\n{}")

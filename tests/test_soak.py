@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from vspd.simnet import soak as soakmod
-from vspd.simnet.soakchecks import (Facts, FaultRecord, Sample, Ticket, counts, height_at, last_line, lost,
-                                    slope_mb_per_hour, table, violations)
-from vspd.simnet.soakfaults import fill, mount_tmpfs, unmount
-from vspd.simnet.soakplan import KINDS, VOTER_SIDE, Planned, schedule, voter_side_overlaps
+from vspd.simnet.soak import run as soakmod
+from vspd.simnet.soak.checks import (Facts, FaultRecord, Sample, Ticket, counts, height_at, last_line, lost,
+    slope_mb_per_hour, table, violations)
+from vspd.simnet.soak.faults import fill, mount_tmpfs, unmount
+from vspd.simnet.soak.plan import KINDS, VOTER_SIDE, Planned, schedule, voter_side_overlaps
 
 VOTERS = ["v1", "v2", "v3"]
 

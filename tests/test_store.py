@@ -10,7 +10,7 @@ from conftest import SIMNET_XPUB, make_store
 from vspd.store import SchemaError, Store, StoreError, Ticket, WriteFailed
 from vspd.store.db import latest_version, migrations
 from vspd.store.models import AltSignAddr
-from vspd.store.sealing import SealError, Sealer
+from vspd.base.sealing import SealError, Sealer
 
 
 def ticket(h="ab" * 32, **kw):

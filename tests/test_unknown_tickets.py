@@ -2,7 +2,7 @@
 
 from chainbuilders import make_ticket
 from vspd.chain import tx as txmod
-from web.unknown_tickets import UnknownTickets
+from web.api.unknown_tickets import UnknownTickets
 
 
 class Clock:

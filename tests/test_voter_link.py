@@ -14,9 +14,9 @@ import pytest
 from conftest import served_voter
 from procs import Network, free_port
 from rpcclient.voterclient import VoterAddress, VoterClient, VoterUnavailable
-from vspd import certs
+from vspd.base import tls as certs
 from vspd.chain.params import SIMNET
-from vspd.voters import judge
+from vspd.frontend.voterpool import judge
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 
 from rpcclient.voterclient import VoterAddress
 from schema import voter_pb2 as pb
-from vspd.voters import VoterPool, judge
+from vspd.frontend.voterpool import VoterPool, judge
 
 
 def reply(**kw) -> pb.HealthReply:
@@ -27,7 +27,7 @@ def test_judge_names_each_problem():
 
 
 def test_intake_refuses_while_degraded_or_lagging():
-    from vspd.voters import VoterState
+    from vspd.frontend.voterpool import VoterState
 
     class FakeClient:
         def __init__(self, name):

@@ -18,7 +18,7 @@ from fakes.exccd import FakeChain
 from fakes.exccwallet import FakeWallet
 from rpcclient.errors import NodeUnavailable
 from rpcclient.exccwallet import ExccWallet
-from vspd.carrier import import_ticket
+from vspd.voter.carrier import import_ticket
 from vspd.chain.params import SIMNET
 
 

@@ -3,8 +3,8 @@
 import base64
 import os
 
-from web.wire import (DEFAULT_MESSAGES, SIGNATURE_HEADER, APIAnswer, APIError, ErrorCode, Signer, error_answer, go_json,
-                      response_of)
+from web.api.wire import (DEFAULT_MESSAGES, SIGNATURE_HEADER, APIAnswer, APIError, ErrorCode, Signer, error_answer,
+    go_json, response_of)
 
 
 def test_default_errors_signed_once_equal_signed_each_time():
@@ -29,7 +29,7 @@ def test_custom_error_messages_are_signed_as_they_come():
 def test_remembered_signatures_are_the_signatures_and_bounded():
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from web import wire
+    from web.api import wire
     signer = wire.Signer(bytes(range(32)))
     fresh = wire.Signer(bytes(range(32)))
     pub = Ed25519PublicKey.from_public_bytes(signer.pubkey)

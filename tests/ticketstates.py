@@ -11,7 +11,7 @@ from typing import AsyncIterator
 from chainbuilders import make_fee_tx
 from vspd.chain import address
 from vspd.chain.params import SIMNET
-from vspd.pipeline import Pipeline
+from vspd.frontend.pipeline import Pipeline
 
 
 @dataclass

@@ -7,8 +7,9 @@ import sys
 
 import uvloop
 
-from . import config, logs
-from .errors import StartupError
+from vspd.base import config, logs
+from vspd.base.errors import StartupError
+
 from .version import __version__
 
 log = logging.getLogger("vspd")
@@ -23,10 +24,10 @@ async def run(cfg: config.Config, stop: asyncio.Event | None = None) -> None:
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
     if cfg.role == "frontend":
-        from .frontend import Frontend
+        from vspd.roles.frontend import Frontend
         await Frontend(cfg).run(stop)
     else:
-        from .voter import Voter
+        from vspd.roles.voter import Voter
         await Voter(cfg).run(stop)
 
 

@@ -27,7 +27,7 @@ import aiohttp  # noqa: E402
 from procs import Network  # noqa: E402
 from vspclient import VSPClient, quote_new_ticket  # noqa: E402
 from vspd.chain.message import sign_message  # noqa: E402
-from web.wire import go_json  # noqa: E402
+from web.api.wire import go_json  # noqa: E402
 
 
 async def drive(name: str, make_request, total: int, concurrency: int, limit_s: float) -> None:

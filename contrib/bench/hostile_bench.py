@@ -44,7 +44,7 @@ from chainbuilders import Key, make_ticket  # noqa: E402
 from procs import BIN, Network, Staker  # noqa: E402
 from rpcclient.voterclient import VoterAddress, VoterClient, VoterUnavailable  # noqa: E402
 from vspd.chain.params import SIMNET  # noqa: E402
-from web.wire import go_json  # noqa: E402
+from web.api.wire import go_json  # noqa: E402
 
 GRPC_MAX = (1 << 20) - 1024  # under the voter's 1 MiB request limit
 GRPC_OVER = 4 << 20  # over it: grpc refuses it before Python reads it

@@ -46,7 +46,7 @@ from vspd.simnet.chain import BoughtTicket  # noqa: E402
 from vspd.simnet.network import SimnetVSP  # noqa: E402
 from vspd.simnet.peers import PeerError, find_peers  # noqa: E402
 from vspd.simnet.reference import ReferenceVSP  # noqa: E402
-from web.wire import go_json  # noqa: E402
+from web.api.wire import go_json  # noqa: E402
 
 
 def progress(line: str) -> None:

@@ -26,9 +26,9 @@ from conftest import make_store  # noqa: E402
 from fakes.exccd import FakeChain, FakeExccd  # noqa: E402
 from rpcclient import Exccd  # noqa: E402
 from vspd.chain.params import SIMNET  # noqa: E402
-from vspd.pipeline import LAST_SCANNED, Pipeline  # noqa: E402
+from vspd.frontend.pipeline import LAST_SCANNED, Pipeline  # noqa: E402
 from vspd.store import Store  # noqa: E402
-from vspd.store.sealing import Sealer  # noqa: E402
+from vspd.base.sealing import Sealer  # noqa: E402
 
 
 def fill(db: Path, n: int, height: int) -> list[str]:

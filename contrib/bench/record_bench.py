@@ -3,7 +3,7 @@
 
 Fills a fresh database with N tickets bought over 365 days and the daily
 roll-ups they leave (tests/yearbuilder.py), then times reading the
-roll-ups and drawing the home page's charts (web/record.py), drawing the
+roll-ups and drawing the home page's charts (web/pages/record.py), drawing the
 admin's 365-day charts, and serving the home page from its prepared bytes
 through the fast lane on loopback (the node is the test suite's fake).
 Prints figures; asserts nothing about speed.
@@ -28,11 +28,11 @@ from conftest import make_store  # noqa: E402
 from fakes.exccd import FakeChain, FakeExccd  # noqa: E402
 from rpcclient import Exccd  # noqa: E402
 from vspd.chain.params import SIMNET  # noqa: E402
-from web.app import start_runner  # noqa: E402
-from web.context import AppContext  # noqa: E402
-from web.fastlane import FastLaneSite  # noqa: E402
-from web.stats import StatsCache  # noqa: E402
-from web.wire import Signer  # noqa: E402
+from web.http.app import start_runner  # noqa: E402
+from web.api.context import AppContext  # noqa: E402
+from web.http.fastlane import FastLaneSite  # noqa: E402
+from web.api.stats import StatsCache  # noqa: E402
+from web.api.wire import Signer  # noqa: E402
 from yearbuilder import fill_year  # noqa: E402
 
 

@@ -1,9 +1,9 @@
 """The real peers still answer in the shapes tests/data/rpc_shapes.json holds.
 
-The recorder (vspd/simnet/record.py) makes every call the VSP makes, in
+The recorder (vspd/simnet/shapes.py) makes every call the VSP makes, in
 every situation, on the session's network; each answer must have the
 recorded shape, which the fakes are held to (tests/test_rpc_shapes.py).
-`python -m vspd.simnet.record --out tests/data/rpc_shapes.json` writes the
+`python -m vspd.simnet.shapes --out tests/data/rpc_shapes.json` writes the
 file again from a simnet of its own; VSPD_RECORD_SHAPES=FILE makes this
 test write what it recorded there too.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rpcshapes import answer_shape, differences, load
-from vspd.simnet.record import SITUATIONS, record, write
+from vspd.simnet.shapes import SITUATIONS, record, write
 
 pytestmark = [pytest.mark.realpeers, pytest.mark.asyncio(loop_scope="session")]
 

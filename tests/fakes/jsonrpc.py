@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
-from vspd.tlsutil import self_signed
+from vspd.base.tls import self_signed
 
 
 class RPCFail(Exception):

@@ -32,7 +32,7 @@ def vspd_command(*args) -> list:
 
 
 def vspadmin_command(*args) -> list:
-    return [sys.executable, "-m", "vspd.admin", *args]
+    return [sys.executable, "-m", "vspd.admin.vspadmin", *args]
 
 
 def write_conf(path: Path, options: dict) -> None:

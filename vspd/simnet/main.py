@@ -21,6 +21,7 @@ from .network import SimnetVSP
 from .peers import VSPD_GO, PeerError, default_cache, find, find_peers
 from .stateroot import claim_root, default_root, prepare_root
 
+
 def progress(line: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
 
@@ -125,7 +126,7 @@ async def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["soak"]:  # `vspd-simnet soak ...`: the chaos soak (issue 21), in its own module
-        from .soak import main as soak_main
+        from vspd.simnet.soak.run import main as soak_main
         return soak_main(argv[1:])
     args = build_parser().parse_args(argv)
     validate(args)

@@ -3,7 +3,7 @@
 import shutil
 from pathlib import Path
 
-from vspd.runlock import AlreadyRunning, RunLock, lock_path
+from vspd.base.runlock import AlreadyRunning, RunLock, lock_path
 
 from .peers import default_cache
 

@@ -15,7 +15,7 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vspd.chain.message import sign_message
-from web.wire import go_json
+from web.api.wire import go_json
 
 
 class BadServerSignature(AssertionError):

@@ -36,9 +36,10 @@ from typing import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 
 import aiosqlite
 
-from .models import (FEE_BROADCAST, FEE_CONFIRMED, FEE_NONE, AltSignAddr, FeeXPub, Ticket, VoteChange,
-                     dumps_map, loads_map)
-from .sealing import Sealer
+from vspd.base.sealing import Sealer
+
+from .models import FEE_BROADCAST, FEE_CONFIRMED, FEE_NONE, AltSignAddr, FeeXPub, Ticket, VoteChange, dumps_map, \
+    loads_map
 
 BUSY_TIMEOUT_MS = 5000
 MAX_VOTE_CHANGES = 10
@@ -132,7 +133,7 @@ class Store:
         self.max_vote_changes = MAX_VOTE_CHANGES
         self.query_count = 0  # reads and writes issued, for benchmarks
         # Moves when a ticket insert starts and when it ends: a cache of "not in the
-        # database" made across either moment no longer counts (web/unknown_tickets.py).
+        # database" made across either moment no longer counts (web/api/unknown_tickets.py).
         self.ticket_inserts = 0
         # Why the last write failed and since when (time.time()), until a write commits again.
         self.write_problem: str | None = None
@@ -282,7 +283,7 @@ class Store:
         return rows
 
     def _keep(self, sql: str, key: str, rows: Sequence) -> None:
-        if rows:  # what is not there is the unknown-ticket cache's to remember (web/unknown_tickets.py)
+        if rows:  # what is not there is the unknown-ticket cache's to remember (web/api/unknown_tickets.py)
             if len(self._hot) >= HOT_ROWS:
                 self._hot.clear()
             self._hot[sql, key] = rows
@@ -525,7 +526,7 @@ class Store:
                                  "DO UPDATE SET fees = fees + excluded.fees", (now // DAY, atoms))
         return True
 
-    # -- the record over time (web/record.py draws it) -------------------------
+    # -- the record over time (web/pages/record.py draws it) -------------------------
     async def state_counts(self) -> dict[str, int]:
         """Tickets by state now: awaiting (fee not confirmed), voting, and each outcome."""
         rows = await self._read("SELECT outcome, fee_tx_status = 'confirmed', COUNT(*) FROM tickets "

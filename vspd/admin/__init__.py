@@ -1,0 +1,1 @@
+"""The operator's commands (`vspadmin`) and the import from EXCCoin/vspd (fromgo/)."""

@@ -1,0 +1,1 @@
+"""The switch from EXCCoin/vspd: its bbolt database read and imported."""

@@ -1,0 +1,1 @@
+"""One controller per role (`vspd --role=`): each owns its role's task group, as ElectrumX's does."""

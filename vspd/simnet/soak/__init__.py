@@ -1,0 +1,1 @@
+"""The chaos soak: run, plan, faults and checks."""

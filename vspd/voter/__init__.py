@@ -1,0 +1,1 @@
+"""The voter's own work: its gRPC service, the carrier of handed-over tickets, the pending store."""

@@ -1,0 +1,1 @@
+"""The HTTP transport: the aiohttp application, the fast lane, connection guards, metrics."""

@@ -1,0 +1,1 @@
+"""The site: home, ticket page, admin, /status, the record's charts; templates and static files."""
