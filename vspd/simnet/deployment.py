@@ -22,9 +22,12 @@ from .children import Child, ChildError, run_once, tail
 from .kept import Kept
 from .nodes import HOST, ExccdNode, WalletNode, free_port, wait_until
 from .peers import PeerBinaries
+from .ports import log_since, log_size, start_with_fresh_ports
 
 FEE_SEED = "fe" * 32
 VOTER_SEEDS = ("a1" * 32, "a2" * 32, "a3" * 32, "a4" * 32, "a5" * 32)
+VOTER_SERVING = "voter serving gRPC on"  # vspd/roles/voter.py, once it listens
+VOTER_START_TIMEOUT = 60.0
 
 
 def vspd_command(*args) -> list:
@@ -49,6 +52,7 @@ class VoterSite:
     home: Path
     grpc_port: int
     vspd: Child
+    started: bool = False  # once up, its address is in the frontend's conf: the port stays
 
     @property
     def address(self) -> str:
@@ -70,7 +74,9 @@ class Deployment:
         self.vspfee, self.minvoters, self.healthinterval = vspfee, minvoters, healthinterval
         kept = kept or Kept(root)  # the same site and password after a --keep restart
         self.adminpass = kept.get("adminpass", lambda: secrets.token_hex(8))
+        self.kept = kept
         self.port = kept.get("site_port", free_port)
+        self.site_started = False  # a site port drawn by this run may move until the frontend first starts
         self.fee_wallet = WalletNode("feewallet", binaries.exccwallet, root / "wallets" / "fee", self.logdir,
                                      chain.miner, seed=FEE_SEED, passphrase="fee-pass", flags=("--gaplimit=200",))
         self.voters: list[VoterSite] = []
@@ -125,11 +131,28 @@ class Deployment:
             xpub = await self.fee_wallet.rpc.call("getmasterpubkey", "default")
             await self.admin("gencerts", f"--voters={','.join(v.name for v in self.voters)}")
             await self.admin("createdatabase", xpub)
-        for v in self.voters:
-            self._write_voter_conf(v)
-            await v.vspd.start()
+        await asyncio.gather(*(self.start_voter(v) for v in self.voters))
         self.write_frontend_conf()
         await self.start_frontend()
+
+    async def start_voter(self, v: VoterSite) -> None:
+        """Its vspd, serving gRPC; again on a fresh port (bounded) if its port was taken meanwhile."""
+        async def once() -> None:
+            self._write_voter_conf(v)
+            mark = log_size(v.vspd.log_path)
+            await v.vspd.start()
+
+            async def serving() -> bool:
+                return VOTER_SERVING in log_since(v.vspd.log_path, mark)
+            await wait_until(serving, VOTER_START_TIMEOUT, f"{v.vspd.name} to serve gRPC", v.vspd.check_alive)
+
+        async def move() -> bool:
+            if v.started:
+                return False
+            v.grpc_port = free_port()
+            return True
+        await start_with_fresh_ports(once, lambda: v.vspd, v.vspd.log_path, move)
+        v.started = True
 
     async def _start_voter_peers(self, v: VoterSite) -> None:
         if v.node is not self.chain.miner:
@@ -165,6 +188,19 @@ class Deployment:
         return Child(name, vspd_command("--role=frontend", f"--homedir={home}"), self.logdir / f"{name}.log")
 
     async def start_frontend(self, timeout: float = 60.0) -> None:
+        """Start it, again on a fresh site port (bounded) if this run drew the port and found it taken."""
+        async def move() -> bool:
+            if self.site_started or "site_port" not in self.kept.drawn:
+                return False
+            self.port = free_port()
+            self.kept.put("site_port", self.port)
+            self.write_frontend_conf()
+            return True
+        await start_with_fresh_ports(lambda: self._start_frontend_once(timeout), lambda: self.frontend,
+                                     self.frontend.log_path, move)
+        self.site_started = True
+
+    async def _start_frontend_once(self, timeout: float) -> None:
         await self.frontend.start()
         await self.wait_status(lambda s: s.get("status") == "ok", timeout, "the frontend to report ok")
         async with aiohttp.ClientSession() as http:

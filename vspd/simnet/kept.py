@@ -33,12 +33,19 @@ class Kept:
             raise KeptError(f"{self.path}: unreadable ({e}); start without --keep for a new network") from None
         if not isinstance(self.values, dict):
             raise KeptError(f"{self.path}: not a JSON object; start without --keep for a new network")
+        self.drawn: set[str] = set()  # drawn by this run: handed out to no one yet, so a taken port may move
 
     def get(self, name: str, make: Callable[[], int | str]):
         if name not in self.values:
             self.values[name] = make()
+            self.drawn.add(name)
             self._save()
         return self.values[name]
+
+    def put(self, name: str, value: int | str) -> None:
+        """Replace a value this run drew (a port found taken at the first start)."""
+        self.values[name] = value
+        self._save()
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

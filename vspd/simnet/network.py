@@ -35,6 +35,9 @@ class SimnetVSP:
                                  self.chain.miner, seed=STAKER_SEED, passphrase="staker-pass",
                                  rpc_port=kept.get("staker_rpc_port", free_port),
                                  password=kept.get("staker_rpc_password", credential))
+        if "staker_rpc_port" in kept.drawn:  # new this run: it may move if found taken at the first start
+            self.staker.rpc_port_movable = True
+            self.staker.on_move = lambda: kept.put("staker_rpc_port", self.staker.rpc_port)
         self.chain.nodes.append(self.staker)
         self.timings: dict[str, float] = {}
         self.up = False  # start() completed

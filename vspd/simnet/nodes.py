@@ -9,7 +9,6 @@ is connected to that node and has caught up with it.
 import asyncio
 import re
 import secrets
-import socket
 import time
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -17,18 +16,12 @@ from typing import Awaitable, Callable
 from rpcclient.errors import NodeUnavailable, RPCError
 
 from .children import Child, ChildError, run_once, tail
+from .ports import HOST, free_port, start_with_fresh_ports
 from .rpc import JSONRPC
 
-HOST = "127.0.0.1"
 START_TIMEOUT = 90.0
 WALLET_READY = b"wallet ready for general usage"  # exccwallet's rpcsyncer, once per start (and reconnect)
 _MINING_ADDRESS = re.compile(r"Mining address: (S[1-9A-HJ-NP-Za-km-z]{25,40})")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def credential() -> str:
@@ -69,10 +62,29 @@ class Daemon:
         # its own password, so a port clash fails to authenticate; both given where a kept network reuses them
         self.user, self.password = f"{name}-rpc", password or credential()
         self.rpc_port = rpc_port or free_port()
+        # ports may move only until the first start succeeds (no one has them yet), and a given one never
+        self.rpc_port_movable = rpc_port is None
+        self.started = False
+        self.on_move: Callable[[], None] = lambda: None  # e.g. to save the new port where a --keep run reads it
         self.child: Child | None = None
         self.hurry = False  # stop with SIGKILL: set while the network is still starting (see SimnetVSP.stop)
         self.api: tuple[int, int, int] | None = None
-        self.rpc = JSONRPC(name, HOST, self.rpc_port, self.user, self.password, self.cert_path, timeout=rpc_timeout)
+        self.rpc_timeout = rpc_timeout
+        self.rpc = self._new_rpc()
+
+    def _new_rpc(self) -> JSONRPC:
+        return JSONRPC(self.name, HOST, self.rpc_port, self.user, self.password, self.cert_path,
+                       timeout=self.rpc_timeout)
+
+    async def move_ports(self) -> bool:
+        """Fresh ports after a start found one taken; False if none may move."""
+        if self.started or not self.rpc_port_movable:
+            return False
+        await self.rpc.close()
+        self.rpc_port = free_port()
+        self.rpc = self._new_rpc()
+        self.on_move()
+        return True
 
     @property
     def cert_path(self) -> Path:
@@ -89,6 +101,12 @@ class Daemon:
         raise NotImplementedError
 
     async def _start(self, what: str) -> None:
+        """Start it, again on fresh ports (bounded) if a port of its was taken meanwhile."""
+        await start_with_fresh_ports(lambda: self._start_once(what), lambda: self.child, self.log_path,
+                                     self.move_ports)
+        self.started = True
+
+    async def _start_once(self, what: str) -> None:
         self.appdata.mkdir(parents=True, exist_ok=True)
         self.rpc.forget_certificate()
         self.child = await Child(self.name, self.args(), self.log_path, death_signal="KILL").start()
@@ -132,6 +150,13 @@ class ExccdNode(Daemon):
         self.p2p_port = free_port()
         self.miningaddr = miningaddr
         self.connect = connect
+
+    async def move_ports(self) -> bool:
+        if self.started:
+            return False
+        await super().move_ports()  # the RPC port, if it may; the P2P port always may before the first start
+        self.p2p_port = free_port()
+        return True
 
     def args(self) -> list:
         args = [self.binary, "--simnet", f"--appdata={self.appdata}", f"--rpcuser={self.user}",

@@ -12,6 +12,7 @@ import aiohttp
 from .children import Child, ChildError, run_once, tail
 from .nodes import HOST, ExccdNode, WalletNode, free_port, wait_until
 from .peers import VSPD_GO, find, module_source
+from .ports import start_with_fresh_ports
 
 
 class ReferenceVSP:
@@ -29,6 +30,7 @@ class ReferenceVSP:
         self.port = free_port()
         self.adminpass = "go-vspd-admin"
         self.child: Child | None = None
+        self.started = False  # once up, its URL is handed out: the port stays
         self.pubkey = ""
 
     @property
@@ -59,6 +61,16 @@ class ReferenceVSP:
                        self.log_path.with_suffix(".create.log"), cwd=self.source)
 
     async def start(self, timeout: float = 60.0) -> None:
+        """Start it, again on a fresh port (bounded) if its port was taken before its first start."""
+        async def move() -> bool:
+            if self.started:
+                return False
+            self.port = free_port()
+            return True
+        await start_with_fresh_ports(lambda: self._start_once(timeout), lambda: self.child, self.log_path, move)
+        self.started = True
+
+    async def _start_once(self, timeout: float) -> None:
         self.write_conf()
         self.child = await Child(self.name, [self.binary, f"--homedir={self.home}"], self.log_path,
                                  cwd=self.source, death_signal="KILL").start()
