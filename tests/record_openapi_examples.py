@@ -25,7 +25,7 @@ from vspd.chain import address  # noqa: E402
 from vspd.chain.message import sign_message  # noqa: E402
 from vspd.chain.params import SIMNET  # noqa: E402
 
-OUT = Path(__file__).parent.parent / "web" / "openapi_examples.py"
+OUT = Path(__file__).parent.parent / "web" / "api" / "openapi_examples.py"
 
 
 class Recorder(VSPClient):

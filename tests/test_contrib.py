@@ -169,7 +169,7 @@ def test_release_install_carries_every_file(tmp_path):
     assert len(wanted) > 60 and not wanted - names, sorted(wanted - names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "vspd = vspd.main:main" in text and "vspadmin = vspd.admin:main" in text
+    assert "vspd = vspd.main:main" in text and "vspadmin = vspd.admin.vspadmin:main" in text
     assert "vspd-simnet = vspd.simnet.main:main" in text
 
 
