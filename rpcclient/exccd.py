@@ -187,5 +187,33 @@ class Exccd(Peer):
         return self.height
 
 
+async def node_has(exccd: Exccd, txid: str) -> bool:
+    """Whether the node knows the transaction (mempool or chain); NodeUnavailable is raised as is."""
+    try:
+        await exccd.get_raw_transaction(txid)
+    except RPCError:
+        return False
+    return True
 
-__all__ = ["Exccd", "RawTx", "BestBlock", "is_orphan_error", "check_version"]
+
+async def send_fee(exccd: Exccd, fee_tx_hex: str, fee_tx_hash: str, *, look_up: bool) -> bool:
+    """Broadcast a fee transaction: True if sent now, False if it counts as sent already.
+
+    exccd's "already have" answer is a send (Exccd.send_raw_transaction).
+    With `look_up`, any other refusal is checked against the node: a fee it
+    knows (in its mempool or mined: a voter or the frontend sent it first)
+    counts as sent, and False says so. Any other refusal is raised as its
+    RPCError, and a node that does not answer as NodeUnavailable. Each
+    caller logs and records the outcome itself.
+    """
+    try:
+        await exccd.send_raw_transaction(fee_tx_hex)
+    except RPCError:
+        if look_up and await node_has(exccd, fee_tx_hash):
+            return False
+        raise
+    return True
+
+
+
+__all__ = ["Exccd", "RawTx", "BestBlock", "is_orphan_error", "node_has", "send_fee", "check_version"]

@@ -21,16 +21,16 @@ import logging
 
 from rpcclient import NodeUnavailable, RPCError
 from rpcclient.errors import ERR_NO_TX_INFO
-from rpcclient.exccd import Exccd
+from rpcclient.exccd import Exccd, send_fee
 from rpcclient.exccwallet import ExccWallet
 from vspd.chain import address
 from vspd.chain import tx as txmod
 from vspd.chain.errors import ChainError
 from vspd.chain.params import NetParams
+from vspd.chain.rules import REQUIRED_CONFS, pays_fee
 from vspd.voter.pending import FEE_BROADCAST, PendingStore, PendingTicket
 
 log = logging.getLogger("voter.carrier")
-REQUIRED_CONFS = 6  # as the frontend's pipeline
 IDLE_PASS = 10.0  # a pass at least this often even when no block notification arrives
 
 
@@ -53,9 +53,9 @@ async def import_ticket(wallet: ExccWallet, ticket_hash: str, ticket_hex: str, b
 
 
 def fee_pays(fee_tx_hex: str, fee_address: str, fee_amount: int, net: NetParams) -> bool:
-    """The frontend's payfee rule: the fee transaction pays at least the amount to the address."""
+    """The frontend's payfee rule (vspd/chain/rules.py pays_fee), on the fee as hex and its address as text."""
     try:
-        return txmod.paid_to(txmod.from_hex(fee_tx_hex), address.decode(fee_address, net)) >= fee_amount
+        return pays_fee(txmod.from_hex(fee_tx_hex), address.decode(fee_address, net), fee_amount)
     except ChainError:
         return False
 
@@ -130,7 +130,8 @@ class Carrier:
         except RPCError as e:
             if e.code != ERR_NO_TX_INFO:
                 raise
-            await self.exccd.send_raw_transaction(p.fee_tx_hex)  # raises on a real refusal, noted by the pass
+            # raises on a real refusal, noted by the pass; no look-up: our exccd has just said it does not know the fee
+            await send_fee(self.exccd, p.fee_tx_hex, p.fee_tx_hash, look_up=False)
             log.info("fee %s of ticket %s broadcast", p.fee_tx_hash, p.ticket_hash)
             self._note(p, "", FEE_BROADCAST)
             return

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vspd.base.sealing import Sealer, SealError, create_key_file, read_key_file
+from vspd.chain.rules import is_hash
 
 log = logging.getLogger("voter.pending")
 PENDING = "pending"  # waiting for the ticket's confirmations
@@ -78,7 +79,7 @@ class PendingStore:
 
     def _decode(self, d: dict) -> PendingTicket:
         h = d["ticket_hash"]
-        if len(h) != 64 or h.strip("0123456789abcdef"):
+        if not is_hash(h):
             raise ValueError("bad ticket hash")
         secret = json.loads(self.sealer.open(d["sealed"], f"pending:{h}"))
         return PendingTicket(ticket_hash=h, fee_tx_hash=d["fee_tx_hash"], state=d["state"], error=d.get("error", ""),

@@ -8,7 +8,6 @@ past the TLS handshake and the name check.
 
 import asyncio
 import logging
-import re
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -23,16 +22,15 @@ from vspd.base.tls import FRONTEND_CN
 from vspd.chain import address as addrmod
 from vspd.chain import tx as txmod
 from vspd.chain import wif as wifmod
-from vspd.chain.address import Address
 from vspd.chain.errors import ChainError
 from vspd.chain.params import MAX_ATOMS
+from vspd.chain.rules import is_hash, key_votes_ticket, pays_fee
 from vspd.version import __version__
-from vspd.voter.carrier import Carrier, fee_pays, import_ticket
+from vspd.voter.carrier import Carrier, import_ticket
 from vspd.voter.pending import PendingTicket
 
 log = logging.getLogger("voter.service")
 OUTCOME_STATUSES = ("voted", "missed", "expired", "revoked")
-_HASH = re.compile(r"[0-9a-f]{64}")
 MAX_REQUEST_BYTES = 1 << 20  # a solo ticket is a few KB; grpc refuses more before Python reads it
 MAX_CHOICES = 64  # vote choices in one request
 MAX_CHOICE_CHARS = 128  # characters of an agenda or choice id
@@ -153,25 +151,25 @@ class VoterService(pbg.VoterServicer):
 
     async def _check_ticket(self, request, context) -> None:
         """Everything in an AddTicket request is checked before the wallet sees it."""
-        if not _HASH.fullmatch(request.block_hash):
+        if not is_hash(request.block_hash):
             await self._invalid(context, "ticket and block hashes must be 64 lower-case hex characters")
         if request.block_height < 0:
             await self._invalid(context, "block height must not be negative")
         await self._check_ticket_and_key(request, context)
 
     async def _check_ticket_and_key(self, request, context) -> None:
-        if not _HASH.fullmatch(request.ticket_hash):
+        if not is_hash(request.ticket_hash):
             await self._invalid(context, "ticket and block hashes must be 64 lower-case hex characters")
         await self._check_choices(request, context)
         try:
             t = txmod.from_hex(request.ticket_hex)
             key = wifmod.decode(request.voting_wif, self.exccd.net)
-            voting = Address.from_pubkey(key.pubkey(), self.exccd.net)
+            key.pubkey()  # a key without a public key is a bad key, not a mismatch
         except ChainError as e:
             await self._invalid(context, f"bad ticket or voting key: {e}")
         if t.txid() != request.ticket_hash or not txmod.is_ticket(t, self.exccd.net):
             await self._invalid(context, "ticket_hex is not the solo ticket ticket_hash names")
-        if t.outputs[0].script != txmod.voting_script(voting):
+        if not key_votes_ticket(key, t, self.exccd.net):
             await self._invalid(context, "the voting key does not match the ticket")
 
     async def AddTicket(self, request, context):
@@ -194,13 +192,13 @@ class VoterService(pbg.VoterServicer):
     async def _check_hand_over(self, request, context) -> None:
         """A HandOver is checked as payfee checks it: the fee must pay the expected amount to the address."""
         await self._check_ticket_and_key(request, context)
-        if not _HASH.fullmatch(request.fee_tx_hash):
+        if not is_hash(request.fee_tx_hash):
             await self._invalid(context, "fee_tx_hash must be 64 lower-case hex characters")
         if not 0 < request.fee_amount <= MAX_ATOMS:
             await self._invalid(context, f"fee_amount must be between 1 and {MAX_ATOMS} atoms")
         try:
             fee = txmod.from_hex(request.fee_tx_hex)
-            addrmod.decode(request.fee_address, self.exccd.net)
+            fee_address = addrmod.decode(request.fee_address, self.exccd.net)
         except ChainError as e:
             await self._invalid(context, f"bad fee transaction or fee address: {e}")
         if fee.txid() != request.fee_tx_hash:
@@ -208,7 +206,7 @@ class VoterService(pbg.VoterServicer):
         problem = txmod.sanity_problem(fee, self.exccd.net)
         if problem:
             await self._invalid(context, f"bad fee transaction: {problem}")
-        if not fee_pays(request.fee_tx_hex, request.fee_address, request.fee_amount, self.exccd.net):
+        if not pays_fee(fee, fee_address, request.fee_amount):
             await self._invalid(context, f"the fee transaction does not pay {request.fee_amount} atoms to "
                                          f"{request.fee_address}")
 
@@ -247,7 +245,7 @@ class VoterService(pbg.VoterServicer):
 
     async def SetVoteChoices(self, request, context):
         await self._admit(request, context)
-        if not _HASH.fullmatch(request.ticket_hash):
+        if not is_hash(request.ticket_hash):
             await self._invalid(context, "ticket hash must be 64 lower-case hex characters")
         await self._check_choices(request, context)
         try:

@@ -8,7 +8,6 @@ may still vote. (The size limit is web/api/request.py's.)
 
 import hashlib
 import logging
-import re
 from dataclasses import dataclass
 
 from rpcclient import NodeUnavailable, RPCError
@@ -18,6 +17,7 @@ from vspd.chain import tx as txmod
 from vspd.chain.errors import ChainError
 from vspd.chain.message import verify_message
 from vspd.chain.params import NetParams
+from vspd.chain.rules import is_hash
 from vspd.store import Ticket
 from web.api import binding
 from web.api.context import AppContext
@@ -27,12 +27,11 @@ from web.api.wire import APIError, ErrorCode
 SIGNATURE_B64 = 88  # a 65-byte compact signature in base64
 REMEMBERED_SIGNATURES = 4096  # each kept as addresses, signature and the body's digest: ~1 MiB at most
 _VERIFIED: dict[tuple, bool] = {}
-_HASH = re.compile(r"[0-9a-fA-F]{64}")
 log = logging.getLogger("web.api")
 
 
 def check_hash(value: str) -> str:
-    if not _HASH.fullmatch(value):
+    if not is_hash(value, any_case=True):
         raise APIError(ErrorCode.BAD_REQUEST, "invalid ticket hash")
     return value.lower()
 

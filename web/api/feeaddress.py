@@ -5,6 +5,7 @@ import logging
 from rpcclient import NodeUnavailable, RPCError
 from vspd.chain.errors import ChainError
 from vspd.chain.fees import vsp_fee
+from vspd.chain.rules import REQUIRED_CONFS
 from vspd.store import StoreError, Ticket
 from vspd.store.models import FEE_BROADCAST, FEE_CONFIRMED, FEE_ERROR, FEE_NONE, FEE_RECEIVED
 from web.api import binding
@@ -15,7 +16,6 @@ from web.api.request import APIRequest
 from web.api.wire import APIAnswer, APIError, ErrorCode, b64, signed_answer
 
 FEE_QUOTE_SECONDS = 3600
-REQUIRED_CONFS = 6
 log = logging.getLogger("web.api")
 
 

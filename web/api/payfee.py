@@ -3,11 +3,12 @@
 import logging
 
 from rpcclient import NodeUnavailable, RPCError
-from rpcclient.exccd import is_orphan_error
+from rpcclient.exccd import is_orphan_error, send_fee
 from vspd.chain import address
 from vspd.chain import tx as txmod
 from vspd.chain import wif as wifmod
 from vspd.chain.errors import ChainError
+from vspd.chain.rules import key_votes_ticket, pays_fee
 from vspd.store import StoreError
 from vspd.store.models import FEE_BROADCAST, FEE_CONFIRMED, FEE_ERROR, FEE_NONE, FEE_RECEIVED
 from web.api import binding, votechoices
@@ -66,16 +67,14 @@ async def handle(ctx: AppContext, request: APIRequest) -> APIAnswer:
     if paid <= 0:
         raise APIError(ErrorCode.INVALID_FEE_TX,
                        f"feetx did not include any payments for fee address {ticket.fee_address}")
-    if paid < ticket.fee_amount:
+    if not pays_fee(fee_tx, fee_addr, ticket.fee_amount):
         raise APIError(ErrorCode.FEE_TOO_SMALL)
 
     try:
         ticket_tx = txmod.from_hex(raw.hex)
     except ChainError as e:
         raise internal("decode ticket", e) from None
-    voting_addr = address.Address.from_pubkey(key.pubkey(), ctx.net)
-    out0 = ticket_tx.outputs[0] if ticket_tx.outputs else None
-    if out0 is None or out0.version != 0 or out0.script != txmod.voting_script(voting_addr):
+    if not key_votes_ticket(key, ticket_tx, ctx.net):
         raise APIError(ErrorCode.INVALID_PRIV_KEY, "voting address does not match provided private key")
 
     payment = {"voting_wif": key.encode(), "fee_tx_hex": req["feetx"].lower(), "fee_tx_hash": fee_tx.txid(),
@@ -112,8 +111,8 @@ async def handle(ctx: AppContext, request: APIRequest) -> APIAnswer:
 
 async def broadcast_fee(ctx: AppContext, ticket) -> None:
     """Send the fee tx; on failure mark it `error` and tell the client why."""
-    try:
-        await ctx.exccd.send_raw_transaction(ticket.fee_tx_hex)
+    try:  # no look-up: any refusal but exccd's "already have" is the client's error here, as it always was
+        await send_fee(ctx.exccd, ticket.fee_tx_hex, ticket.fee_tx_hash, look_up=False)
     except (RPCError, NodeUnavailable) as e:
         log.warning("cannot broadcast fee %s of ticket %s: %s", ticket.fee_tx_hash, ticket.hash, e)
         try:

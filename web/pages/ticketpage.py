@@ -13,13 +13,13 @@ reload costs no node round trip until the next block.
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass, field
 
 import aiohttp_jinja2
 from aiohttp import web
 
 from rpcclient import NodeUnavailable, RPCError
+from vspd.chain.rules import REQUIRED_CONFS, is_hash
 from vspd.store import StoreError
 from vspd.store.models import EXPIRED, FEE_BROADCAST, FEE_CONFIRMED, FEE_ERROR, FEE_RECEIVED, MISSED, REVOKED, VOTED, \
     Ticket
@@ -29,9 +29,7 @@ from web.pages.site import base_context, error_page, fmt_time
 
 log = logging.getLogger("web.ticketpage")
 LOOKUP_LIMIT = web.AppKey("ticket_lookup_limiter", RateLimiter)
-_HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 NODE_TIMEOUT = 5.0  # seconds for all of the page's exccd calls together
-REQUIRED_CONFS = 6
 
 
 @dataclass
@@ -217,7 +215,7 @@ async def search(request: web.Request) -> web.Response:
     if not ctx.ticketpage:
         return _disabled(request)
     given = request.query.get("hash", "").strip()
-    if not _HASH.match(given):
+    if not is_hash(given, any_case=True):
         return _malformed(request, given)
     raise web.HTTPSeeOther(f"/ticket/{given.lower()}")
 
@@ -227,7 +225,7 @@ async def ticket_page(request: web.Request) -> web.Response:
     if not ctx.ticketpage:
         return _disabled(request)
     given = request.match_info["hash"]
-    if not _HASH.match(given):
+    if not is_hash(given.removesuffix("\n"), any_case=True):  # as its old "^...$" match: one final newline passed
         return _malformed(request, given)
     if given != given.lower():
         raise web.HTTPMovedPermanently(f"/ticket/{given.lower()}")

@@ -24,13 +24,13 @@ from vspd.admin.fromgo.bbolt import BoltError, Bucket, read
 from vspd.chain import address, bip32, wif
 from vspd.chain.errors import ChainError
 from vspd.chain.params import NETWORKS, NetParams
+from vspd.chain.rules import is_hash
 from vspd.store.models import FEE_BROADCAST, FEE_CONFIRMED, FEE_NONE, FEE_RECEIVED, AltSignAddr, Ticket, VoteChange
 
 KNOWN_VERSIONS = (1, 2, 3, 4)
 FEE_STATUSES = ("none", "received", "broadcast", "confirmed", "error")
 OUTCOMES = ("", "voted", "revoked")  # all EXCCoin/vspd ever writes
 FEE_QUOTE_SECONDS = 3600  # EXCCoin/vspd's feeAddressExpiration
-_HASH = re.compile(r"^[0-9a-f]{64}$")
 _HEX = re.compile(r"^(?:[0-9a-f]{2})*$")
 
 ROOT_KEYS = {b"version", b"privatekey", b"cookieSecret", b"feeXPub", b"lastaddressindex"}
@@ -168,6 +168,11 @@ def _ticket_fields_v1(raw: bytes) -> dict:
     return out
 
 
+def _is_hash(text: str) -> bool:
+    """A lower-case ticket or fee hash (rules.is_hash), taken as the "^...$" match it was: one final newline passes."""
+    return is_hash(text.removesuffix("\n"))
+
+
 class _Checker:
     """Every value checked against the network, the fee xpub and our schema's rules."""
 
@@ -176,7 +181,7 @@ class _Checker:
         self.external = xpub.child(0)
 
     def ticket(self, key: str, f: dict, version: int) -> Ticket:
-        if not _HASH.match(key):
+        if not _is_hash(key):
             raise Malformed("its key is not a lowercase ticket hash")
         if f["Hash"] != key:
             raise Malformed(f"Hash {f['Hash']!r} differs from its key")
@@ -211,7 +216,7 @@ class _Checker:
                 raise Malformed(f"VotingWIF: {e}") from None
         if not _HEX.match(f["FeeTxHex"]):
             raise Malformed("FeeTxHex is not lowercase hex")
-        if f["FeeTxHash"] and not _HASH.match(f["FeeTxHash"]):
+        if f["FeeTxHash"] and not _is_hash(f["FeeTxHash"]):
             raise Malformed("FeeTxHash is not a lowercase hash")
         if status == FEE_RECEIVED and not (f["FeeTxHex"] and f["FeeTxHash"]):
             raise Malformed("fee status received without the fee transaction")
@@ -238,7 +243,7 @@ class _Checker:
         return VoteChange(seq, values["req"], values["reqs"], values["rsp"], values["rsps"], created)
 
     def alt_sign(self, key: str, bkt: Bucket) -> AltSignAddr:
-        if not _HASH.match(key):
+        if not _is_hash(key):
             raise Malformed("its key is not a lowercase ticket hash")
         if bkt.buckets or set(bkt.values) != ALT_SIGN_FIELDS:
             raise Malformed(f"fields are {sorted(k.decode(errors='replace') for k in [*bkt.values, *bkt.buckets])}, "
@@ -352,7 +357,7 @@ def load(path: Path, net: NetParams) -> GoDatabase:
     for key in changes.keys():
         name = key.decode(errors="replace")
         bkt = changes.bucket(key)
-        if bkt is None or not _HASH.match(name) or bkt.buckets:
+        if bkt is None or not _is_hash(name) or bkt.buckets:
             problems.append(f"vote changes {name}: not a bucket of records named by a ticket hash")
             continue
         records = []

@@ -11,8 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from vspd.chain.params import SIMNET
+from vspd.chain.rules import REQUIRED_CONFS
 from vspd.simnet.soak.plan import VOTER_SIDE
-from vspd.voter.carrier import REQUIRED_CONFS
 
 PAID = ("received", "broadcast", "confirmed")
 DETECT_WITHIN = 30.0    # /status must report a fault within this many seconds of its start ...
