@@ -10,7 +10,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+# tests/ (for `fakes`, `conftest`) and tests/helpers/ (chainbuilders, procs, vspclient, ...) on the path; the
+# repository root too, so that `web`, `rpcclient` are the real packages, not tests/web/, tests/rpcclient/.
+sys.path[:0] = [str(Path(__file__).parent / "helpers"), str(Path(__file__).parent), str(Path(__file__).parents[1])]
 
 from chainbuilders import Key, make_parent, make_ticket  # noqa: E402
 from fakes.exccd import FakeChain, FakeExccd  # noqa: E402
@@ -23,7 +25,6 @@ from vspclient import VSPClient  # noqa: E402
 from web.http.app import start_runner  # noqa: E402
 from web.api.context import AppContext  # noqa: E402
 from web.http.fastlane import FastLaneSite  # noqa: E402
-from web.api.stats import StatsCache  # noqa: E402
 from web.api.wire import Signer  # noqa: E402
 
 # The BIP32 test vector 1 key m/0H, a mainnet xpub; and the same key re-versioned for simnet.
@@ -84,7 +85,6 @@ async def vsp(tmp_path):
     assert await exccd.wait_connected(5)
     ctx = AppContext(net=SIMNET, store=store, exccd=exccd, signer=Signer(await store.get_key("signingseed")),
                      vspfee=2.0, supportemail="ops@example.org")
-    ctx.stats = StatsCache(ctx)
     runner = await start_runner(ctx)
     site = FastLaneSite(ctx, runner, "127.0.0.1", 0)
     port = await site.start()

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "tests" / "helpers"), str(ROOT / "tests"), str(ROOT)]
 
 import aiohttp  # noqa: E402
 
@@ -228,7 +228,7 @@ async def replica_wait_over_sftp(pairs: int, stakers: int) -> list[str]:
     """Phase 3 again with the replica on a real OpenSSH server on 127.0.0.1, as production would use SFTP."""
     import os
     import subprocess
-    from test_replication_sftp import SSHD, SSHServer
+    from replicas import SSHD, SSHServer
     if not os.path.exists(SSHD):
         return ["  over SFTP: skipped, no OpenSSH server (.ci/run installs openssh-server)"]
     root = Path(tempfile.mkdtemp(prefix="vspd-durability-sftp-"))

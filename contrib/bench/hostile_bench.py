@@ -11,7 +11,7 @@ asks the same process a cheap question (Health, /api/v3/vspinfo) every few
 milliseconds; its slowest answer during a case is that case's stall.
 Prints one line per case and the largest stall; asserts nothing about speed.
 
-Then one hostile client at the edge (#22, tests/hostile.py): another
+Then one hostile client at the edge (#22, tests/helpers/hostile.py): another
 client's vspinfo latency while 64 connections send 8 KB heads and their
 bodies a byte per send; the frontend's CPU per body segment after a small
 and a large head; how long each stalled connection state stays open (with
@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "tests" / "helpers"), str(ROOT / "tests"), str(ROOT)]
 
 import aiohttp  # noqa: E402
 import grpc  # noqa: E402
@@ -222,8 +222,8 @@ EDGE_BOUND = 2.0  # seconds, every state's bound where the frontend has the opti
 
 
 def amplify(port: int, conns: int, seconds: float, fields: int, pace: float = 0.0, most: int = 10_000_000) -> int:
-    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "hostile.py"), "amplify", str(port), str(conns),
-                           str(seconds), str(fields), "8100", str(pace), str(most)],
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "helpers" / "hostile.py"), "amplify", str(port),
+                           str(conns), str(seconds), str(fields), "8100", str(pace), str(most)],
                           capture_output=True, text=True, timeout=seconds + 120)
     return json.loads(proc.stdout)["segments"]
 

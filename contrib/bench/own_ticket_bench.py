@@ -31,7 +31,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "contrib" / "bench"), str(ROOT / "tests"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "contrib" / "bench"), str(ROOT / "tests" / "helpers"), str(ROOT / "tests"),
+                 str(ROOT)]
 
 import aiohttp  # noqa: E402
 

@@ -2,7 +2,7 @@
 """The record's charts with a year of 100 000 tickets: drawing time, page bytes, the home page's rate.
 
 Fills a fresh database with N tickets bought over 365 days and the daily
-roll-ups they leave (tests/yearbuilder.py), then times reading the
+roll-ups they leave (tests/helpers/yearbuilder.py), then times reading the
 roll-ups and drawing the home page's charts (web/pages/record.py), drawing the
 admin's 365-day charts, and serving the home page from its prepared bytes
 through the fast lane on loopback (the node is the test suite's fake).
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "tests" / "helpers"), str(ROOT / "tests"), str(ROOT)]
 
 import aiohttp  # noqa: E402
 
@@ -31,8 +31,8 @@ from vspd.chain.params import SIMNET  # noqa: E402
 from web.http.app import start_runner  # noqa: E402
 from web.api.context import AppContext  # noqa: E402
 from web.http.fastlane import FastLaneSite  # noqa: E402
-from web.api.stats import StatsCache  # noqa: E402
 from web.api.wire import Signer  # noqa: E402
+from web.pages.record import RECORD_KEY  # noqa: E402
 from yearbuilder import fill_year  # noqa: E402
 
 
@@ -57,9 +57,8 @@ async def main() -> None:
         print(f"record_bench: {args.tickets:,} tickets over 365 days inserted in {time.perf_counter() - t0:.1f} s")
         ctx = AppContext(net=SIMNET, store=store, exccd=exccd, signer=Signer(await store.get_key("signingseed")),
                          vspfee=2.0, supportemail="ops@example.org", ticketpage=True)
-        ctx.stats = StatsCache(ctx)
         runner = await start_runner(ctx)
-        record = ctx.record
+        record = runner.app[RECORD_KEY]
         t0 = time.perf_counter()
         await record.refresh(force=True)
         print(f"read the roll-ups and draw the home charts (30 + 90 days): {(time.perf_counter() - t0) * 1000:.1f} ms "

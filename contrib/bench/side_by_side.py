@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "contrib" / "bench"), str(ROOT / "tests"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "contrib" / "bench"), str(ROOT / "tests" / "helpers"), str(ROOT / "tests"),
+                 str(ROOT)]
 
 import wrk  # noqa: E402
 from chainbuilders import Key  # noqa: E402

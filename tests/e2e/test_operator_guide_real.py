@@ -1,6 +1,6 @@
 """docs/operator-guide.md walked on the real exccd and exccwallet of the session's simnet.
 
-The same walk as tests/test_operator_guide.py (tests/guidewalk.py): the
+The same walk as tests/docs/test_operator_guide.py (tests/helpers/guidewalk.py): the
 guide's own frontend and three voters, started by its commands, beside the
 session's peers: its frontend on the miner's exccd, each voter on a voting
 site's exccd and exccwallet. The ticket it follows is a real one: the keeper
@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from chainbuilders import Key
-from govspd import go_dbs  # noqa: F401  (fixture)
+from godatabases import go_dbs  # noqa: F401  (fixture)
 from guidewalk import VOTERS, Login, PaidTicket, walk_the_guide
 from vspclient import VSPClient, register_real_ticket
 from vspd.chain.params import SIMNET

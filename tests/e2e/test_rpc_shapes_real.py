@@ -2,7 +2,7 @@
 
 The recorder (vspd/simnet/shapes.py) makes every call the VSP makes, in
 every situation, on the session's network; each answer must have the
-recorded shape, which the fakes are held to (tests/test_rpc_shapes.py).
+recorded shape, which the fakes are held to (tests/rpcclient/test_rpc_shapes.py).
 `python -m vspd.simnet.shapes --out tests/data/rpc_shapes.json` writes the
 file again from a simnet of its own; VSPD_RECORD_SHAPES=FILE makes this
 test write what it recorded there too.

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from test_browser import CHROMIUM, SHOTS, start_browser, submit, text_of
+from browser import CHROMIUM, SHOTS, start_browser, submit, text_of
 from vspd.simnet.nodes import wait_until
 
 pytestmark = [pytest.mark.realpeers, pytest.mark.asyncio(loop_scope="session")]

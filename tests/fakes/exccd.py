@@ -2,7 +2,7 @@
 
 It answers the calls the VSP makes with the shapes exccd 2.7.6 returns,
 held to the answers recorded from the real exccd (tests/data/rpc_shapes.json,
-tests/test_rpc_shapes.py), from a small in-memory chain that tests drive:
+tests/rpcclient/test_rpc_shapes.py), from a small in-memory chain that tests drive:
 `mine()` confirms mempool transactions and sends `blockconnected`.
 For fast unit tests only; the end-to-end suite uses the real exccd.
 """

@@ -30,14 +30,14 @@ from dataclasses import dataclass
 
 from rpcclient import NodeUnavailable, RPCError
 from rpcclient.errors import ERR_NO_TX_INFO
-from rpcclient.exccd import Exccd, is_orphan_error
+from rpcclient.exccd import Exccd, is_orphan_error, send_fee
 from vspd.chain.params import NetParams
+from vspd.chain.rules import REQUIRED_CONFS
 from vspd.frontend.voterpool import VoterPool, VoterState, VoterUnavailable
 from vspd.store import Store, Ticket
 from vspd.store.models import EXPIRED, FEE_BROADCAST, FEE_CONFIRMED, FEE_ERROR, FEE_RECEIVED, MISSED, VOTED
 
 log = logging.getLogger("pipeline")
-REQUIRED_CONFS = 6
 MAX_BLOCKS_PER_PASS = 500
 CONSISTENCY_INTERVAL = 30 * 60
 LAST_SCANNED = "last_scanned_height"
@@ -129,18 +129,18 @@ class Pipeline:
 
     async def _broadcast_fees(self, report: PassReport) -> None:
         for t in await self.store.tickets_where("fee_tx_status = ? AND confirmed = 1", (FEE_RECEIVED,)):
-            try:
-                await self.exccd.send_raw_transaction(t.fee_tx_hex)
-                status = FEE_BROADCAST
-                log.info("fee %s of ticket %s broadcast", t.fee_tx_hash, t.hash)
+            try:  # a refusal of a fee our node knows is no error: a voter's node sent it first, and it is mined
+                sent_now = await send_fee(self.exccd, t.fee_tx_hex, t.fee_tx_hash, look_up=True)
             except RPCError as e:
-                if await self._node_has(t.fee_tx_hash):  # a voter's node sent it first, and it is mined
-                    status = FEE_BROADCAST
-                    log.info("fee %s of ticket %s was already sent (by a voter)", t.fee_tx_hash, t.hash)
+                status = FEE_ERROR
+                log.warning("fee %s of ticket %s could not be broadcast%s: %s", t.fee_tx_hash, t.hash,
+                            " (unknown outputs)" if is_orphan_error(e) else "", e)
+            else:
+                status = FEE_BROADCAST
+                if sent_now:
+                    log.info("fee %s of ticket %s broadcast", t.fee_tx_hash, t.hash)
                 else:
-                    status = FEE_ERROR
-                    log.warning("fee %s of ticket %s could not be broadcast%s: %s", t.fee_tx_hash, t.hash,
-                                " (unknown outputs)" if is_orphan_error(e) else "", e)
+                    log.info("fee %s of ticket %s was already sent (by a voter)", t.fee_tx_hash, t.hash)
             if await self.store.update_fields(t.hash, {"fee_tx_status": status},
                                               {"fee_tx_status": FEE_RECEIVED, "fee_tx_hash": t.fee_tx_hash}):
                 report.fees_broadcast += 1
@@ -163,19 +163,11 @@ class Pipeline:
             log.info("fee of ticket %s confirmed", t.hash)
             self.queue_add(t)
 
-    async def _node_has(self, txid: str) -> bool:
-        """Whether our exccd knows the transaction (mempool or chain): a refused send of it is no error then."""
-        try:
-            await self.exccd.get_raw_transaction(txid)
-        except RPCError:
-            return False
-        return True
-
     async def _send_again(self, t: Ticket) -> None:
         """A broadcast fee the node no longer knows (its mempool lost in a restart, or evicted) is sent again
         from the hex we keep until it confirms; only a node that refuses it makes the fee an error."""
-        try:
-            await self.exccd.send_raw_transaction(t.fee_tx_hex)
+        try:  # no look-up: our node has just said it does not know the fee
+            await send_fee(self.exccd, t.fee_tx_hex, t.fee_tx_hash, look_up=False)
         except RPCError as e:
             log.warning("fee %s of ticket %s vanished and was refused when sent again: %s", t.fee_tx_hash,
                         t.hash, e)
@@ -201,10 +193,7 @@ class Pipeline:
             return
         paid = [t for status in (FEE_RECEIVED, FEE_BROADCAST)  # one query per partial index
                 for t in await self.store.tickets_where("fee_tx_status = ? AND fee_waived = 0", (status,))]
-        hashes = {t.hash for t in paid}
-        for state in self.voters:  # forget what needs no carrying any more (confirmed, failed)
-            for h in [h for h in state.handed if h not in hashes]:
-                del state.handed[h]
+        self.voters.keep_handed({t.hash for t in paid})  # forget what needs no carrying any more
         for t in paid:
             self.hand_over(t)
 
@@ -252,7 +241,7 @@ class Pipeline:
             except VoterUnavailable as e:
                 log.warning("ticket %s not handed over to voter %s: %s", t.hash, state.name, e)
                 return
-            state.handed[t.hash] = t.fee_tx_hash
+            self.voters.mark_handed(state, t.hash, t.fee_tx_hash)
             if held is not None:
                 held.set()
             log.debug("ticket %s handed over to voter %s (%s)", t.hash, state.name, where)
@@ -265,7 +254,7 @@ class Pipeline:
 
         async def job(state: VoterState) -> None:
             if await self.add_to_voters(t, [state], unreachable_too=False):
-                state.handed.pop(t.hash, None)
+                self.voters.forget_handed(state, t.hash)
             else:
                 self.voters.request_repair(state)
         for state in self.voters:
@@ -280,7 +269,7 @@ class Pipeline:
         if self.voters is None:
             return 0
         def missed(state: VoterState) -> None:
-            state.missing.add(t.hash)
+            self.voters.mark_missing(state, t.hash)
             if voters is None:  # a repair's own adds are retried by that repair
                 self.voters.request_repair(state)
 
@@ -308,7 +297,7 @@ class Pipeline:
                 log.warning("ticket %s not added to voter %s: %s", t.hash, state.name, e)
                 missed(state)
                 return False
-            state.missing.discard(t.hash)
+            self.voters.mark_held(state, t.hash)
             return True
         return sum(await asyncio.gather(*(add(s) for s in targets)))
 
@@ -344,7 +333,8 @@ class Pipeline:
         choices only, and our tickets are read a page of two columns at a time.
         """
         try:  # what it carries now, in its own words: what it lost (a new data folder) is handed over again
-            state.handed = {p.ticket_hash: p.fee_tx_hash for p in await state.client.list_pending()}
+            self.voters.reset_handed(state, {p.ticket_hash: p.fee_tx_hash
+                                             for p in await state.client.list_pending()})
         except VoterUnavailable as e:
             log.info("voter %s: pending tickets not listed: %s", state.name, e)
         noted_before = set(state.missing)
@@ -372,9 +362,7 @@ class Pipeline:
                     except VoterUnavailable as e:
                         log.warning("vote choices of %s not fixed on %s: %s", ticket_hash, state.name, e)
             page = await self.store.votable_choices(page[-1][0], CHECK_PAGE)
-        # What was noted before the listing is replaced by what the listing shows; a failure
-        # noted meanwhile (a ticket confirmed during this check) is kept.
-        state.missing = absent | (state.missing - noted_before)
+        self.voters.reset_missing(state, absent, noted_before)
         for ticket_hash in sorted(absent):
             t = await self.store.get_ticket(ticket_hash)
             if t is not None:

@@ -10,6 +10,10 @@ its own worker task that the pool owns: the block pass only queues, so a
 voter that hangs on a call costs its own queue the call's timeout and
 nobody else anything. A queue holds at most one job per (kind, ticket):
 what a pass queues again while a voter is stuck replaces, not piles up.
+
+The pool alone writes its VoterStates: the pipeline, its jobs and the
+repairs read them and tell the pool what a voter was seen to hold
+(mark_handed, mark_missing, ...), so every change to a state is made here.
 """
 
 import asyncio
@@ -28,6 +32,7 @@ JOB_TIMEOUT = 60.0  # a whole queued job (a few calls, each with its own timeout
 
 @dataclass
 class VoterState:
+    """One voter as the pool sees it; read by anyone, written only by its VoterPool."""
     client: VoterClient
     health: pb.HealthReply | None = None
     error: str = "not polled yet"
@@ -161,6 +166,38 @@ class VoterPool:
         """Ask for this voter's tickets and choices to be checked and fixed now."""
         if self.on_repair is not None:
             self.on_repair(state)
+
+    # -- what each voter holds, as its calls showed (the one writer of handed and missing) ----
+    def mark_handed(self, state: VoterState, ticket_hash: str, fee_txid: str) -> None:
+        """The voter took the paid ticket with this fee: no hand-over of it to this voter again."""
+        state.handed[ticket_hash] = fee_txid
+
+    def forget_handed(self, state: VoterState, ticket_hash: str) -> None:
+        """The ticket is added (votable): it needs no carrying by this voter any more."""
+        state.handed.pop(ticket_hash, None)
+
+    def keep_handed(self, ticket_hashes: set[str]) -> None:
+        """Forget, on every voter, what needs no carrying any more (confirmed, failed)."""
+        for state in self.states:
+            for h in [h for h in state.handed if h not in ticket_hashes]:
+                del state.handed[h]
+
+    def reset_handed(self, state: VoterState, handed: dict[str, str]) -> None:
+        """What the voter carries, in its own words (a voter with a new data folder lost the rest)."""
+        state.handed = handed
+
+    def mark_missing(self, state: VoterState, ticket_hash: str) -> None:
+        """A votable ticket known not to be on the voter (an add failed or was not tried)."""
+        state.missing.add(ticket_hash)
+
+    def mark_held(self, state: VoterState, ticket_hash: str) -> None:
+        """The voter took the votable ticket."""
+        state.missing.discard(ticket_hash)
+
+    def reset_missing(self, state: VoterState, absent: set[str], noted_before: set[str]) -> None:
+        """A listing's truth: what was noted before it is replaced by what it shows; a failure noted
+        meanwhile (a ticket confirmed during the listing) is kept."""
+        state.missing = absent | (state.missing - noted_before)
 
     def submit(self, state: VoterState, key: tuple, job: Callable[[VoterState], Awaitable[None]]) -> None:
         """Queue work for one voter and return at once (a plain call: the block pass never waits on a voter)."""

@@ -23,11 +23,12 @@ from vspd.frontend.replication import ReplicaError, Replicator
 from vspd.frontend.voterpool import VoterPool
 from vspd.store import Store, StoreError
 from web.api.context import AppContext
-from web.api.stats import StatsCache
 from web.api.wire import Signer
 from web.http.app import start_runner
 from web.http.connguard import Limits
 from web.http.fastlane import FastLaneSite
+from web.http.metrics import METRICS_KEY, Metrics
+from web.pages.record import RECORD_KEY, Record
 
 log = logging.getLogger("frontend")
 STATS_INTERVAL = 60.0
@@ -39,6 +40,8 @@ class Frontend:
         self.cfg = cfg
         self.new_block = asyncio.Event()
         self.ctx: AppContext | None = None
+        self.metrics: Metrics | None = None  # the site's (its app owns them), set once the site is built
+        self.record: Record | None = None
         self.bound_port: int | None = None
         self._probe_failing = False  # the last replica probe failed (logged once per change)
 
@@ -93,25 +96,25 @@ class Frontend:
             host, port = cfg.exccdhost
             exccd = Exccd(cfg.net, host, port, cfg.exccduser, cfg.exccdpass, cfg.exccdcert,
                           on_block=self.on_block)
-            ctx = self.ctx = AppContext(
-                net=cfg.net, store=store, exccd=exccd, signer=signer, vspfee=cfg.vspfee,
-                vspclosed=cfg.vspclosed, vspclosedmsg=cfg.vspclosedmsg, designation=cfg.designation,
-                supportemail=cfg.supportemail, trusted_proxies=frozenset(cfg.trustedproxies),
-                adminpass=cfg.adminpass, ticketpage=cfg.ticketpage)
-            ctx.cookie_secret = await store.get_key("cookiesecret")
-            ctx.session_generation = int(await store.get_setting("sessiongeneration") or 0)
-            if not cfg.vspclosed and await store.get_setting("vspclosed") == "true":
-                ctx.vspclosed = True  # closed from the admin page: that outlives restarts
-                ctx.vspclosedmsg = await store.get_setting("vspclosedmsg") or ""
-            ctx.stats = StatsCache(ctx)
-            voters = ctx.voters = VoterPool(
+            closed, closedmsg = cfg.vspclosed, cfg.vspclosedmsg
+            if not closed and await store.get_setting("vspclosed") == "true":
+                closed = True  # closed from the admin page: that outlives restarts
+                closedmsg = await store.get_setting("vspclosedmsg") or ""
+            voters = VoterPool(
                 [VoterAddress(*v) for v in cfg.voters], cfg.voterca, cfg.tlscert, cfg.tlskey, cfg.net.name,
                 cfg.maxlag, cfg.minvoters,
                 local_height=lambda: exccd.height, interval=cfg.healthinterval)
-            ctx.pipeline = Pipeline(store, exccd, voters, cfg.net, on_changed=self._after_pass)
-            repairs = Repairs(voters, ctx.pipeline.check_voter, CONSISTENCY_INTERVAL)
+            pipeline = Pipeline(store, exccd, voters, cfg.net, on_changed=self._after_pass)
+            repairs = Repairs(voters, pipeline.check_voter, CONSISTENCY_INTERVAL)
             voters.on_repair = repairs.request
-            ctx.replication = replicator
+            ctx = self.ctx = AppContext(  # filled here, once: the handlers only read what they share
+                net=cfg.net, store=store, exccd=exccd, signer=signer, vspfee=cfg.vspfee,
+                vspclosed=closed, vspclosedmsg=closedmsg, designation=cfg.designation,
+                supportemail=cfg.supportemail, trusted_proxies=frozenset(cfg.trustedproxies),
+                voters=voters, pipeline=pipeline, replication=replicator, adminpass=cfg.adminpass,
+                cookie_secret=await store.get_key("cookiesecret"),
+                session_generation=int(await store.get_setting("sessiongeneration") or 0),
+                ticketpage=cfg.ticketpage)
             if cfg.net.name == "mainnet" and cfg.backupreplica.kind == "file":
                 log.warning("backups go to the local folder %s: that is not off-site", cfg.backupreplica.path)
             log.info("vspd frontend on %s; VSP pubkey %s; %d voters", cfg.net.name, signer.pubkey_b64,
@@ -120,6 +123,7 @@ class Frontend:
                 log.warning("the VSP is closed: new tickets are refused")
             limits = Limits(cfg.headtimeout, cfg.bodytimeout, cfg.idletimeout, cfg.sendtimeout, cfg.maxclientconns)
             runner = await start_runner(ctx, cfg.webserverdebug, limits.idle)
+            self.metrics, self.record = runner.app[METRICS_KEY], runner.app[RECORD_KEY]
             try:
                 lhost, lport = cfg.listen
                 site = FastLaneSite(ctx, runner, lhost or None, lport, limits)
@@ -152,7 +156,7 @@ class Frontend:
     async def _refresh_stats(self, recount: bool = True) -> None:
         try:
             await self.ctx.stats.refresh(recount)
-            await self.ctx.record.refresh()
+            await self.record.refresh()
         except Exception:
             log.exception("stats refresh failed")
 
@@ -219,7 +223,7 @@ class Frontend:
             log.warning("cannot record the day's sample: %s", e)
 
     async def _after_pass(self, report: PassReport) -> None:
-        self.ctx.metrics.pass_seconds.observe(report.seconds)
+        self.metrics.pass_seconds.observe(report.seconds)
         await self._refresh_stats(recount=report.changes > 0)  # the height changes every block
 
     async def _block_worker(self) -> None:

@@ -5,6 +5,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Callable
 
 from aiohttp import web
 
@@ -12,7 +13,11 @@ from rpcclient import Exccd
 from vspd.chain import bip32
 from vspd.chain.errors import ChainError
 from vspd.chain.params import NetParams
+from vspd.frontend.pipeline import Pipeline
+from vspd.frontend.replication import Replicator
+from vspd.frontend.voterpool import VoterPool
 from vspd.store import Store
+from web.api.stats import StatsCache
 from web.api.unknown_tickets import UnknownTickets
 from web.api.wire import Signer
 
@@ -40,6 +45,11 @@ def next_fee_address(xpub: str, last_index: int, net: NetParams) -> tuple[int, s
 
 @dataclass
 class AppContext:
+    """What the handlers share; filled once, by whoever builds it (the frontend, or a test).
+
+    The site's own structures (the home pages, the record, the metrics) are not here: the app
+    factory (web/http/app.py) owns them, each under its own key on the aiohttp application.
+    """
     net: NetParams
     store: Store
     exccd: Exccd
@@ -50,19 +60,19 @@ class AppContext:
     designation: str = "Voting Service Provider"
     supportemail: str = ""
     trusted_proxies: frozenset = field(default_factory=lambda: frozenset({"127.0.0.1", "::1"}))
-    stats: object = None  # web.stats.StatsCache, set by the app factory
-    home_pages: object = None  # web.pages.HomePages, set by the app factory
-    clock: object = time.time
-    voters: object = None  # vspd.voters.VoterPool; None only in API unit tests
-    pipeline: object = None  # vspd.pipeline.Pipeline
+    stats: StatsCache = field(init=False)  # made with the context (__post_init__): it reads the context
+    clock: Callable[[], float] = time.time
+    voters: VoterPool | None = None  # None only in API unit tests
+    pipeline: Pipeline | None = None
     adminpass: str = ""
-    metrics: object = None  # web.metrics.Metrics
-    replication: object = None  # vspd.replication.Replicator
+    replication: Replicator | None = None
     cookie_secret: bytes = b""
     session_generation: int = 0  # bumped by each logout: older session cookies stop working
     unknown_tickets: UnknownTickets = field(default_factory=UnknownTickets)
     ticketpage: bool = False  # the staker's ticket page (web/pages/ticketpage.py), an operator's option
-    record: object = None  # web.record.Record, set by the app factory
+
+    def __post_init__(self) -> None:
+        self.stats = StatsCache(self)
 
     def now(self) -> int:
         return int(self.clock())

@@ -288,7 +288,8 @@ def _paths() -> dict:
 
 
 def _examples() -> dict:
-    """Requests and answers of a frontend on the fakes, as tests/record_openapi_examples.py recorded them."""
+    """Requests and answers of a frontend on the fakes, as tests/helpers/record_openapi_examples.py recorded
+    them."""
     return {name: {"summary": summary, "value": value} for name, (summary, value) in EXAMPLES.items()}
 
 

@@ -1,5 +1,5 @@
 """Examples of web/api/openapi.py: real requests and answers of a frontend on the fakes, recorded by
-tests/record_openapi_examples.py (run it again to refresh them)."""
+tests/helpers/record_openapi_examples.py (run it again to refresh them)."""
 
 EXAMPLES = {'VspInfo': ('An answer of a frontend on simnet.',
              {'apiversions': [3],

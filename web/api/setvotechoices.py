@@ -3,7 +3,7 @@
 import asyncio
 import logging
 
-from vspd.frontend.voterpool import VoterUnavailable
+from vspd.frontend.voterpool import VoterState, VoterUnavailable
 from vspd.store import StoreError
 from vspd.store.models import FEE_CONFIRMED, FEE_NONE
 from web.api import binding, votechoices
@@ -14,6 +14,7 @@ from web.api.request import APIRequest
 from web.api.wire import APIAnswer, APIError, ErrorCode, b64, signed_answer
 
 log = logging.getLogger("web.api")
+CHOICES_WAIT = 2.0  # the answer waits at most this long for the reachable voters to take the choices
 
 
 async def handle(ctx: AppContext, request: APIRequest) -> APIAnswer:
@@ -54,10 +55,32 @@ async def handle(ctx: AppContext, request: APIRequest) -> APIAnswer:
 
 
 async def push_choices(ctx: AppContext, t) -> None:
-    """Send the merged choices to every reachable voter; consistency fixes the rest."""
-    async def one(state):
+    """Queue the merged choices for every reachable voter and wait, bounded, until they took them.
+
+    Through each voter's own queue, like the pipeline's hand-overs: a call never overtakes that
+    voter's queued adds, and a hung voter costs the answer CHOICES_WAIT, not its call's timeout.
+    The wallet is still answered after the voters hold the choices, as a rule; consistency
+    (Pipeline.check_voter) fixes the rest.
+    """
+    ticket_hash, choices, targets = t.hash, t.vote_choices, ctx.voters.reachable()
+    waiting = {s.name for s in targets}
+    all_done = asyncio.Event()
+
+    async def job(state: VoterState) -> None:
         try:
-            await state.client.set_vote_choices(t.hash, t.vote_choices)
+            await state.client.set_vote_choices(ticket_hash, choices)
         except VoterUnavailable as e:
-            log.warning("vote choices of %s not sent to voter %s: %s", t.hash, state.name, e)
-    await asyncio.gather(*(one(s) for s in ctx.voters.reachable()))
+            log.warning("vote choices of %s not sent to voter %s: %s", ticket_hash, state.name, e)
+        finally:
+            waiting.discard(state.name)
+            if not waiting:
+                all_done.set()
+    for state in targets:
+        ctx.voters.submit(state, ("vote choices", ticket_hash), job)
+    if not waiting:
+        return
+    try:
+        await asyncio.wait_for(all_done.wait(), CHOICES_WAIT)
+    except TimeoutError:
+        log.warning("vote choices of %s: not every voter took them within %.0f s; the consistency check "
+                    "sends them", ticket_hash, CHOICES_WAIT)

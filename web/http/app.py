@@ -12,7 +12,7 @@ from web.http import clientgone, csrf, metrics, serverlog
 from web.pages import admin, health
 from web.pages import site as pages
 from web.pages import ticketpage
-from web.pages.record import Record
+from web.pages.record import RECORD_KEY, Record
 
 TEMPLATES = Path(__file__).parents[1] / "pages" / "templates"
 
@@ -22,17 +22,20 @@ CLIENT_MAX_SIZE = 2 << 20
 
 
 def create_app(ctx: AppContext, debug: bool = False) -> web.Application:
-    if ctx.metrics is None:
-        ctx.metrics = metrics.Metrics()
+    """The app, owning the site's own structures under their keys: the metrics, the record, the home pages.
+
+    They sit above web.api, so the context cannot hold them; readers take them from the app, and the
+    frontend from its runner's app.
+    """
     app = web.Application(client_max_size=CLIENT_MAX_SIZE,
                           middlewares=[metrics.count_requests, csrf.protect, pages.html_errors,
                                        clientgone.quietly])
     app[CTX_KEY] = ctx
+    app[metrics.METRICS_KEY] = metrics.Metrics()
+    record = app[RECORD_KEY] = Record(ctx.store, ctx.clock)
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                auto_reload=debug)
-    ctx.home_pages = pages.HomePages(env)
-    if ctx.record is None:
-        ctx.record = Record(ctx.store, ctx.clock)
+    app[pages.HOME_PAGES_KEY] = pages.HomePages(env, record)
     api.add_routes(app)
     pages.add_routes(app)
     admin.add_routes(app)

@@ -38,7 +38,8 @@ from web.api.context import AppContext
 from web.api.request import APIRequest
 from web.api.wire import SIGNATURE_HEADER, APIAnswer, APIError, ErrorCode, http_status
 from web.http.connguard import ClientCount, Deadline, Limits, Watched
-from web.pages.site import site_url
+from web.http.metrics import METRICS_KEY, Metrics
+from web.pages.site import HOME_PAGES_KEY, HomePages, site_url
 
 log = logging.getLogger("web.fastlane")
 MAX_HEAD = 8190  # longer heads go to aiohttp, which has its own limits
@@ -71,8 +72,8 @@ class Answer(NamedTuple):
 
 class Route(NamedTuple):
     method: bytes
-    ready: Callable[[AppContext, LaneRequest], Answer | None]  # the answer if at hand, in this callback
-    serve: Callable[[AppContext, LaneRequest], Awaitable[Answer | None]]  # else this, in a task; None: aiohttp's
+    ready: Callable[["FastLane", LaneRequest], Answer | None]  # the answer if at hand, in this callback
+    serve: Callable[["FastLane", LaneRequest], Awaitable[Answer | None]]  # else this, in a task; None: aiohttp's
 
 
 def _signed(answer: APIAnswer) -> Answer:
@@ -80,17 +81,18 @@ def _signed(answer: APIAnswer) -> Answer:
                   f"Content-Type: application/json; charset=utf-8\r\n".encode(), answer.body)
 
 
-def _not_at_hand(ctx: AppContext, req: LaneRequest) -> None:
+def _not_at_hand(lane: "FastLane", req: LaneRequest) -> None:
     return None
 
 
-def _vspinfo(ctx: AppContext, req: LaneRequest) -> Answer | None:
-    ready = ctx.stats.ready_vspinfo()
+def _vspinfo(lane: "FastLane", req: LaneRequest) -> Answer | None:
+    ready = lane.ctx.stats.ready_vspinfo()
     return _signed(APIAnswer(200, *ready)) if ready is not None else None
 
 
-def _unknown_ticket_status(ctx: AppContext, req: LaneRequest) -> Answer | None:
+def _unknown_ticket_status(lane: "FastLane", req: LaneRequest) -> Answer | None:
     """Code 6 for a ticket the unknown-ticket cache holds: what api_ticketstatus answers, without a task."""
+    ctx = lane.ctx
     try:
         ticket_hash = ticket_hash_of(req.body)
     except APIError:
@@ -101,26 +103,27 @@ def _unknown_ticket_status(ctx: AppContext, req: LaneRequest) -> Answer | None:
     return None
 
 
-def _api(path: str) -> Callable[[AppContext, LaneRequest], Awaitable[Answer]]:
-    async def serve(ctx: AppContext, req: LaneRequest) -> Answer:
+def _api(path: str) -> Callable[["FastLane", LaneRequest], Awaitable[Answer]]:
+    async def serve(lane: "FastLane", req: LaneRequest) -> Answer:
         request = APIRequest(req.body, req.client_signature, req.remote, req.forwarded_for, req.real_ip)
-        return _signed(await api.serve(ctx, path, request))
+        return _signed(await api.serve(lane.ctx, path, request))
     return serve
 
 
-def _home(ctx: AppContext, req: LaneRequest) -> Answer | None:
-    if ctx.stats.stats is None or ctx.record.rows is None or req.host is None:
+def _home(lane: "FastLane", req: LaneRequest) -> Answer | None:
+    ctx, pages = lane.ctx, lane.home_pages
+    if ctx.stats.stats is None or pages.record.rows is None or req.host is None:
         return None
     url = site_url("http", req.remote, req.host, req.forwarded_proto, ctx.trusted_proxies)
-    return Answer(200, b"Content-Type: text/html; charset=utf-8\r\n", ctx.home_pages.body(ctx, url))
+    return Answer(200, b"Content-Type: text/html; charset=utf-8\r\n", pages.body(ctx, url))
 
 
-async def _home_after_stats(ctx: AppContext, req: LaneRequest) -> Answer | None:
-    if ctx.stats.stats is None:
-        await ctx.stats.refresh()
-    if ctx.record.rows is None:
-        await ctx.record.refresh()
-    return _home(ctx, req)
+async def _home_after_stats(lane: "FastLane", req: LaneRequest) -> Answer | None:
+    if lane.ctx.stats.stats is None:
+        await lane.ctx.stats.refresh()
+    if lane.home_pages.record.rows is None:
+        await lane.home_pages.record.refresh()
+    return _home(lane, req)
 
 
 _READY = {"/api/v3/vspinfo": _vspinfo, "/api/v3/ticketstatus": _unknown_ticket_status}
@@ -155,10 +158,16 @@ class _Date:
 
 
 class FastLane:
-    """The lane's connections and look-ups, and the aiohttp server (`fallback`) connections go to."""
+    """The lane's connections and look-ups, and the aiohttp server (`fallback`) connections go to.
 
-    def __init__(self, ctx: AppContext, fallback: web.Server, limits: Limits = Limits()):
+    `metrics` and `home_pages` are the app's own (FastLaneSite takes them from the runner's app), so the
+    lane counts and serves exactly what aiohttp does.
+    """
+
+    def __init__(self, ctx: AppContext, fallback: web.Server, limits: Limits = Limits(),
+                 metrics: Metrics | None = None, home_pages: HomePages | None = None):
         self.ctx, self.fallback, self.limits = ctx, fallback, limits
+        self.metrics, self.home_pages = metrics, home_pages
         self.connections: set["LaneProtocol"] = set()
         self.tasks: set[asyncio.Task] = set()
         self.date = _Date()
@@ -352,7 +361,7 @@ class LaneProtocol(asyncio.Protocol):
             if parsed.body_size:
                 body = bytes(buf[start:start + parsed.body_size])
                 parsed = parsed._replace(request=parsed.request._replace(body=body))
-            answer = parsed.route.ready(self.lane.ctx, parsed.request)
+            answer = parsed.route.ready(self.lane, parsed.request)
             if answer is None:
                 self.lookup = self.lane.start(self._look_up(parsed))
                 self._flow()
@@ -370,12 +379,12 @@ class LaneProtocol(asyncio.Protocol):
     async def _look_up(self, parsed: Parsed) -> None:
         started = time.perf_counter()
         try:
-            answer = await parsed.route.serve(self.lane.ctx, parsed.request)
+            answer = await parsed.route.serve(self.lane, parsed.request)
         except Exception:
             log.exception("fast lane look-up of %s failed; aiohttp takes the request", parsed.path)
             answer = None
         if answer is not None:
-            self.lane.ctx.metrics.observe_latency(parsed.path, time.perf_counter() - started)
+            self.lane.metrics.observe_latency(parsed.path, time.perf_counter() - started)
         self.lookup = None
         if self.transport.is_closing():
             return
@@ -396,7 +405,7 @@ class LaneProtocol(asyncio.Protocol):
         self.transport.write(b"".join((
             b"HTTP/1.%d %d %s\r\n" % (parsed.http11, answer.status, _REASONS[answer.status]),
             answer.lines, b"Content-Length: %d\r\n" % len(answer.body), self.lane.date.lines(), tail, answer.body)))
-        self.lane.ctx.metrics.hot_requests[parsed.path, answer.status] += 1
+        self.lane.metrics.hot_requests[parsed.path, answer.status] += 1
         if not parsed.keep_alive:
             self.transport.close()
             return
@@ -470,9 +479,9 @@ def _parse(fields: tuple[list[bytes], dict[bytes, bytes]], head: bytes, remote: 
 class FastLaneSite:
     """The listening socket: its connections start in the lane, aiohttp's server behind it."""
 
-    def __init__(self, ctx: AppContext, runner: web.BaseRunner, host: str | None, port: int,
+    def __init__(self, ctx: AppContext, runner: web.AppRunner, host: str | None, port: int,
                  limits: Limits = Limits()):
-        self.lane = FastLane(ctx, runner.server, limits)
+        self.lane = FastLane(ctx, runner.server, limits, runner.app[METRICS_KEY], runner.app[HOME_PAGES_KEY])
         self.host, self.port = host, port
         self.server: asyncio.Server | None = None
 

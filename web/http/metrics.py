@@ -50,6 +50,11 @@ class Metrics:
         self.hot_requests.clear()
 
 
+# One Metrics per app, made by the app factory (web/http/app.py); the fast lane counts into it too, and
+# the frontend observes its block passes there.
+METRICS_KEY = web.AppKey("vspd_metrics", Metrics)
+
+
 def _endpoint(request: web.Request) -> str:
     route = request.match_info.route
     return route.resource.canonical if route.resource is not None else "unmatched"
@@ -67,16 +72,14 @@ async def count_requests(request: web.Request, handler):
         status = e.status
         raise
     finally:
-        m = ctx_of(request).metrics
-        if m is not None:
-            ep = _endpoint(request)
-            m.requests.labels(ep, str(status)).inc()
-            m.latency.labels(ep).observe(time.perf_counter() - t0)
+        m = request.app[METRICS_KEY]
+        ep = _endpoint(request)
+        m.requests.labels(ep, str(status)).inc()
+        m.latency.labels(ep).observe(time.perf_counter() - t0)
 
 
 async def metrics(request: web.Request) -> web.Response:
-    ctx = ctx_of(request)
-    m = ctx.metrics
+    ctx, m = ctx_of(request), request.app[METRICS_KEY]
     m.fold_hot_requests()
     m.exccd_up.set(1 if ctx.exccd.connected else 0)
     if ctx.voters is not None:

@@ -22,8 +22,8 @@ from rpcclient import NodeUnavailable, RPCError
 from vspd.chain import bip32
 from vspd.chain import tx as txmod
 from vspd.chain import wif as wifmod
-from vspd.chain.address import Address
 from vspd.chain.errors import ChainError
+from vspd.chain.rules import REQUIRED_CONFS, is_hash, key_votes_ticket
 from vspd.frontend import preflight
 from vspd.store import StoreError, Ticket
 from vspd.store.models import EXPIRED, MISSED
@@ -31,6 +31,7 @@ from web.api.context import AppContext, ctx_of
 from web.pages import session
 from web.pages.health import problems, warnings
 from web.pages.ratelimit import RateLimiter
+from web.pages.record import RECORD_KEY
 from web.pages.site import base_context
 
 log = logging.getLogger("web.admin")
@@ -38,7 +39,6 @@ LOGIN_LIMIT = web.AppKey("login_limiter", RateLimiter)
 TABS = (("status", "VSP status"), ("tickets", "Ticket search"), ("unpaid", "Unpaid"), ("missed", "Missed tickets"),
         ("xpubs", "Fee xpubs"), ("revenue", "Revenue"), ("backup", "Database"), ("settings", "Open/close"),
         ("listing", "Listing rules"), ("log", "Admin log"), ("record", "Charts"))
-_HASH = re.compile(r"^[0-9a-f]{64}$")
 _WIF_IN_JSON = re.compile(r'("votingkey"\s*:\s*")[^"]*(")')
 _B64_REQUEST = re.compile(r'("request"\s*:\s*")([^"]*)(")')
 
@@ -99,8 +99,9 @@ async def admin_page(request: web.Request, tab: str = "status", status: int = 20
         data["log"] = await ctx.store.admin_log()
     elif tab == "record":
         data["days"] = int(request.query["days"]) if request.query.get("days") in ("30", "365") else 90
-        await ctx.record.refresh()
-        data["charts"] = ctx.record.admin(data["days"])
+        record = request.app[RECORD_KEY]
+        await record.refresh()
+        data["charts"] = record.admin(data["days"])
     data.update(extra)
     return aiohttp_jinja2.render_template("admin.html", request, data, status=status)
 
@@ -198,7 +199,7 @@ async def post_ticket_search(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     form = await request.post()
     query = str(form.get("hash", "")).strip().lower()
-    if not _HASH.match(query):
+    if not is_hash(query):  # stripped and lowered: as the "^...$" it had
         return await admin_page(request, "tickets", 400, query=query, error="A ticket hash is 64 hex characters.")
     t = await ctx.store.get_ticket(query)
     if t is None:
@@ -257,7 +258,7 @@ async def post_own_ticket(request: web.Request) -> web.Response:
     form = await request.post()
     h = str(form.get("hash", "")).strip().lower()
     key_text = str(form.get("votingkey", "")).strip()
-    if not _HASH.match(h):
+    if not is_hash(h):  # stripped and lowered: as the "^...$" it had
         return await admin_page(request, "settings", 400, error="A ticket hash is 64 hex characters.")
     existing = await ctx.store.get_ticket(h)
     if existing is not None:
@@ -273,11 +274,12 @@ async def post_own_ticket(request: web.Request) -> web.Response:
         return await admin_page(request, "settings", 400, error=f"exccd does not know that ticket: {e}")
     if not txmod.is_ticket(ticket_tx, ctx.net):
         return await admin_page(request, "settings", 400, error="That transaction is not a solo ticket.")
-    if ticket_tx.outputs[0].script != txmod.voting_script(Address.from_pubkey(key.pubkey(), ctx.net)):
+    if not key_votes_ticket(key, ticket_tx, ctx.net):
         return await admin_page(request, "settings", 400, error="The voting key does not match the ticket.")
     t = Ticket(hash=h, commitment_address=str(txmod.commitment_address(ticket_tx, ctx.net)), fee_xpub_id=0,
                fee_address_index=0, fee_address="", fee_amount=0, fee_expiration=int(time.time()),
-               confirmed=raw.confirmations >= 6, purchase_height=raw.blockheight if raw.confirmations >= 6 else 0,
+               confirmed=raw.confirmations >= REQUIRED_CONFS,
+               purchase_height=raw.blockheight if raw.confirmations >= REQUIRED_CONFS else 0,
                voting_wif=key.encode(), fee_waived=True)
     try:
         await ctx.store.insert_new_ticket(t, ctx.derive)

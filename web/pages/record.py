@@ -9,6 +9,7 @@ table), not per request, and `version` moves when they do.
 import time
 from dataclasses import dataclass, field
 
+from aiohttp import web
 from markupsafe import Markup
 
 from web.pages import charts
@@ -137,3 +138,8 @@ class Record:
             days = days_to(self.today, n)
             self._admin[n] = (states_chart(self.rows, days), fees_chart(self.rows, days), lag_chart(self.rows, days))
         return self._admin[n]
+
+
+# One Record per app, made by the app factory (web/http/app.py): the pages, the home pages and the
+# frontend's refresh after each block all read this one, so it is drawn once per change.
+RECORD_KEY = web.AppKey("vspd_record", Record)

@@ -11,6 +11,7 @@ from vspd.version import __version__
 from web.api import openapi
 from web.api.context import AppContext, ctx_of
 from web.api.wire import go_float
+from web.pages.record import RECORD_KEY, Record
 
 STATIC = Path(__file__).parent / "static"
 
@@ -46,31 +47,36 @@ def voter_words(ctx: AppContext) -> list[dict]:
             for v in ctx.voters]
 
 
-def home_key(ctx: AppContext, voters: list[dict]) -> tuple:
+def home_key(ctx: AppContext, record: Record, voters: list[dict]) -> tuple:
     """Everything home.html and base.html show that can change while running (the URL aside)."""
     s = ctx.stats
     return (s.stats, s.updated, s.fee_warning, tuple(tuple(v.values()) for v in voters), ctx.vspclosed,
-            ctx.vspclosedmsg, ctx.vspfee, ctx.designation, ctx.supportemail, ctx.record.version, ctx.ticketpage)
+            ctx.vspclosedmsg, ctx.vspfee, ctx.designation, ctx.supportemail, record.version, ctx.ticketpage)
 
 
 class HomePages:
-    """home.html rendered once per change of what it shows, kept as bytes, per site URL."""
+    """home.html rendered once per change of what it shows, kept as bytes, per site URL.
 
-    def __init__(self, env: jinja2.Environment, max_urls: int = 8):
+    It holds the app's Record (web/pages/record.py): the charts are part of what it shows.
+    """
+
+    def __init__(self, env: jinja2.Environment, record: Record, max_urls: int = 8):
         self.env = env
+        self.record = record
         self.max_urls = max_urls  # the URL comes from the Host header: bounded
         self._pages: dict[str, tuple[tuple, bytes]] = {}
 
     def body(self, ctx: AppContext, url: str) -> bytes:
-        """The page for `url` (needs ctx.stats.stats): the kept bytes, or rendered now if out of date."""
+        """The page for `url` (needs ctx.stats.stats and record.rows): the kept bytes, or rendered now if out
+        of date."""
         voters = voter_words(ctx)
-        key = home_key(ctx, voters)
+        key = home_key(ctx, self.record, voters)
         page = self._pages.get(url)
         if page is not None and page[0] == key:
             return page[1]
         data = base_context(ctx)
         data.update(voters=voters, url=url, fee=go_float(ctx.vspfee), fee_warning=ctx.stats.fee_warning,
-                    record=ctx.record.home.get(30))
+                    record=self.record.home.get(30))
         body = self.env.get_template("home.html").render(data).encode()  # as aiohttp_jinja2 renders
         self._pages.pop(url, None)
         if len(self._pages) >= self.max_urls:
@@ -79,13 +85,18 @@ class HomePages:
         return body
 
 
+# One HomePages per app, made by the app factory (web/http/app.py): aiohttp's handler and the fast lane
+# (web/http/fastlane.py) serve the same kept bytes.
+HOME_PAGES_KEY = web.AppKey("vspd_home_pages", HomePages)
+
+
 async def home(request: web.Request) -> web.Response:
-    ctx = ctx_of(request)
+    ctx, pages = ctx_of(request), request.app[HOME_PAGES_KEY]
     if ctx.stats.stats is None:
         await ctx.stats.refresh()
-    if ctx.record.rows is None:
-        await ctx.record.refresh()
-    return web.Response(body=ctx.home_pages.body(ctx, request_site_url(ctx, request)), content_type="text/html",
+    if pages.record.rows is None:
+        await pages.record.refresh()
+    return web.Response(body=pages.body(ctx, request_site_url(ctx, request)), content_type="text/html",
                         charset="utf-8")
 
 
@@ -102,11 +113,11 @@ async def record_page(request: web.Request) -> web.Response:
 
     Drawn with the home page's (the frontend refreshes both after each block), so a request reads nothing.
     """
-    ctx = ctx_of(request)
-    if ctx.record.rows is None:
-        await ctx.record.refresh()
+    ctx, record = ctx_of(request), request.app[RECORD_KEY]
+    if record.rows is None:
+        await record.refresh()
     return aiohttp_jinja2.render_template("record.html", request, {**base_context(ctx),
-                                                                   "record": ctx.record.home[90], "days": 90})
+                                                                   "record": record.home[90], "days": 90})
 
 
 def error_page(request: web.Request, status: int, reason: str, message: str) -> web.Response:
