@@ -2,7 +2,7 @@
 
 The answers, per situation that gives a different shape, are written to
 tests/data/rpc_shapes.json. The fast tests hold the protocol fakes to the
-same shapes (tests/test_rpc_shapes.py), and the end-to-end suite records
+same shapes (tests/rpcclient/test_rpc_shapes.py), and the end-to-end suite records
 again from its live network and compares (tests/e2e/test_rpc_shapes_real.py),
 so neither the fakes nor that file can drift from the real peers.
 
