@@ -37,6 +37,13 @@ class StakeSpend:
 
 
 @dataclass(frozen=True)
+class StakeBlock:
+    """A block's parent and the tickets its votes and revocations spend."""
+    previous: str
+    spends: list[StakeSpend]
+
+
+@dataclass(frozen=True)
 class BestBlock:
     hash: str
     height: int
@@ -108,6 +115,10 @@ class Exccd(Peer):
             if self._on_block is not None:
                 header = params[0] if params and isinstance(params[0], str) else ""
                 await self._on_block(header)
+        elif method == "blockdisconnected":  # a reorganisation: what was asked of the old tip is stale
+            self.memo.clear()
+            if self._on_block is not None:
+                await self._on_block("")
 
     async def _per_block(self, key: tuple, ask: Callable[[], Awaitable[Any]]) -> Any:
         if not self.connected:  # no answer from a node we cannot reach: the call below says so
@@ -161,6 +172,11 @@ class Exccd(Peer):
 
     async def stake_spends(self, block_hash: str) -> list[StakeSpend]:
         """Tickets spent by the votes and revocations in a block."""
+        return (await self.stake_block(block_hash)).spends
+
+    async def stake_block(self, block_hash: str) -> StakeBlock:
+        """A block's stake spends with its parent's hash, from one getblock: the pipeline checks each block
+        it reads links to the one before, so a reorganisation during a pass never mixes two branches."""
         block = await self.rpc.call("getblock", block_hash, True, True)
         out = []
         try:
@@ -170,9 +186,12 @@ class Exccd(Peer):
                 for v in vins:  # a vote or revocation spends output 0 of a ticket, in the stake tree
                     if "txid" in v and v.get("vout") == 0 and v.get("tree") == 1:
                         out.append(StakeSpend(v["txid"], stx["txid"], is_vote))
+            previous = block.get("previousblockhash", "")
+            if not isinstance(previous, str):
+                raise TypeError("previousblockhash")
         except (AttributeError, KeyError, TypeError):
             raise NodeUnavailable("exccd returned a malformed block") from None
-        return out
+        return StakeBlock(previous, out)
 
     async def stake_difficulty(self) -> tuple[int, int]:
         """The ticket price now and for the next stake difficulty window, in atoms."""

@@ -50,6 +50,7 @@ class FakeChain:
     net_magic: int | None = None
     known_inputs_only: bool = False  # refuse, as exccd does, a transaction spending outputs the chain lacks
     spends: dict = field(default_factory=dict)  # ticket hash -> (spender txid, is vote, height)
+    replaced: dict = field(default_factory=dict)  # height -> how many times a reorganisation replaced its block
 
     def add(self, t: txmod.Tx, block: int | None = None) -> str:
         txid = t.txid()
@@ -66,7 +67,28 @@ class FakeChain:
         return 0 if b is None else self.height - b + 1
 
     def block_hash(self, height: int) -> str:
-        return height.to_bytes(4, "big").hex().rjust(64, "0")
+        return (self.replaced.get(height, 0).to_bytes(2, "big") + height.to_bytes(4, "big")).hex().rjust(64, "0")
+
+    def reorganise(self, depth: int) -> int:
+        """The last `depth` blocks leave the main chain; returns the fork height.
+
+        As exccd does on a block disconnected, their transactions go back to
+        the mempool (the next `mine` puts them in the new branch's first block),
+        except the votes and revocations, which are forgotten (a vote names its
+        parent block, gone too): tests spend the tickets again on the new branch.
+        """
+        fork = self.height - depth
+        for h in range(fork + 1, self.height + 1):
+            self.replaced[h] = self.replaced.get(h, 0) + 1
+        for ticket, (spender, _, height) in list(self.spends.items()):
+            if fork < height <= self.height:
+                del self.spends[ticket]
+                del self.txs[spender]
+        for t in self.txs.values():
+            if t.block is not None and fork < t.block <= self.height:
+                t.block = None
+        self.height = fork
+        return fork
 
     def block_time(self, height: int) -> int:
         return GENESIS_TIME + height
@@ -193,7 +215,7 @@ class FakeExccd(FakeJSONRPCServer):
         if method == "getblockcount":
             return c.height
         if method == "getblockheader":
-            return c.header(int(params[0], 16))
+            return c.header(self._height_of(params[0]))
         if method == "getrawtransaction":
             txid = params[0]
             if txid not in c.txs:
@@ -218,8 +240,15 @@ class FakeExccd(FakeJSONRPCServer):
                     "difficultyratio": best["difficulty"], "verificationprogress": 1, "chainwork": best["chainwork"],
                     "initialblockdownload": False, "maxblocksize": 1310720, "deployments": {}}
         if method == "getblock":
-            return c.block(int(params[0], 16))
+            return c.block(self._height_of(params[0]))
         raise RPCFail(-32601, f"Method not found: {method}")
+
+    def _height_of(self, block_hash: str) -> int:
+        """The height of a main-chain block (a replaced one's contents are not kept: not found, as unknown)."""
+        height = int(block_hash[-8:], 16)
+        if height > self.chain.height or self.chain.block_hash(height) != block_hash:
+            raise RPCFail(-5, "Block not found")
+        return height
 
     def _send(self, raw: str) -> str:
         """sendrawtransaction, refused with exccd's codes and words (tests/data/rpc_shapes.json)."""
@@ -242,16 +271,27 @@ class FakeExccd(FakeJSONRPCServer):
         c.txs[txid] = ChainTx(raw)
         return txid
 
+    async def reorganise(self, depth: int, new_blocks: int | None = None) -> int:
+        """A reorganisation as exccd tells it: `depth` blockdisconnected, then the new branch's blocks
+        (depth + 1 unless `new_blocks` says) connected; returns the fork height."""
+        fork = self.chain.reorganise(depth)
+        for _ in range(depth):
+            await self._notify("blockdisconnected", [os.urandom(280).hex()])
+        await self.mine(depth + 1 if new_blocks is None else new_blocks)
+        return fork
+
+    async def _notify(self, method: str, params: list) -> None:
+        msg = json.dumps({"jsonrpc": "1.0", "method": method, "params": params, "id": None})
+        for ws in list(self.subscribers):
+            try:
+                await ws.send_str(msg)
+            except ConnectionError:
+                pass
+
     async def mine(self, n: int = 1) -> None:
         for _ in range(n):
             self.chain.height += 1
             for t in self.chain.txs.values():
                 if t.block is None:
                     t.block = self.chain.height
-            header = os.urandom(280).hex()  # a block header's 280 bytes
-            msg = json.dumps({"jsonrpc": "1.0", "method": "blockconnected", "params": [header, None], "id": None})
-            for ws in list(self.subscribers):
-                try:
-                    await ws.send_str(msg)
-                except ConnectionError:
-                    pass
+            await self._notify("blockconnected", [os.urandom(280).hex(), None])  # a block header's 280 bytes

@@ -19,7 +19,7 @@ import pytest
 from chainbuilders import Key, make_fee_tx, make_ticket
 from conftest import make_store, served_voter
 from procs import Network, Staker, wait_for
-from rpcclient.exccd import RawTx
+from rpcclient.exccd import RawTx, StakeBlock
 from rpcclient.voterclient import VoterAddress, VoterClient, VoterUnavailable
 from schema import voter_pb2 as pb
 from vspd.chain import address
@@ -292,6 +292,10 @@ class ChainStub:
 
     async def stake_spends(self, block_hash: str) -> list:
         return []
+
+    async def stake_block(self, block_hash: str) -> StakeBlock:
+        height = int(block_hash, 16)
+        return StakeBlock(f"{height - 1:064x}", [])
 
 
 @pytest.fixture

@@ -7,6 +7,11 @@ Driven by exccd's block-connected notification (and run once at start):
      to every voter;
   4. each new block's votes and revocations are matched to our tickets:
      voted, missed or expired (from the revocation height).
+Before those steps, each pass checks the node's chain still holds the last
+block it read; when it does not (a reorganisation), it finds the fork point
+among the blocks it kept and undoes everything recorded from the blocks above
+it (vspd/store/blocks.py), so the steps redo them on the new branch: outcomes,
+ticket confirmations and fee confirmations follow the chain (docs/reorgs.md).
 Paid tickets whose fee is not confirmed yet are handed over to every voter
 (at payfee, and again by each pass to any voter that does not carry them
 yet): each voter then broadcasts the fee and imports the ticket by these same
@@ -35,6 +40,7 @@ from vspd.chain.params import NetParams
 from vspd.chain.rules import REQUIRED_CONFS
 from vspd.frontend.voterpool import VoterPool, VoterState, VoterUnavailable
 from vspd.store import Store, Ticket
+from vspd.store.blocks import Undone
 from vspd.store.models import EXPIRED, FEE_BROADCAST, FEE_CONFIRMED, FEE_ERROR, FEE_RECEIVED, MISSED, VOTED
 
 log = logging.getLogger("pipeline")
@@ -53,13 +59,22 @@ class PassReport:
     fees_confirmed: int = 0
     outcomes: int = 0
     blocks_scanned: int = 0
+    reorg_depth: int = 0  # blocks of ours that left the main chain this pass (0: none)
+    undone: int = 0  # facts taken back by that reorganisation
     queries: int = 0
     seconds: float = 0.0
 
     @property
     def changes(self) -> int:
         return (self.confirmed_tickets + self.deleted_tickets + self.fees_broadcast + self.fees_confirmed
-                + self.outcomes)
+                + self.outcomes + self.undone)
+
+
+def _undone_text(undone: Undone) -> str:
+    parts = [f"{len(hashes)} {what} ({', '.join(hashes[:5])}{', ...' if len(hashes) > 5 else ''})"
+             for what, hashes in (("outcome(s)", undone.outcomes), ("ticket confirmation(s)", undone.tickets),
+                                  ("fee confirmation(s)", undone.fees)) if hashes]
+    return "; ".join(parts) or "nothing of ours"
 
 
 def classify_revocation(t: Ticket, spent_height: int, net: NetParams) -> str:
@@ -79,6 +94,7 @@ class Pipeline:
         self.lock = asyncio.Lock()
         self.last_report = PassReport()
         self.passes = 0
+        self.reorgs = 0  # reorganisations seen since start (the metrics count them)
 
     # -- one pass ----------------------------------------------------------
     async def run_pass(self) -> PassReport:
@@ -86,6 +102,7 @@ class Pipeline:
             report = PassReport()
             q0, t0 = self.store.query_count, time.perf_counter()
             try:
+                await self._follow_chain(report)
                 await self._confirm_tickets(report)
                 await self._broadcast_fees(report)
                 await self._hand_over_paid()
@@ -123,8 +140,8 @@ class Pipeline:
                     log.warning("getrawtransaction %s: %s", t.hash, e)
                 continue
             if raw.confirmations >= REQUIRED_CONFS:
-                if await self.store.update_fields(t.hash, {"confirmed": True, "purchase_height": raw.blockheight},
-                                                  {"confirmed": False}):
+                if await self.store.update_fields(t.hash, {"confirmed": True, "purchase_height": raw.blockheight,
+                                                           "purchase_block": raw.blockhash}, {"confirmed": False}):
                     report.confirmed_tickets += 1
 
     async def _broadcast_fees(self, report: PassReport) -> None:
@@ -157,7 +174,8 @@ class Pipeline:
                 continue
             if raw.confirmations < REQUIRED_CONFS:
                 continue
-            if not await self.store.confirm_fee(t.hash, t.fee_tx_hash, 0 if t.fee_waived else t.fee_amount):
+            if not await self.store.confirm_fee(t.hash, t.fee_tx_hash, 0 if t.fee_waived else t.fee_amount,
+                                                height=raw.blockheight, block=raw.blockhash):
                 continue
             report.fees_confirmed += 1
             log.info("fee of ticket %s confirmed", t.hash)
@@ -308,19 +326,68 @@ class Pipeline:
             earliest = await self.store.earliest_votable_height()
             last = min(tip, earliest + self.net.ticket_maturity) if earliest else tip
         start, end = last + 1, min(tip, last + MAX_BLOCKS_PER_PASS)
+        previous = await self.store.scanned_hash(last)
         for height in range(start, end + 1):
-            block_hash = await self.exccd.block_hash(height)
-            for spend in await self.exccd.stake_spends(block_hash):
+            try:
+                block_hash = await self.exccd.block_hash(height)
+                block = await self.exccd.stake_block(block_hash)
+            except RPCError as e:  # past a tip that just got lower, or a block that just left: the chain moved
+                log.info("block %d not read (%s): the chain is reorganising; the next pass follows it", height, e)
+                return
+            if previous is not None and block.previous != previous:  # the chain moved under this pass
+                log.info("block %d (%s) does not follow the block read before it: the chain is reorganising; "
+                         "the next pass follows it", height, block_hash)
+                return
+            outcomes = []
+            for spend in block.spends:
                 t = await self.store.get_ticket(spend.ticket_hash)
                 if t is None or t.outcome:
                     continue
                 outcome = VOTED if spend.is_vote else classify_revocation(t, height, self.net)
-                await self.store.set_outcome(t.hash, outcome, spend.spender, height)
-                report.outcomes += 1
-                log.info("ticket %s %s at height %d (%s)", t.hash, outcome, height, spend.spender)
+                outcomes.append((t.hash, outcome, spend.spender))
+            report.outcomes += await self.store.record_block(height, block_hash, outcomes, LAST_SCANNED)
+            for ticket_hash, outcome, spender in outcomes:
+                log.info("ticket %s %s at height %d (%s)", ticket_hash, outcome, height, spender)
+            previous = block_hash
             report.blocks_scanned += 1
-        if max(end, last) != stored:
-            await self.store.set_state(LAST_SCANNED, max(end, last))
+        if stored < 0 and start > end:  # the first block we know: a reorganisation is found against it too
+            await self.store.record_block(last, await self.exccd.block_hash(last), [], LAST_SCANNED)
+        elif start > end and last != stored:
+            await self.store.set_state(LAST_SCANNED, last)
+
+    async def _follow_chain(self, report: PassReport) -> None:
+        """When the node's chain no longer holds the last block we read, undo what the blocks above the fork
+        point gave us; the steps of this pass then redo it from the new branch (docs/reorgs.md)."""
+        top = await self.store.scanned_top()
+        if top is None:
+            return
+        height, kept = top
+        tip = await self.exccd.block_count()
+        if height <= tip and await self._node_hash(height) == kept:
+            return  # one lookup a pass when nothing changed
+        below = await self.store.scanned_below(min(height, tip + 1))
+        fork = None
+        for h, hash_kept in below:
+            if await self._node_hash(h) == hash_kept:
+                fork = (h, hash_kept)
+                break
+        if fork is None:  # deeper than the blocks we keep: undo all they cover
+            fork_height = (below[-1][0] if below else min(height, tip + 1)) - 1
+            log.warning("chain reorganisation deeper than the %d blocks kept: undoing everything above %d",
+                        len(below) + 1, fork_height)
+            fork = (fork_height, "")
+        undone = await self.store.undo_above(fork[0], LAST_SCANNED)
+        self.reorgs += 1
+        report.reorg_depth, report.undone = height - fork[0], undone.count
+        log.warning("chain reorganisation: %d block(s) after %d (%s) left the main chain (our last was %d %s); "
+                    "undone: %s", report.reorg_depth, fork[0], fork[1] or "?", height, kept, _undone_text(undone))
+
+    async def _node_hash(self, height: int) -> str | None:
+        """The node's main-chain block at `height`; None past its tip (it may be shorter mid-reorganisation)."""
+        try:
+            return await self.exccd.block_hash(height)
+        except RPCError:
+            return None
 
     # -- consistency -------------------------------------------------------
     async def check_voter(self, state: VoterState) -> bool:

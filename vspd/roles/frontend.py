@@ -224,6 +224,9 @@ class Frontend:
 
     async def _after_pass(self, report: PassReport) -> None:
         self.metrics.pass_seconds.observe(report.seconds)
+        if report.reorg_depth:
+            self.metrics.reorganisations.inc()
+            self.metrics.reorganisation_depth.set(report.reorg_depth)
         await self._refresh_stats(recount=report.changes > 0)  # the height changes every block
 
     async def _block_worker(self) -> None:

@@ -42,6 +42,7 @@ import aiosqlite
 from vspd.base.sealing import Sealer
 
 from .altsign import AltSignPart
+from .blocks import BlocksPart
 from .common import SchemaError, StoreError, WriteFailed
 from .feexpubs import FeeXPubsPart
 from .importing import ImportPart
@@ -253,7 +254,7 @@ class StoreBase:
         return cur.rowcount
 
 
-class Store(TicketsPart, VoteChangesPart, AltSignPart, FeeXPubsPart, SettingsPart, RecordPart, UpkeepPart,
+class Store(TicketsPart, BlocksPart, VoteChangesPart, AltSignPart, FeeXPubsPart, SettingsPart, RecordPart, UpkeepPart,
             ImportPart, StoreBase):
     """The frontend database. Create with `await Store.open(path, sealer)`."""
 

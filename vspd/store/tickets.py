@@ -101,7 +101,9 @@ class TicketsPart:
             if n != 1:
                 raise StoreError(f"ticket {t.hash} does not exist")
 
-    _UPDATABLE = frozenset(c.strip() for c in TICKET_COLUMNS.split(",")[1:]) - {"created", "updated"}
+    # and the block a ticket's purchase was confirmed in (vspd/store/blocks.py undoes it when it leaves the chain)
+    _UPDATABLE = (frozenset(c.strip() for c in TICKET_COLUMNS.split(",")[1:]) - {"created", "updated"}
+                  | {"purchase_block"})
 
     async def update_fields(self, ticket_hash: str, fields: dict, expect: dict | None = None) -> bool:
         """Set only `fields`, and only while the row still matches `expect`; True if it did.
@@ -156,33 +158,46 @@ class TicketsPart:
                                         "ORDER BY created DESC", limit=limit)
 
     async def set_outcome(self, ticket_hash: str, outcome: str, spender: str = "", height: int = 0,
-                          now: float | None = None) -> None:
-        """Record the outcome, the transaction that spent the ticket and the day's tally, in one transaction."""
-        if outcome not in ("voted", "missed", "expired", "revoked"):
-            raise StoreError(f"not an outcome: {outcome!r}")
+                          now: float | None = None, block: str = "") -> None:
+        """Record the outcome, the transaction that spent the ticket (and its block) and the day's tally,
+        in one transaction; when is kept, so that a reorganisation takes the tally back from that day."""
         now = int(now if now is not None else time.time())
         async with self.transaction() as db:
-            if not await self._exec(db, "UPDATE tickets SET outcome = ?, updated = ? WHERE hash = ? AND outcome = ''",
-                                    (outcome, now, ticket_hash)):
-                return
-            if spender:
-                await self._exec(db, "INSERT OR REPLACE INTO ticket_spends (ticket_hash, spender, height) "
-                                     "VALUES (?, ?, ?)", (ticket_hash, spender, height))
-            await self._exec(db, f"INSERT INTO daily_record (day, {outcome}) VALUES (?, 1) ON CONFLICT (day) "
-                                 f"DO UPDATE SET {outcome} = {outcome} + 1", (now // DAY,))
+            await self._record_outcome(db, ticket_hash, outcome, spender, height, now, block)
+
+    async def _record_outcome(self, db, ticket_hash: str, outcome: str, spender: str, height: int, now: int,
+                              block: str) -> int:
+        """Inside a transaction: the outcome, its spend and the day's tally; 0 if the ticket had one already."""
+        if outcome not in ("voted", "missed", "expired", "revoked"):
+            raise StoreError(f"not an outcome: {outcome!r}")
+        if not await self._exec(db, "UPDATE tickets SET outcome = ?, updated = ? WHERE hash = ? AND outcome = ''",
+                                (outcome, now, ticket_hash)):
+            return 0
+        if spender:
+            await self._exec(db, "INSERT OR REPLACE INTO ticket_spends (ticket_hash, spender, height, block, "
+                                 "recorded) VALUES (?, ?, ?, ?, ?)", (ticket_hash, spender, height, block, now))
+        await self._exec(db, f"INSERT INTO daily_record (day, {outcome}) VALUES (?, 1) ON CONFLICT (day) "
+                             f"DO UPDATE SET {outcome} = {outcome} + 1", (now // DAY,))
+        return 1
 
     async def ticket_spend(self, ticket_hash: str) -> tuple[str, int] | None:
         """(spending transaction, height) of a voted or revoked ticket, if recorded."""
         row = await self._read_row("SELECT spender, height FROM ticket_spends WHERE ticket_hash = ?", ticket_hash)
         return (row[0], row[1]) if row else None
 
-    async def confirm_fee(self, ticket_hash: str, fee_tx_hash: str, atoms: int, now: float | None = None) -> bool:
-        """Mark a broadcast fee confirmed (if it still is that fee) and add it to the day's revenue."""
+    async def confirm_fee(self, ticket_hash: str, fee_tx_hash: str, atoms: int, now: float | None = None,
+                          height: int = 0, block: str = "") -> bool:
+        """Mark a broadcast fee confirmed (if it still is that fee) in its block, and add it to the day's revenue.
+
+        The fee transaction is kept: if a reorganisation takes its block away, it is sent again from it.
+        """
         now = int(now if now is not None else time.time())
         async with self.transaction() as db:
-            if not await self._exec(db, "UPDATE tickets SET fee_tx_status = ?, fee_tx_hex = '', updated = ? "
+            if not await self._exec(db, "UPDATE tickets SET fee_tx_status = ?, fee_height = ?, fee_block = ?, "
+                                        "fee_counted = ?, updated = ? "
                                         "WHERE hash = ? AND fee_tx_status = ? AND fee_tx_hash = ?",
-                                    (FEE_CONFIRMED, now, ticket_hash, FEE_BROADCAST, fee_tx_hash)):
+                                    (FEE_CONFIRMED, height, block, now, now, ticket_hash, FEE_BROADCAST,
+                                     fee_tx_hash)):
                 return False
             await self._exec(db, "INSERT INTO daily_record (day, fees) VALUES (?, ?) ON CONFLICT (day) "
                                  "DO UPDATE SET fees = fees + excluded.fees", (now // DAY, atoms))

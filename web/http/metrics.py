@@ -27,6 +27,10 @@ class Metrics:
         self.exccd_up = Gauge("vspd_exccd_connected", "1 if the frontend's exccd is connected", registry=r)
         self.pass_seconds = Histogram("vspd_pipeline_pass_seconds", "Block pipeline pass duration", registry=r,
                                       buckets=(.001, .005, .01, .05, .1, .5, 1, 5, 10, 30))
+        self.reorganisations = Counter("vspd_chain_reorganisations", "Reorganisations that took blocks the "
+                                       "pipeline had read off the main chain", registry=r)
+        self.reorganisation_depth = Gauge("vspd_chain_last_reorganisation_depth", "Blocks of ours the last "
+                                          "reorganisation took off the main chain", registry=r)
         self.backup_running = Gauge("vspd_backup_running", "1 if litestream is running", registry=r)
         self.backup_sync_age = Gauge("vspd_backup_last_sync_age_seconds", "Seconds since the last replica sync",
                                      registry=r)
