@@ -1,15 +1,15 @@
 """The consistency check of one voter: what is missing is added, what differs is fixed, a page at a time."""
 
 import time
-import asyncio
 from types import SimpleNamespace
 
 import pytest
 
 from chainbuilders import Key, make_ticket
 from conftest import make_store
-from fakes.exccd import FakeChain, FakeExccd
-from rpcclient import Exccd, RPCError
+from fakenode import exccd_on
+from fakes.exccd import FakeChain
+from rpcclient import RPCError
 from rpcclient.errors import ERR_NO_TX_INFO
 from schema import voter_pb2 as pb
 from vspd.frontend import pipeline
@@ -59,19 +59,12 @@ def pool_of(state: VoterState) -> VoterPool:
 @pytest.fixture
 async def world(tmp_path):
     chain = FakeChain(SIMNET)
-    node = FakeExccd(chain)
-    await node.start()
-    exccd = Exccd(SIMNET, "127.0.0.1", node.port, node.user, node.password, node.cert_pem)
-    runner = asyncio.create_task(exccd.run())
-    assert await exccd.wait_connected(5)
-    store = await make_store(tmp_path / "vspd.db")
-    try:
-        yield SimpleNamespace(chain=chain, store=store, exccd=exccd)
-    finally:
-        await store.close()
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
-        await node.stop()
+    async with exccd_on(chain) as (node, exccd):
+        store = await make_store(tmp_path / "vspd.db")
+        try:
+            yield SimpleNamespace(chain=chain, store=store, exccd=exccd)
+        finally:
+            await store.close()
 
 
 async def votable(world, choices: dict) -> str:

@@ -13,8 +13,8 @@ import pytest
 
 from chainbuilders import Key, make_fee_tx, make_ticket
 from conftest import make_store
-from fakes.exccd import FakeChain, FakeExccd
-from rpcclient import Exccd
+from fakenode import exccd_on
+from fakes.exccd import FakeChain
 from vspd.chain.params import SIMNET
 from vspd.chain.rules import REQUIRED_CONFS
 from vspd.frontend.pipeline import LAST_SCANNED, Pipeline
@@ -26,22 +26,15 @@ from vspd.store.models import FEE_BROADCAST, FEE_CONFIRMED, VOTED
 @pytest.fixture
 async def world(tmp_path):
     chain = FakeChain(SIMNET, height=300)
-    node = FakeExccd(chain)
-    await node.start()
-    exccd = Exccd(SIMNET, "127.0.0.1", node.port, node.user, node.password, node.cert_pem)
-    runner = asyncio.create_task(exccd.run())
-    assert await exccd.wait_connected(5)
-    store = await make_store(tmp_path / "vspd.db")
-    pipeline = Pipeline(store, exccd, None, SIMNET)
-    w = SimpleNamespace(chain=chain, node=node, store=store, exccd=exccd, pipeline=pipeline)
-    await settle(w)  # the pipeline's first pass: it reads blocks from this tip on
-    try:
-        yield w
-    finally:
-        await store.close()
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
-        await node.stop()
+    async with exccd_on(chain) as (node, exccd):
+        store = await make_store(tmp_path / "vspd.db")
+        pipeline = Pipeline(store, exccd, None, SIMNET)
+        w = SimpleNamespace(chain=chain, node=node, store=store, exccd=exccd, pipeline=pipeline)
+        try:
+            await settle(w)  # the pipeline's first pass: it reads blocks from this tip on
+            yield w
+        finally:
+            await store.close()
 
 
 async def mine(world, n: int = 1) -> None:
