@@ -15,6 +15,12 @@ from schema import voter_pb2_grpc as pbg
 
 log = logging.getLogger("voters")
 CALL_TIMEOUT = 15.0
+# A silent voter (a partition: no close, no reset) is noticed by HTTP/2 keepalive pings, so a dead connection is
+# dropped and the next call dials again instead of waiting on it for good (docs/reliability.md, "Silent links").
+KEEPALIVE_TIME_MS = 20_000  # a ping goes out after this long without one, calls in flight or not
+KEEPALIVE_TIMEOUT_MS = 10_000  # a ping unanswered this long closes the connection: any sane round trip is far less
+CONNECT_TIMEOUT_MS = 10_000  # a connect or TLS handshake nothing answers is given up (and retried) after this
+SILENT_VOTER_BOUND = (KEEPALIVE_TIME_MS + KEEPALIVE_TIMEOUT_MS) / 1000  # seconds until a silent connection is dropped
 # Names both ends of the link share (the voter's side is vspd/voter/service.py):
 NO_ANSWER = "no answer within"  # the start of a hung peer's error in a health reply: the pool words it so
 
@@ -43,7 +49,14 @@ class VoterClient:
         self._channel = grpc.aio.secure_channel(addr.target, creds, options=[
             ("grpc.ssl_target_name_override", addr.name), ("grpc.default_authority", addr.name),
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-            ("grpc.initial_reconnect_backoff_ms", 500), ("grpc.max_reconnect_backoff_ms", 10000)])
+            ("grpc.initial_reconnect_backoff_ms", 500), ("grpc.max_reconnect_backoff_ms", 10000),
+            ("grpc.min_reconnect_backoff_ms", CONNECT_TIMEOUT_MS),  # grpc's name for the connect timeout
+            ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS), ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+            # grpc sends no keepalive ping while another (its bandwidth probe) is unanswered; that one times out
+            # after this, 60 s unless set, so it gets the keepalive's timeout too
+            ("grpc.http2.ping_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+            ("grpc.keepalive_permit_without_calls", 1),  # an idle link is watched too: the health poll is not a call
+            ("grpc.http2.max_pings_without_data", 0)])  # else pings stop after two on a link carrying no calls
         self._stub = pbg.VoterStub(self._channel)
 
     def __repr__(self) -> str:

@@ -19,6 +19,12 @@ from .errors import NodeUnavailable, PeerMismatch, RPCError
 Notification = Callable[[str, list], Awaitable[None]]
 RETRY_MAX = 2.0  # a local peer back from a restart is found within this; a refused connect costs little
 UNFIT_RETRY = 30.0  # a peer that answers but is the wrong one (network, version) changes only by hand
+# A silent peer (a partition: no close, no reset) is noticed by websocket pings alone. exccd and exccwallet
+# answer pings from their read loop, beside the calls they are busy with, so a long call does not delay a pong.
+PING_INTERVAL = 20.0  # a ping goes out this often, busy link or idle
+PING_TIMEOUT = 20.0  # a ping unanswered this long closes the link: a round trip over any sane network is far less
+CLOSE_TIMEOUT = 5.0  # a closing peer answers our close at once; a silent one has its TCP connection aborted after this
+SILENT_PEER_BOUND = PING_INTERVAL + PING_TIMEOUT + CLOSE_TIMEOUT  # the link is down at most this long after silence
 
 
 class _Session(aiorpcx.RPCSession):
@@ -111,7 +117,8 @@ class WSRPCClient:
         transport = await asyncio.wait_for(WSTransport.ws_client(
             self.url, session_factory=lambda t: _Session(t, on_notification=self._notify),
             ssl=self._ssl, additional_headers={"Authorization": self._auth},
-            open_timeout=self.timeout, max_size=64 * 1024 * 1024, ping_interval=60, ping_timeout=66),
+            open_timeout=self.timeout, max_size=64 * 1024 * 1024, ping_interval=PING_INTERVAL,
+            ping_timeout=PING_TIMEOUT, close_timeout=CLOSE_TIMEOUT),
             self.timeout)
         session: _Session = transport.session
         session.sent_request_timeout = self.timeout

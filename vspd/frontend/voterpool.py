@@ -70,13 +70,14 @@ def judge(h: pb.HealthReply | None, error: str, tip: int, maxlag: int, network: 
 
     A voter answers Health within its deadline even when its wallet or node
     hangs (it bounds each, vspd/voter/service.py), so a missed deadline
-    means the voter process itself is stuck; a refused connection, that it is
-    down or cut off.
+    means the voter process itself is stuck or the network to it silently drops
+    everything (a partition: nothing is refused); a refused connection, that
+    it is down or cut off.
     """
     if h is None:
         if "DEADLINE_EXCEEDED" in error:
-            return [f"voter process not answering (hung or overloaded; its wallet and node are not the cause): "
-                    f"{error}"]
+            return [f"voter process not answering (hung or overloaded; its wallet and node are not the cause) "
+                    f"or the network to it silent: {error}"]
         return [f"unreachable: {error}"]
     problems = []
     if h.network != network:

@@ -35,6 +35,11 @@ MAX_REQUEST_BYTES = 1 << 20  # a solo ticket is a few KB; grpc refuses more befo
 MAX_CHOICES = 64  # vote choices in one request
 MAX_CHOICE_CHARS = 128  # characters of an agenda or choice id
 HEALTH_PART_TIMEOUT = 3.0  # per peer, inside the frontend's 5 s Health deadline (rpcclient/voterclient.py)
+# A silent frontend (a partition) is noticed by our own HTTP/2 keepalive pings and its connection dropped; the
+# frontend's pings (rpcclient/voterclient.py, every KEEPALIVE_TIME_MS) never count as abuse (GOAWAY too_many_pings).
+KEEPALIVE_TIME_MS = 20_000  # we ping the frontend after this long without one
+KEEPALIVE_TIMEOUT_MS = 10_000  # and drop its connection if the ping is unanswered this long
+MIN_CLIENT_PING_INTERVAL_MS = 10_000  # pings closer than this are strikes: half the frontend's interval, so never
 
 
 class ListenError(Exception):
@@ -298,7 +303,13 @@ def add_to_server(service: VoterService, server: grpc.aio.Server) -> None:
 
 
 async def serve(service: VoterService, listen: str, creds: grpc.ServerCredentials) -> grpc.aio.Server:
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
+    server = grpc.aio.server(options=[
+        ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+        ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS), ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+        ("grpc.http2.ping_timeout_ms", KEEPALIVE_TIMEOUT_MS),  # any unanswered ping, not only keepalive's (60 s unset)
+        ("grpc.keepalive_permit_without_calls", 1),  # the frontend's pings on an idle link are welcome, not strikes
+        ("grpc.http2.max_pings_without_data", 0),  # our own pings go on while no call is in flight
+        ("grpc.http2.min_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS)])
     add_to_server(service, server)
     try:
         port = server.add_secure_port(listen, creds)
