@@ -46,6 +46,33 @@ class BoughtTicket:
     commitment_key: bytes  # signs the wallet's requests to the VSP
 
 
+async def keep_ticket_stock(keeper, miner, height: int, progress: Callable[[str], None]) -> int:
+    """The keeper wallet buys enough tickets to hold its stock at TICKET_STOCK (what each block needs; also used
+    by `vspd-simnet reorg` before its side branch); how many it bought."""
+    if height < FIRST_TICKET_HEIGHT:
+        return 0
+    info = await keeper.call("getstakeinfo")
+    have = info.get("live", 0) + info.get("immature", 0) + info.get("ownmempooltix", 0)
+    want = min(MAX_BUY_PER_BLOCK, TICKET_STOCK - have)
+    if want <= 0:
+        return 0
+    # In a new chain only a coinbase or two has matured: buy what that pays for, the rest next block
+    # (asking for all of it failed with "insufficient balance" at every fresh start, read as an error).
+    sdiff = await miner.call("getstakedifficulty")
+    price = max(float(sdiff["current"]), float(sdiff["next"])) + TICKET_FEE_MARGIN
+    spendable = float((await keeper.call("getbalance", "default", 1))["balances"][0]["spendable"])
+    want = min(want, int(spendable // price))
+    if want <= 0:
+        return 0
+    try:
+        await keeper.call("purchaseticket", "default", 0, 1, "", want)
+        return want
+    except RPCError as e:  # too early or short of funds: the next block tries again
+        progress(f"keeper could not buy {want} tickets at height {height} (it tries again next block): "
+                 f"{e.message}")
+        return 0
+
+
 class Chain:
     def __init__(self, binaries: PeerBinaries, root: Path, progress: Callable[[str], None] = print):
         self.root = root
@@ -76,27 +103,7 @@ class Chain:
         return await self.miner.height()
 
     async def _keep_ticket_stock(self, height: int) -> int:
-        if height < FIRST_TICKET_HEIGHT:
-            return 0
-        info = await self.keeper.rpc.call("getstakeinfo")
-        have = info.get("live", 0) + info.get("immature", 0) + info.get("ownmempooltix", 0)
-        want = min(MAX_BUY_PER_BLOCK, TICKET_STOCK - have)
-        if want <= 0:
-            return 0
-        # In a new chain only a coinbase or two has matured: buy what that pays for, the rest next block
-        # (asking for all of it failed with "insufficient balance" at every fresh start, read as an error).
-        sdiff = await self.miner.rpc.call("getstakedifficulty")
-        price = max(float(sdiff["current"]), float(sdiff["next"])) + TICKET_FEE_MARGIN
-        want = min(want, int(await self.keeper.spendable() // price))
-        if want <= 0:
-            return 0
-        try:
-            await self.keeper.rpc.call("purchaseticket", "default", 0, 1, "", want)
-            return want
-        except RPCError as e:  # too early or short of funds: the next block tries again
-            self.progress(f"keeper could not buy {want} tickets at height {height} (it tries again next block): "
-                          f"{e.message}")
-            return 0
+        return await keep_ticket_stock(self.keeper.rpc, self.miner.rpc, height, self.progress)
 
     async def mine(self, blocks: int = 1) -> int:
         """Mine `blocks` blocks, keeping the ticket stock before each; the new height."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from .children import ChildError
 from .kept import KeptError
 from .network import SimnetVSP
+from .reorg import mining_busy
 from .peers import VSPD_GO, PeerError, default_cache, find, find_peers
 from .stateroot import claim_root, default_root, prepare_root
 
@@ -28,7 +29,10 @@ def progress(line: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vspd-simnet", description="This VSP on a local ExchangeCoin simnet, from the "
-                                "real exccd and exccwallet: one command, everything on 127.0.0.1.")
+                                "real exccd and exccwallet: one command, everything on 127.0.0.1.",
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""subcommands:
+  vspd-simnet soak [--short] ...          the chaos soak (`vspd-simnet soak --help`)
+  vspd-simnet reorg --depth N [--root]    reorganise the running network's last N blocks (1-5)""")
     p.add_argument("--root", type=Path, default=default_root(),
                    help="folder for all state and logs (default %(default)s)")
     p.add_argument("--keep", action="store_true", help="reuse the chain, wallets and VSP database in --root")
@@ -83,7 +87,10 @@ Ctrl-C stops everything.
 async def mine_forever(net: SimnetVSP, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
-        height = await net.chain.mine(1)
+        with mining_busy(net.root) as free:
+            if not free:  # `vspd-simnet reorg` is at work: no block meanwhile
+                continue
+            height = await net.chain.mine(1)
         if height % 10 == 0:
             progress(f"height {height}")
 
@@ -128,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["soak"]:  # `vspd-simnet soak ...`: the chaos soak (issue 21), in its own module
         from vspd.simnet.soak.run import main as soak_main
         return soak_main(argv[1:])
+    if argv[:1] == ["reorg"]:  # `vspd-simnet reorg --depth N`: reorganise the running network (issue 31)
+        from vspd.simnet.reorg import main as reorg_main
+        return reorg_main(argv[1:])
     args = build_parser().parse_args(argv)
     validate(args)
     logging.basicConfig(level=logging.WARNING)

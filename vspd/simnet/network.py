@@ -13,7 +13,8 @@ from typing import Callable
 from .chain import SVH, Chain
 from .deployment import Deployment
 from .kept import Kept
-from .nodes import Daemon, WalletNode, credential, free_port
+from .nodes import HOST, Daemon, ExccdNode, WalletNode, credential, free_port
+from .reorg import NodeRef, Topology, write_topology
 from .peers import PeerBinaries
 
 STAKER_SEED = "5a" * 32
@@ -59,6 +60,7 @@ class SimnetVSP:
         self.progress("starting the fee wallet, and each voter's exccd and voting wallet")
         await self.vsp.start_peers()
         t = self._lap("VSP peers started", t)
+        write_topology(self.root, self.topology())  # for `vspd-simnet reorg`, another process
         # At least one new block: a kept chain's old tip makes exccd report itself still syncing.
         target = max(READY_HEIGHT, await self.chain.height() + 1)
         await self.chain.mine_to(target)
@@ -72,6 +74,21 @@ class SimnetVSP:
         self._lap("staker funded", t)
         self._lap("network up", t0)
         self.up = True
+
+    def exccd_nodes(self) -> list[ExccdNode]:
+        """The network's exccd nodes, the miner first."""
+        nodes = [self.chain.miner]
+        return nodes + [v.node for v in self.vsp.voters if v.node not in nodes]
+
+    def voting_wallets(self) -> list[WalletNode]:
+        """The wallets that vote: the keeper (its own tickets) first, then the VSP's voting wallets."""
+        return [self.chain.keeper] + [v.wallet for v in self.vsp.voters]
+
+    def topology(self) -> Topology:
+        def ref(n: Daemon) -> NodeRef:
+            return NodeRef(n.name, HOST, n.rpc_port, n.user, n.password, str(n.cert_path))
+        return Topology(str(self.binaries.exccd), self.chain.miner.miningaddr,
+                        tuple(ref(n) for n in self.exccd_nodes()), tuple(ref(w) for w in self.voting_wallets()))
 
     async def start_staker(self) -> None:
         self.staker.flags = [f"--vsp.url={self.vsp.url}", f"--vsp.pubkey={self.vsp.pubkey}"]
