@@ -24,6 +24,7 @@ from vspd.simnet.peers import PeerError, find_peers
 
 
 TIMINGS: list[tuple[str, float]] = []
+NOTES: list[str] = []  # what a scenario saw that a reader of CI's output should see too (printed at the end)
 
 
 def progress(line: str) -> None:
@@ -41,6 +42,9 @@ class RealNet:
         self.http = http
         self.client = VSPClient(http, net.vsp.url)
         self.unvoted: list[str] = []  # tickets of ours a scenario left live, to be voted before voters go down
+
+    def note(self, line: str) -> None:
+        NOTES.append(line)
 
     async def buy(self) -> str:
         """The staker wallet buys one ticket through the VSP (feeaddress and payfee inside the call)."""
@@ -187,3 +191,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_sep("-", "real simnet timings")
         for name, seconds in TIMINGS:
             terminalreporter.write_line(f"{seconds:7.1f} s  {name}")
+    if NOTES:
+        terminalreporter.write_sep("-", "what the real simnet scenarios saw")
+        for line in NOTES:
+            terminalreporter.write_line(line)
