@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from vspd.simnet.soak import run as soakmod
-from vspd.simnet.soak.checks import (Facts, FaultRecord, Sample, Ticket, counts, height_at, last_line, lost,
-    slope_mb_per_hour, table, violations)
+from vspd.simnet.soak.checks import (Facts, FaultRecord, Record, Sample, Spend, Ticket, block_spends, chain_spends,
+    counts, follow, height_at, last_line, lost, record_vs_chain, reorg_row, slope_mb_per_hour, table, violations)
 from vspd.simnet.soak.faults import fill, mount_tmpfs, unmount
-from vspd.simnet.soak.plan import KINDS, VOTER_SIDE, Planned, schedule, voter_side_overlaps
+from vspd.simnet.soak.plan import KINDS, REORG_DEPTHS, VOTER_SIDE, Planned, schedule, voter_side_overlaps
 
 VOTERS = ["v1", "v2", "v3"]
 
@@ -38,6 +38,21 @@ def test_every_kind_comes_in_the_first_round_and_targets_are_sound(seed):
         assert p.down >= 0 and p.gap > 0
         if p.kind.endswith("hang"):
             assert 10 <= p.down <= 60
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_a_reorganisation_comes_in_the_first_round_with_a_depth_of_1_to_3(seed):
+    plan = schedule(seed, 60, VOTERS, short=seed % 2 == 1)
+    first = [p for p in plan[:len(KINDS)] if p.kind == "reorg"]
+    assert len(first) == 1 and first[0].target == "chain" and first[0].down == 0
+    assert REORG_DEPTHS == (1, 3)
+    for p in plan:
+        assert (1 <= p.depth <= 3) if p.kind == "reorg" else p.depth == 0, p
+    assert schedule(seed, 60, VOTERS) == schedule(seed, 60, VOTERS)  # depths too come from the seed
+
+
+def test_the_depths_drawn_cover_1_to_3():
+    assert {p.depth for s in range(40) for p in schedule(s, 60, VOTERS) if p.kind == "reorg"} == {1, 2, 3}
 
 
 @pytest.mark.parametrize("seed", range(25))
@@ -191,6 +206,95 @@ def test_the_last_line_is_exactly_as_the_issue_says():
     assert n == 1
     assert lines[-1] == "soak: 2 called, 1 voted, 1 missed, 0 lost, 1 violations"
     assert re.fullmatch(r"soak: \d+ called, \d+ voted, \d+ missed, \d+ lost, \d+ violations", lines[-1])
+
+
+A, B, C, D = ("a" * 64, "b" * 64, "c" * 64, "d" * 64)
+VOTE_A, VOTE_A2, REV_B = ("1" * 64, "2" * 64, "3" * 64)
+
+
+def vote(ticket: str, txid: str) -> dict:
+    return {"txid": txid, "vin": [{"stakebase": "00"}, {"txid": ticket, "vout": 0, "tree": 1}]}
+
+
+def revocation(ticket: str, txid: str) -> dict:
+    return {"txid": txid, "vin": [{"txid": ticket, "vout": 0, "tree": 1}]}
+
+
+def test_the_spends_of_tickets_are_read_from_the_blocks_in_one_pass():
+    ticket_buy = {"txid": "9" * 64, "vin": [{"txid": "8" * 64, "vout": 2, "tree": 0}]}  # spends no ticket
+    blocks = [(100, {"rawstx": [ticket_buy, vote(A, VOTE_A), vote("e" * 64, "4" * 64)]}),
+              (101, {"rawstx": [revocation(B, REV_B)], "rawtx": [{"txid": "5" * 64}]})]
+    assert block_spends(blocks[0][1]) == [(A, VOTE_A, True), ("e" * 64, "4" * 64, True)]
+    assert chain_spends(blocks, {A, B, C}) == {A: Spend(VOTE_A, 100, True), B: Spend(REV_B, 101, False)}
+
+
+CHAIN = {A: Spend(VOTE_A, 100, True), B: Spend(REV_B, 101, False)}
+
+
+def test_a_record_equal_to_the_main_chain_has_no_violation():
+    records = {A: Record("voted", VOTE_A, 100), B: Record("missed", REV_B, 101), C: Record("")}
+    assert record_vs_chain(records, CHAIN, at=120) == []
+    assert record_vs_chain({**records, B: Record("expired", REV_B, 101)}, CHAIN, at=120, expired={B}) == []
+
+
+def test_a_record_keeping_an_orphaned_vote_is_one_violation_naming_it():
+    # A's vote in block 100 left the main chain; the new branch holds its second vote at 103
+    chain = {**CHAIN, A: Spend(VOTE_A2, 103, True)}
+    records = {A: Record("voted", VOTE_A, 100), B: Record("missed", REV_B, 101)}
+    (v,) = record_vs_chain(records, chain, at=120)
+    assert v.startswith(f"f: {A}:") and f"says voted by {VOTE_A} at 100" in v and f"voted by {VOTE_A2} at 103" in v
+
+
+def test_a_ticket_live_on_chain_but_voted_in_the_record_is_a_violation():
+    (v,) = record_vs_chain({A: Record("voted", VOTE_A, 100), C: Record("voted", "6" * 64, 104)}, CHAIN, at=120)
+    assert v.startswith(f"f: {C}:") and "says voted by 666" in v and "(to height 120) says live" in v
+
+
+def test_other_mismatches_with_the_chain_are_violations_too():
+    records = {A: Record(""), B: Record("expired", REV_B, 101), D: Record("voted", VOTE_A, 99)}
+    found = record_vs_chain(records, {**CHAIN, D: Spend(VOTE_A, 100, True)}, at=120)
+    assert [v[:68] for v in found] == [f"f: {h}:" for h in (A, B, D)]  # live vs voted; expired vs missed; height
+    assert "says live; the main chain (to height 120) says voted" in found[0]
+
+
+def test_a_spend_above_the_block_the_record_had_read_is_not_held_against_it():
+    assert record_vs_chain({A: Record("")}, CHAIN, at=99) == []
+
+
+def test_a_vote_orphaned_then_cast_again_is_voted_and_one_never_called_again_is_live():
+    ended = ("voted", "missed", "revoked", "expired")
+    again, never = Ticket(A, "staker", fate="live"), Ticket(B, "staker", fate="live")
+    for tk in (again, never):
+        assert follow(tk, "voted", 10.0, ended) and tk.called_at == 10.0
+        assert not follow(tk, "live", 12.0, ended)  # its vote's block left the main chain
+    assert follow(again, "voted", 40.0, ended) and (again.fate, again.called_at) == ("voted", 40.0)
+    for tk in (again, never):
+        tk.vsp_fee, tk.wallet_paid = "confirmed", True
+    f = facts(again, never)
+    c = counts(f)
+    assert (c["called"], c["voted"], c["missed"]) == (1, 1, 0) and never.fate == "live"
+    assert violations(f, VOTERS) == []
+    miss = Ticket(C, "staker", fate="missed")  # a miss later reported revoked stays missed
+    assert not follow(miss, "revoked", 50.0, ended) and miss.fate == "missed"
+
+
+def test_a_reorganisation_needs_no_status_report_but_a_healthy_status_after_and_is_counted():
+    ok = FaultRecord("reorg", "chain", 10, 16, healthy_at=18, depth=2, orphaned_votes=[A, B], orphaned_fees=[C])
+    f = facts(t("1"), faults=[ok, FaultRecord("reorg", "chain", 30, 35, healthy_at=37, depth=1)])
+    assert violations(f, VOTERS) == []
+    lines, n = table(f, VOTERS)
+    assert n == 0 and "reorganisations     2   (depths 2, 1; 2 VSP votes and 1 VSP fees orphaned)" in lines
+    assert lines[-1] == last_line(1, 1, 0, 0, 0)
+    f.faults.append(FaultRecord("reorg", "chain", 50, 55))  # failed, and /status never 200 again
+    assert [v[:40] for v in violations(f, VOTERS)] == ["d: /status did not return to 200 after r"]
+    assert reorg_row(f.faults).endswith("; 1 could not be made)")
+
+
+def test_a_record_mismatch_found_at_the_end_is_a_violation_in_the_table():
+    f = facts(t("1"))
+    f.chain_mismatches = record_vs_chain({C: Record("voted", VOTE_A, 100)}, {}, at=120)
+    lines, n = table(f, VOTERS)
+    assert n == 1 and lines[-1] == last_line(1, 1, 0, 0, 1) and any(x.startswith(f"  f: {C}") for x in lines)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from vspd.chain.params import SIMNET
 from vspd.chain.rules import REQUIRED_CONFS
-from vspd.simnet.soak.plan import VOTER_SIDE
+from vspd.simnet.soak.plan import UNSEEN, VOTER_SIDE
 
 PAID = ("received", "broadcast", "confirmed")
 DETECT_WITHIN = 30.0    # /status must report a fault within this many seconds of its start ...
@@ -80,6 +80,9 @@ class FaultRecord:
     healthy_at: float | None = None   # first /status 200 after end
     note: str = ""
     problems: str = ""  # what /status named while the fault was on, or last named if it never came back
+    depth: int = 0      # a reorganisation's: blocks that left the main chain (0: not one, or it failed)
+    orphaned_votes: list[str] = field(default_factory=list)  # VSP tickets whose vote was in a block that left
+    orphaned_fees: list[str] = field(default_factory=list)   # VSP tickets whose fee transaction was in one
 
 
 @dataclass
@@ -106,6 +109,24 @@ class Facts:
     recorded_fee_txids: set[str] = field(default_factory=set)  # every fee_tx_hash in the VSP's database
     vsp_share: float = 0.0  # the VSP's share of the live ticket pool, averaged over the run
     staker_restarts: list[str] = field(default_factory=list)  # staker wallets that hung, restarted (not the VSP's)
+    chain_mismatches: list[str] = field(default_factory=list)  # f: the VSP's record against the main chain
+    # f's reach: (VSP tickets compared, first height, last height, votes and revocations of them on chain)
+    chain_compared: tuple[int, int, int, int, int] | None = None
+
+
+def follow(t: Ticket, status: str, now: float, ended: tuple[str, ...]) -> bool:
+    """The staker wallet's status of a ticket taken in; True when it was just called (it left the live pool).
+
+    A ticket whose vote a reorganisation orphaned is live again in the wallet's view; when it is called again
+    it is called anew (its call time the new one), and its new vote makes it voted, not missed. One that is
+    never called again before the end is live: neither called nor missed.
+    """
+    called = status in ended and t.fate not in ended
+    if called:
+        t.called_at = now
+    if not (t.fate == "missed" and status == "revoked"):  # the wallet says revoked for a miss once revoked
+        t.fate = status
+    return called
 
 
 def voter_down_at(faults: list[FaultRecord], t: float, voters: list[str]) -> list[str]:
@@ -164,7 +185,9 @@ def violations(f: Facts, voters: list[str]) -> list[str]:
             out.append(f"c: {t.hash} voted bits {t.votebits:#06x}, choices set {t.choices_set} "
                        f"give {t.expected_votebits:#06x}")
     for r in f.faults:  # d
-        if r.detected_at is None:
+        if r.kind in UNSEEN:
+            pass  # nothing is down: nothing for /status to report, but it must be 200 again after
+        elif r.detected_at is None:
             out.append(f"d: /status never reported {r.kind} on {r.target} (started at {r.start:.0f} s)")
         elif r.detected_at - r.start > DETECT_WITHIN:
             out.append(f"d: /status reported {r.kind} on {r.target} {r.detected_at - r.start:.0f} s after it began")
@@ -180,6 +203,82 @@ def violations(f: Facts, voters: list[str]) -> list[str]:
             out.append(f"e: {name} held {fds} descriptors (bound {FDS_MAX})")
         if rate > LOG_RATE_MAX:
             out.append(f"e: {name} logs {rate:.1f} MB/h (bound {LOG_RATE_MAX:.0f})")
+    out += f.chain_mismatches  # f
+    return out
+
+
+# -- f: the VSP's record of each ticket against the main chain's blocks ---------------------------------
+
+@dataclass(frozen=True)
+class Spend:
+    """A vote or revocation of a ticket, as one record or one block holds it."""
+    spender: str
+    height: int
+    vote: bool
+
+
+@dataclass(frozen=True)
+class Record:
+    """The VSP's record of one ticket: its outcome ('' while live) and the spend it names (ticket_spends)."""
+    outcome: str
+    spender: str = ""
+    height: int | None = None
+
+
+def block_spends(block: dict) -> list[tuple[str, str, bool]]:
+    """(ticket, spender, is a vote) for each vote and revocation in a block (getblock verbose, with its
+    transactions): a vote or revocation spends output 0 of a ticket, in the stake tree; a vote has a stakebase."""
+    out = []
+    for stx in block.get("rawstx") or []:
+        vins = stx.get("vin") or []
+        vote = any("stakebase" in v for v in vins)
+        out += [(v["txid"], stx["txid"], vote) for v in vins
+                if "txid" in v and v.get("vout") == 0 and v.get("tree") == 1]
+    return out
+
+
+def block_txids(block: dict) -> set[str]:
+    """The regular transactions of a block (getblock verbose, with its transactions)."""
+    return {tx["txid"] for tx in block.get("rawtx") or [] if "txid" in tx}
+
+
+def chain_spends(blocks: list[tuple[int, dict]], tickets: set[str]) -> dict[str, Spend]:
+    """The spend of each of `tickets` in the main chain's `blocks` ((height, block), one pass)."""
+    out: dict[str, Spend] = {}
+    for height, block in blocks:
+        for ticket, spender, vote in block_spends(block):
+            if ticket in tickets:
+                out[ticket] = Spend(spender, height, vote)
+    return out
+
+
+def chain_outcome(spend: Spend | None, expired: bool) -> str:
+    if spend is None:
+        return "live"
+    return "voted" if spend.vote else "expired" if expired else "missed"
+
+
+def record_vs_chain(records: dict[str, Record], chain: dict[str, Spend], at: int,
+                    expired: set[str] = frozenset()) -> list[str]:
+    """f: each ticket's outcome and spender in the VSP's record against the main chain's blocks up to height
+    `at` (the last block the record had read). `expired`: tickets the chain says expired (their revocation is
+    no miss). A record of 'revoked' is any revocation."""
+    out = []
+    for h, rec in sorted(records.items()):
+        spend = chain.get(h)
+        if spend is not None and spend.height > at:
+            spend = None  # past the block the record had read: not a fact it could hold yet
+        want = chain_outcome(spend, h in expired)
+        have = rec.outcome or "live"
+        same = have == want or (have == "revoked" and spend is not None and not spend.vote)
+        if spend is None:
+            same = same and not rec.spender
+        else:
+            same = same and rec.spender == spend.spender and rec.height in (None, spend.height)
+        if not same:
+            said = have + (f" by {rec.spender} at {rec.height}" if rec.spender else "")
+            truth = want + (f" by {spend.spender} at {spend.height}" if spend else "")
+            out.append(f"f: {h}: the VSP's record says {said}; the main chain (to height {at}) says {truth}")
     return out
 
 
@@ -264,6 +363,16 @@ def resources(f: Facts) -> dict[str, tuple[float | None, int, float]]:
     return out
 
 
+def reorg_row(faults: list[FaultRecord]) -> str:
+    """One line: the reorganisations made, their depths, and how many VSP votes and fees they orphaned."""
+    done = [r for r in faults if r.kind == "reorg" and r.depth]
+    failed = sum(1 for r in faults if r.kind == "reorg" and not r.depth)
+    depths = ", ".join(str(r.depth) for r in done) or "-"
+    return (f"reorganisations     {len(done)}   (depths {depths}; {sum(len(r.orphaned_votes) for r in done)} VSP "
+            f"votes and {sum(len(r.orphaned_fees) for r in done)} VSP fees orphaned"
+            + (f"; {failed} could not be made" if failed else "") + ")")
+
+
 def last_line(called: int, voted: int, missed: int, lost_: int, violations_: int) -> str:
     return f"soak: {called} called, {voted} voted, {missed} missed, {lost_} lost, {violations_} violations"
 
@@ -287,6 +396,11 @@ def table(f: Facts, voters: list[str]) -> tuple[list[str], int]:
              f"  revoked           {c['revoked']}", "faults"]
     by_kind = Counter(r.kind for r in f.faults)
     lines += [f"  {k:24s}{n}" for k, n in sorted(by_kind.items())]
+    lines.append(reorg_row(f.faults))
+    if f.chain_compared:
+        n, low, high, votes, revs = f.chain_compared
+        lines.append(f"record vs chain     {n} VSP tickets against blocks {low}-{high} ({votes} votes, {revs} "
+                     f"revocations of them; mismatches are violations f)")
     if f.staker_restarts:
         lines.append(f"staker wallets restarted {len(f.staker_restarts)} (hung in exccwallet itself; load, not the VSP)")
         lines += [f"  {x}" for x in f.staker_restarts]

@@ -19,10 +19,14 @@ from typing import Awaitable, Callable
 from rpcclient.errors import NodeUnavailable, RPCError
 from vspd.simnet.children import ChildError
 from vspd.simnet.deployment import Deployment, VoterSite
-from vspd.simnet.soak.checks import FaultRecord
+from vspd.simnet.reorg import reorg_network
+from vspd.simnet.soak.checks import FaultRecord, block_spends, block_txids
 from vspd.simnet.soak.plan import Planned
 
 WALLET_ANSWER_WITHIN = 20.0
+REORG_WAIT = 30.0      # seconds of blocks a reorganisation waits for one holding a VSP vote or fee among its depth
+REORG_TIMEOUT = 120.0  # reorg_network's own bound (it takes 3-6 s)
+BLOCK_IN_FLIGHT = 100.0  # a block being mined is waited for this long (its generate times out after 90 s)
 DATA_SIZE = "256m"
 REPLICA_SIZE = "256m"
 
@@ -73,13 +77,17 @@ class Faults:
     def __init__(self, vsp: Deployment, data_mount: Path, replica_mount: Path, key_copy: Path,
                  clock: Callable[[], float], progress: Callable[[str], None],
                  before_lost: Callable[[], Awaitable[str]], mining: asyncio.Lock,
-                 probe: Callable[[FaultRecord], Awaitable[None]]):
+                 probe: Callable[[FaultRecord], Awaitable[None]], net=None, mine_gate: asyncio.Event | None = None,
+                 vsp_known: Callable[[], Awaitable[tuple[set[str], dict[str, str]]]] | None = None):
         self.vsp = vsp
         self.data_mount, self.replica_mount, self.key_copy = data_mount, replica_mount, key_copy
         self.clock, self.progress, self.before_lost, self.mining = clock, progress, before_lost, mining
         self.probe = probe  # one /status look while the fault is on: a down time shorter than the poll is seen
         self.stopped: list[int] = []  # pids under SIGSTOP, so that the soak can SIGCONT them if cut short
         self.holding = ""  # the target a fault has down on purpose: the supervisor leaves it alone
+        self.net = net  # the SimnetVSP, for reorganisations
+        self.mine_gate = mine_gate  # the soak's mining loop mines only while it is set
+        self.vsp_known = vsp_known  # the VSP's tickets and {fee txid: ticket}, from its database
 
     def site(self, name: str) -> VoterSite:
         return next(v for v in self.vsp.voters if v.name == name)
@@ -203,6 +211,60 @@ class Faults:
             await asyncio.sleep(p.down)
         finally:
             remount(self.replica_mount, "rw")
+
+    # -- the chain -----------------------------------------------------------
+    async def no_block_in_flight(self) -> None:
+        await asyncio.wait_for(self.mining.acquire(), BLOCK_IN_FLIGHT)
+        self.mining.release()
+
+    async def vsp_blocks(self, hashes: list[str], tickets: set[str],
+                         fees: dict[str, str]) -> tuple[list[str], list[str]]:
+        """The VSP tickets whose vote, and those whose fee transaction, the blocks `hashes` hold."""
+        miner = self.vsp.chain.miner.rpc
+        votes, paid = [], []
+        for h in hashes:
+            block = await miner.call("getblock", h, True, True)
+            votes += [t for t, _, vote in block_spends(block) if vote and t in tickets]
+            paid += [fees[x] for x in sorted(block_txids(block)) if x in fees]
+        return votes, paid
+
+    async def _reorg(self, p: Planned, r: FaultRecord) -> None:
+        """The last `p.depth` blocks leave the main chain (reorg_network), once one of them holds a VSP ticket's
+        vote or fee transaction: the soak's mining stops at each new block to look, for up to REORG_WAIT s."""
+        miner = self.vsp.chain.miner.rpc
+        tickets, fees = await self.vsp_known()
+        t0 = time.monotonic()
+        self.mine_gate.clear()
+        try:
+            await self.no_block_in_flight()
+            while True:  # the chain stands still here: the blocks looked at are the ones that will leave
+                tip = int(await miner.call("getblockcount"))
+                tops = [await miner.call("getblockhash", h) for h in range(tip - p.depth + 1, tip + 1)]
+                votes, paid = await self.vsp_blocks(tops, tickets, fees)
+                if votes or paid or time.monotonic() - t0 > REORG_WAIT:
+                    break
+                self.mine_gate.set()  # one more block
+                while int(await miner.call("getblockcount")) <= tip and time.monotonic() - t0 <= REORG_WAIT:
+                    await asyncio.sleep(0.1)
+                self.mine_gate.clear()
+                await self.no_block_in_flight()
+            waited = time.monotonic() - t0
+            res = await reorg_network(self.net, p.depth, lambda line: self.progress(f"  reorg: {line}"),
+                                      REORG_TIMEOUT)
+        finally:
+            self.mine_gate.set()
+        left, h = [], res.old_tip[1]  # the blocks that left, from the old tip down to the fork point
+        while h != res.fork[1] and len(left) < res.orphaned + 1:
+            left.append(h)
+            h = (await miner.call("getblockheader", h, True))["previousblockhash"]
+        r.orphaned_votes, r.orphaned_fees = await self.vsp_blocks(left, tickets, fees)
+        r.depth = res.orphaned
+        caught = (f"VSP votes of {', '.join(x[:12] for x in r.orphaned_votes) or 'none'}, VSP fees of "
+                  f"{', '.join(x[:12] for x in r.orphaned_fees) or 'none'} orphaned"
+                  if r.orphaned_votes or r.orphaned_fees else f"no VSP vote or fee in them ({waited:.0f} s waited)")
+        r.note = (f"depth {res.orphaned}, fork point {res.fork[0]} {res.fork[1][:16]}, old tip {res.old_tip[0]} "
+                  f"{res.old_tip[1][:16]}, new tip {res.new_tip[0]} {res.new_tip[1][:16]}, {res.seconds:.1f} s "
+                  f"after {waited:.1f} s waiting for a VSP vote or fee; {caught}")
 
     async def supervise(self, report: Callable[[str], None]) -> None:
         """What systemd does with Restart=on-failure (contrib/systemd): a part that exits by itself is started

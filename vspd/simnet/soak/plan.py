@@ -22,17 +22,23 @@ KINDS: dict[str, str] = {
     "frontend-exccd-restart": "restart of the frontend's exccd (the miner), down for the down time",
     "disk-full": "the frontend's data folder out of space for the down time",
     "replica-down": "the backup replica unreachable (read-only) for the down time",
+    "reorg": "the last 1-3 blocks leave the main chain for a longer branch (vspd-simnet reorg), once a block "
+             "holding a VSP ticket's vote or fee transaction is among them (waited for, bounded)",
 }
 VOTER_SIDE = {"voter-kill", "wallet-kill", "exccd-kill", "voter-hang", "wallet-hang"}
 HANGS = {"voter-hang", "wallet-hang"}
+# Faults that take no part down: /status has nothing to report while they are on (it must still be 200 after).
+UNSEEN = {"reorg"}
+REORG_DEPTHS = (1, 3)  # the depth of a reorganisation is drawn from these, both included
 
 
 @dataclass(frozen=True)
 class Planned:
     kind: str
-    target: str      # voter name for voter-side faults, else "frontend"
+    target: str      # voter name for voter-side faults, "chain" for a reorganisation, else "frontend"
     down: float      # seconds the part stays down (0: the fault is one act, e.g. a restart)
     gap: float       # seconds of quiet after the part is repaired, before the next fault
+    depth: int = 0   # a reorganisation's depth in blocks (REORG_DEPTHS); 0 for every other kind
 
 
 def _down(rng: random.Random, kind: str, short: bool) -> float:
@@ -40,7 +46,7 @@ def _down(rng: random.Random, kind: str, short: bool) -> float:
         return rng.uniform(10, 15 if short else 60)
     if kind == "frontend-kill":
         return rng.uniform(5, 10 if short else 60)
-    if kind == "frontend-lost":
+    if kind in ("frontend-lost", "reorg"):
         return 0.0
     if kind == "frontend-exccd-restart":  # long enough for /status to see it, as a real restart is
         return rng.uniform(5, 10 if short else 30)
@@ -60,9 +66,10 @@ def schedule(seed: int, count: int, voters: list[str], short: bool = False) -> l
     rng.shuffle(first)
     for n in range(max(count, len(kinds))):
         kind = first[n] if n < len(first) else rng.choice(kinds)
-        target = rng.choice(voters) if kind in VOTER_SIDE else "frontend"
+        target = rng.choice(voters) if kind in VOTER_SIDE else "chain" if kind == "reorg" else "frontend"
+        depth = rng.randint(*REORG_DEPTHS) if kind == "reorg" else 0
         plan.append(Planned(kind, target, round(_down(rng, kind, short), 1),
-                            round(rng.uniform(3, 6) if short else rng.uniform(10, 40), 1)))
+                            round(rng.uniform(3, 6) if short else rng.uniform(10, 40), 1), depth))
     return plan
 
 

@@ -31,8 +31,9 @@ from vspd.simnet.children import ChildError
 from vspd.simnet.network import SimnetVSP
 from vspd.simnet.nodes import WalletNode
 from vspd.simnet.peers import PeerError, find_peers
-from vspd.simnet.soak.checks import RECOVER_WITHIN, Facts, FaultRecord, Sample, Ticket, counts, height_at, table, \
-    wall_time
+from vspd.simnet.reorg import ReorgError
+from vspd.simnet.soak.checks import RECOVER_WITHIN, Facts, FaultRecord, Record, Sample, Ticket, chain_spends, counts, \
+    follow, height_at, record_vs_chain, table, wall_time
 from vspd.simnet.soak.faults import DATA_SIZE, REPLICA_SIZE, Faults, mount_tmpfs, unmount
 from vspd.simnet.soak.plan import KINDS, schedule
 from vspd.simnet.stateroot import default_root, prepare_root
@@ -58,6 +59,8 @@ RPC_ERRORS = (NodeUnavailable, RPCError, ChildError, OSError, asyncio.TimeoutErr
 STAKER_BEHIND = 5
 STAKER_HUNG_AFTER = 60.0
 STAKER_POLL = 5.0
+RECORD_FOLLOWS_WITHIN = 60.0  # at the end, the frontend's record must have read the tip within this
+CHAIN_READS = 3               # getblock calls at once to the miner (exccd drops clients beyond 10)
 
 
 async def address(wallet: WalletNode, policy: str = "ignore") -> str:
@@ -92,6 +95,8 @@ class Soak:
         self.apart = {s.name: asyncio.Lock() for s in stakers}
         self.minutes = SHORT_MINUTES if args.short else args.minutes
         self.facts = Facts(warmup=60.0 if args.short else 300.0)
+        self.mine_gate = asyncio.Event()  # cleared by a reorganisation while it looks at the last blocks
+        self.mine_gate.set()
         self.t0 = time.monotonic()
         self.done = asyncio.Event()
         self.start_height = 0
@@ -107,7 +112,7 @@ class Soak:
         self.data_mount, self.replica_mount = root / "vsp" / "data", root / "vsp" / "replica"
         self.faults = Faults(self.vsp, self.data_mount, self.replica_mount, root / "soak" / "vspd.key",
                              self.clock, progress, self.acknowledged_payfee, self.chain._mining,
-                             self.probe_status)
+                             self.probe_status, net=net, mine_gate=self.mine_gate, vsp_known=self.vsp_known)
         self.http: aiohttp.ClientSession | None = None
         self.client: VSPClient | None = None
 
@@ -166,6 +171,7 @@ class Soak:
     async def mine_loop(self) -> None:
         last_block = time.monotonic()
         while True:
+            await self.mine_gate.wait()
             t = time.monotonic()
             try:
                 height = await self.chain.mine(1)
@@ -349,13 +355,9 @@ class Soak:
                 continue
             for info in infos:
                 t = self.facts.tickets.setdefault(info["hash"], Ticket(info["hash"], s.name))
-                if info["status"] in ENDED and t.fate not in ENDED:
-                    t.called_at = self.clock()
-                    if info["status"] in ("missed", "revoked"):
-                        progress(f"ticket {t.hash} {info['status']} (wallet says fee paid: "
-                                 f"{'yes' if t.wallet_paid else 'no'})")
-                if not (t.fate == "missed" and info["status"] == "revoked"):
-                    t.fate = info["status"]
+                if follow(t, info["status"], self.clock(), ENDED) and info["status"] in ("missed", "revoked"):
+                    progress(f"ticket {t.hash} {info['status']} (wallet says fee paid: "
+                             f"{'yes' if t.wallet_paid else 'no'})")
                 t.vote_txid = info.get("vote", "")
                 t.spender = info.get("vote") or info.get("revocation") or ""
             path = s.log_path
@@ -406,7 +408,7 @@ class Soak:
             self.facts.faults.append(r)
             try:
                 await self.faults.run(p, r)
-            except (ChildError, OSError, *RPC_ERRORS) as e:
+            except (ChildError, ReorgError, OSError, *RPC_ERRORS) as e:
                 self.facts.extra.append(f"soak: fault {p.kind} on {p.target} could not be done or repaired: {e}")
             await self.wait_healthy(min(RECOVER_WITHIN, max(0.0, deadline - self.clock())))
             await asyncio.sleep(min(p.gap, max(0.0, deadline - self.clock())))
@@ -446,6 +448,62 @@ class Soak:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as c:
             return c.execute("SELECT hash, fee_address, fee_tx_hash, fee_tx_status, vote_choices, confirmed "
                              "FROM tickets").fetchall()
+
+    async def vsp_known(self) -> tuple[set[str], dict[str, str]]:
+        """The VSP's tickets and {fee txid: ticket}, from its database (a reorganisation looks for them)."""
+        try:
+            rows = await asyncio.to_thread(self.vsp_rows)
+        except sqlite3.Error:
+            return set(self.facts.tickets), {}
+        return {r[0] for r in rows}, {r[2]: r[0] for r in rows if r[2]}
+
+    def vsp_record(self) -> tuple[tuple[int, str] | None, dict[str, Record], int]:
+        """The frontend's last scanned block, each ticket's outcome and spend, the lowest purchase height."""
+        db = self.data_mount / "simnet" / "vspd.db"
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as c:
+            top = c.execute("SELECT height, hash FROM scanned_blocks ORDER BY height DESC LIMIT 1").fetchone()
+            last = c.execute("SELECT value FROM pipeline_state WHERE name = 'last_scanned_height'").fetchone()
+            rows = c.execute("SELECT t.hash, t.outcome, t.purchase_height, s.spender, s.height FROM tickets t "
+                             "LEFT JOIN ticket_spends s ON s.ticket_hash = t.hash").fetchall()
+        scanned = (top[0], top[1]) if top and last and top[0] == last[0] else None
+        low = min((r[2] for r in rows if r[2]), default=0)
+        return scanned, {h: Record(o or "", s or "", ht) for h, o, _p, s, ht in rows}, low
+
+    async def compare_with_chain(self) -> None:
+        """f: every VSP ticket's outcome and spender in the frontend's record against the main chain's blocks,
+        once the record has read the tip (one pass over the blocks from the first VSP ticket's)."""
+        f, miner = self.facts, self.chain.miner.rpc
+        deadline = time.monotonic() + RECORD_FOLLOWS_WITHIN
+        while True:
+            best = await miner.call("getbestblock")
+            tip = (int(best["height"]), str(best["hash"]))
+            scanned, records, low = await asyncio.to_thread(self.vsp_record)
+            if scanned == tip or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(1.0)
+        if scanned is None or scanned[0] > tip[0] or await miner.call("getblockhash", scanned[0]) != scanned[1]:
+            f.chain_mismatches.append(f"f: the frontend's record had not followed the main chain "
+                                      f"{RECORD_FOLLOWS_WITHIN:.0f} s after the last block: its last block read "
+                                      f"{scanned}, the tip {tip}")
+            return
+        at = scanned[0]
+        if scanned != tip:  # behind but on the main chain: compared at the block it had read
+            progress(f"soak: the frontend's record is at {at}, the tip at {tip[0]}: compared at {at}")
+        start = min(low or self.start_height, self.start_height)
+        gate = asyncio.Semaphore(CHAIN_READS)
+
+        async def block_at(h: int) -> tuple[int, dict]:
+            async with gate:
+                return h, await miner.call("getblock", await miner.call("getblockhash", h), True, True)
+        blocks = await asyncio.gather(*(block_at(h) for h in range(start, at + 1)))
+        chain = chain_spends(sorted(blocks, key=lambda b: b[0]), set(records))
+        revoked = sorted(h for h, s in chain.items() if not s.vote)
+        expired = set()
+        if revoked:
+            bits = bytes.fromhex(await miner.call("existsexpiredtickets", revoked) or "")
+            expired = {h for i, h in enumerate(revoked) if i // 8 < len(bits) and bits[i // 8] >> (i % 8) & 1}
+        f.chain_mismatches += record_vs_chain(records, chain, at, expired)
+        f.chain_compared = (len(records), start, at, sum(s.vote for s in chain.values()), len(revoked))
 
     async def gather(self) -> None:
         f = self.facts
@@ -509,6 +567,10 @@ class Soak:
                     continue
                 f.missing_on_voters += [f"confirmed live ticket {h} not in {v.name}'s voting wallet"
                                         for h in sorted(live - have)]
+        try:
+            await self.compare_with_chain()
+        except (sqlite3.Error, *RPC_ERRORS) as e:
+            f.chain_mismatches.append(f"f: the record could not be compared with the chain: {type(e).__name__}: {e}")
         f.log_bytes = {n: self.log_size(n) - self.log_start.get(n, 0) for n in self.vspd_children()}
         if self.args.short:
             missing = sorted(set(KINDS) - {r.kind for r in f.faults})
