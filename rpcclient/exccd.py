@@ -170,10 +170,6 @@ class Exccd(Peer):
     async def block_hash(self, height: int) -> str:
         return await self.rpc.call("getblockhash", height)
 
-    async def stake_spends(self, block_hash: str) -> list[StakeSpend]:
-        """Tickets spent by the votes and revocations in a block."""
-        return (await self.stake_block(block_hash)).spends
-
     async def stake_block(self, block_hash: str) -> StakeBlock:
         """A block's stake spends with its parent's hash, from one getblock: the pipeline checks each block
         it reads links to the one before, so a reorganisation during a pass never mixes two branches."""

@@ -230,6 +230,8 @@ class FakeExccd(FakeJSONRPCServer):
                     bits |= 1 << i
             return bits.to_bytes(max(1, (len(params[0]) + 7) // 8), "little").hex()
         if method == "getblockhash":
+            if not 0 <= int(params[0]) <= c.height:
+                raise RPCFail(-1, "Block number out of range")  # as exccd: a shorter chain has no such block
             return c.block_hash(int(params[0]))
         if method == "getstakedifficulty":
             return {"current": c.sbits, "next": c.sbits_next if c.sbits_next is not None else c.sbits}

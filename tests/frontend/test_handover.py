@@ -290,9 +290,6 @@ class ChainStub:
     async def block_hash(self, height: int) -> str:
         return f"{height:064x}"
 
-    async def stake_spends(self, block_hash: str) -> list:
-        return []
-
     async def stake_block(self, block_hash: str) -> StakeBlock:
         height = int(block_hash, 16)
         return StakeBlock(f"{height - 1:064x}", [])

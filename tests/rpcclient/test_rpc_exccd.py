@@ -145,7 +145,7 @@ async def test_stake_spends_are_votes_and_revocations_only(fake):
     chain.add(make_ticket(Key(SIMNET), Key(SIMNET)), block=chain.height)
     async with running(client_for(fake)) as c:
         assert await c.wait_connected(5)
-        spends = await c.stake_spends(chain.block_hash(chain.height))
+        spends = (await c.stake_block(chain.block_hash(chain.height))).spends
     assert {(s.ticket_hash, s.is_vote) for s in spends} == {(voted, True), (revoked, False)}
 
 

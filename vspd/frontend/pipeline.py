@@ -362,17 +362,16 @@ class Pipeline:
         if top is None:
             return
         height, kept = top
-        tip = await self.exccd.block_count()
-        if height <= tip and await self._node_hash(height) == kept:
+        if await self._node_hash(height) == kept:
             return  # one lookup a pass when nothing changed
-        below = await self.store.scanned_below(min(height, tip + 1))
+        below = await self.store.scanned_below(height)  # those past a shorter node's tip match nothing
         fork = None
         for h, hash_kept in below:
             if await self._node_hash(h) == hash_kept:
                 fork = (h, hash_kept)
                 break
         if fork is None:  # deeper than the blocks we keep: undo all they cover
-            fork_height = (below[-1][0] if below else min(height, tip + 1)) - 1
+            fork_height = (below[-1][0] if below else height) - 1
             log.warning("chain reorganisation deeper than the %d blocks kept: undoing everything above %d",
                         len(below) + 1, fork_height)
             fork = (fork_height, "")
