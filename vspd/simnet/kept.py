@@ -49,8 +49,13 @@ class Kept:
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds passwords
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.values, f, indent=1, sort_keys=True)
-        os.replace(tmp, self.path)
+        write_private(self.path, json.dumps(self.values, indent=1, sort_keys=True))
+
+
+def write_private(path: Path, text: str) -> None:
+    """A state file holding passwords: mode 600 from its creation, replaced whole (a reader never sees half)."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

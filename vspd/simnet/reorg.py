@@ -42,6 +42,7 @@ from rpcclient.errors import NodeUnavailable, RPCError
 
 from .chain import keep_ticket_stock
 from .children import ChildError
+from .kept import write_private
 from .nodes import ExccdNode
 from .rpc import JSONRPC
 
@@ -220,12 +221,7 @@ def rpc_of(ref: NodeRef, timeout: float = 30.0) -> JSONRPC:
 
 
 def write_topology(root: Path, t: Topology) -> None:
-    path = root / TOPOLOGY
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds passwords
-    with os.fdopen(fd, "w") as f:
-        f.write(topology_json(t))
-    os.replace(tmp, path)
+    write_private(root / TOPOLOGY, topology_json(t))  # it holds passwords
 
 
 def read_topology(root: Path) -> Topology:
